@@ -1,0 +1,344 @@
+"""``jupyter sched``: workers, the standalone ticker, one-off runs, jobs, runs and the database.
+
+Every command reads the deployment from ``JUPYTER_SCHED_*`` environment variables (see
+:mod:`jupyter_sched.config`), so it talks to the same database and queue as the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Settings
+from .errors import SchedError
+from .models import FINAL_STATUSES
+from .schemas import Run
+from .service import Service
+from .ticker import Ticker
+from .worker import Worker
+
+STATUS_COLOURS = {"succeeded": "green", "failed": "red", "timed_out": "red", "lost": "red"}
+
+
+def _owner() -> str:
+    return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
+
+
+def _service(ctx: click.Context) -> Service:
+    settings: Settings = ctx.obj["settings"]
+    return Service.open(settings)
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value: JSON when it parses (numbers, lists, dicts, true/null), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jupyter sched")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Artifacts and embedded DB.")
+@click.option("--db-url", help="SQLAlchemy URL of the history database.")
+@click.option("--redis-url", help="Redis URL of the queue (default: embedded SQLite queue).")
+@click.option(
+    "--root-dir", type=click.Path(path_type=Path), help="Notebook paths are relative to this."
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    data_dir: Path | None,
+    db_url: str | None,
+    redis_url: str | None,
+    root_dir: Path | None,
+    verbose: int,
+) -> None:
+    """Schedule and run Jupyter notebooks."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = Settings.from_env(
+        data_dir=data_dir, db_url=db_url, redis_url=redis_url, root_dir=root_dir
+    )
+
+
+@main.command()
+@click.option("-c", "--concurrency", default=2, show_default=True, help="Runs at once per queue.")
+@click.option("-q", "--queue", "queues", multiple=True, default=["default"], show_default=True)
+@click.option(
+    "--grace", default=30.0, show_default=True, help="Seconds runs get to finish on stop."
+)
+@click.option("--exit-with-parent", is_flag=True, help="Stop when the starting process dies.")
+@click.pass_context
+def worker(
+    ctx: click.Context, concurrency: int, queues: list[str], grace: float, exit_with_parent: bool
+) -> None:
+    """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
+    service = _service(ctx)
+    Worker(service.settings, service.db, queues, concurrency).run_forever(
+        grace, exit_with_parent=exit_with_parent
+    )
+
+
+@main.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the ticker alone (fires schedules, dispatches and reaps runs) until stopped."""
+    service = _service(ctx)
+    ticker = Ticker(service.db, service.queues, service.settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    ticker.start()
+    stop.wait()
+    ticker.stop()
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A parameter; VALUE is JSON when it parses, else a string.")  # fmt: skip
+@click.option("-k", "--kernel", help="Kernel to use (default: the notebook's).")
+@click.option("--timeout", type=float, help="Seconds before the run is stopped.")
+@click.option("--html", is_flag=True, help="Also render the output as HTML.")
+@click.option("--local", is_flag=True, help="Execute in this process instead of on a worker.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    notebook: Path,
+    parameters: list[tuple[str, str]],
+    kernel: str | None,
+    timeout: float | None,
+    html: bool,
+    local: bool,
+) -> None:
+    """Run NOTEBOOK once, now, and wait for it; exits non-zero unless it succeeded."""
+    settings: Settings = ctx.obj["settings"]
+    root = settings.root_dir.resolve()
+    try:
+        relative = str(notebook.resolve().relative_to(root))
+    except ValueError:
+        raise click.UsageError(f"{notebook} is outside the root directory {root}") from None
+    service = _service(ctx)
+    values = {name: parse_value(value) for name, value in parameters}
+    if not local and not service.workers():
+        raise click.ClickException(
+            "no worker is running: start one with `jupyter sched worker`, or use --local"
+        )
+    try:
+        created = service.run_notebook(
+            _owner(), relative, values, kernel=kernel, timeout_seconds=timeout,
+            output_formats=["html"] if html else None, dispatch=not local,
+        )  # fmt: skip
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"run {created.id}: {relative}")
+    if local:
+        Worker(settings, service.db, concurrency=1).execute(created.id)
+    final = _follow(service, created.id)
+    _print_run(service, final)
+    ctx.exit(0 if final.status == "succeeded" else 1)
+
+
+def _follow(service: Service, run_id: str) -> Run:
+    owner = _owner()
+    shown = ""
+    while True:
+        run = service.get_run(owner, run_id)
+        line = f"{run.status} {run.progress.done}/{run.progress.total}"
+        if line != shown and sys.stderr.isatty():
+            click.echo(f"\r{line:<30}", nl=False, err=True)
+            shown = line
+        if run.status in FINAL_STATUSES:
+            if shown and sys.stderr.isatty():
+                click.echo(err=True)
+            return run
+        time.sleep(0.1)
+
+
+def _print_run(service: Service, run: Run) -> None:
+    colour = STATUS_COLOURS.get(run.status)
+    duration = f" in {run.duration_seconds:.2f}s" if run.duration_seconds is not None else ""
+    click.echo(f"status: {click.style(run.status, fg=colour)}{duration}")
+    if run.error:
+        where = f" (cell {run.error.cell_index})" if run.error.cell_index is not None else ""
+        click.echo(f"error:  {run.error.ename}: {run.error.evalue}{where}")
+    for what, fmt in (("output", "ipynb"), ("html", "html")):
+        with contextlib.suppress(SchedError):
+            click.echo(
+                f"{what}: {' ' * (6 - len(what))}{service.run_output(_owner(), run.id, fmt)}"
+            )
+    folder = service.settings.artifacts_dir / run.id
+    if (folder / "run.log").exists():
+        click.echo(f"log:    {folder / 'run.log'}")
+
+
+@main.group()
+def jobs() -> None:
+    """List and manage your jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(["active", "paused"]))
+@click.option("--tag")
+@click.pass_context
+def jobs_list(ctx: click.Context, status: str | None, tag: str | None) -> None:
+    """List jobs, newest first."""
+    page = _service(ctx).list_jobs(_owner(), status=status, tag=tag, limit=200)
+    for job in page.jobs:
+        last = job.last_run.status if job.last_run else "-"
+        nxt = job.next_fire_at.isoformat(timespec="seconds") if job.next_fire_at else "-"
+        click.echo(f"{job.id}  {job.status:<6}  next {nxt:<25}  last {last:<9}  {job.name}")
+
+
+def _job_action(name: str, help_text: str) -> None:
+    @jobs.command(name, help=help_text)
+    @click.argument("job_id")
+    @click.pass_context
+    def action(ctx: click.Context, job_id: str) -> None:
+        service = _service(ctx)
+        try:
+            if name == "show":
+                click.echo(service.get_job(_owner(), job_id).model_dump_json(indent=2))
+            elif name == "pause":
+                service.pause_job(_owner(), job_id)
+            elif name == "resume":
+                service.resume_job(_owner(), job_id)
+            elif name == "run":
+                click.echo(service.run_job(_owner(), job_id).id)
+        except SchedError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+for _name, _help in (
+    ("show", "Show a job as JSON."),
+    ("pause", "Stop firing a job's schedule."),
+    ("resume", "Fire a job's schedule again."),
+    ("run", "Run a job now; prints the run id."),
+):
+    _job_action(_name, _help)
+
+
+@main.group()
+def runs() -> None:
+    """List and manage your runs."""
+
+
+@runs.command("list")
+@click.option("--job", "job_id")
+@click.option("--status")
+@click.option("-n", "--limit", default=20, show_default=True)
+@click.pass_context
+def runs_list(ctx: click.Context, job_id: str | None, status: str | None, limit: int) -> None:
+    """List runs, newest first."""
+    page = _service(ctx).list_runs(_owner(), job_id=job_id, status=status, limit=limit)
+    for r in page.runs:
+        duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else "-"
+        queued = r.queued_at.isoformat(timespec="seconds")
+        click.echo(f"{r.id}  {r.status:<9}  {queued}  {duration:>7}  {r.trigger:<8}  {r.notebook}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.pass_context
+def runs_show(ctx: click.Context, run_id: str) -> None:
+    """Show a run and where its files are."""
+    service = _service(ctx)
+    try:
+        _print_run(service, service.get_run(_owner(), run_id))
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.pass_context
+def runs_cancel(ctx: click.Context, run_id: str) -> None:
+    """Cancel a queued or running run."""
+    try:
+        run = _service(ctx).cancel_run(_owner(), run_id)
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{run.id}: {run.status}")
+
+
+@main.group()
+def db() -> None:
+    """The history database."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings: Settings = ctx.obj["settings"]
+    Service.open(settings, upgrade=True)
+    click.echo(f"database at the newest schema: {settings.database_url}")
+
+
+@main.command()
+@click.option("--every", default=10.0, show_default=True, help="Seconds between runs.")
+@click.option("--notebook", default="notebooks/sales_report.ipynb", show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, every: float, notebook: str) -> None:
+    """Schedule an example notebook every few seconds and show the runs as they land."""
+    settings: Settings = ctx.obj["settings"]
+    service = _service(ctx)
+    ticker = Ticker(service.db, service.queues, settings)
+    service.on_change = ticker.wake
+    worker = Worker(settings, service.db, concurrency=1)
+    job = service.create_job(
+        _owner(),
+        {
+            "name": "demo: sales report",
+            "notebook": notebook,
+            "parameters": {"region": "EU", "days": 14},
+            "trigger": {"kind": "interval", "every_seconds": every},
+            "output_formats": ["ipynb", "html"],
+        },
+    )
+    click.echo(f"job {job.id}: {notebook} every {every:g}s; data in {settings.data_dir}")
+    click.echo("Ctrl-C to stop.\n")
+    ticker.start()
+    worker.start()
+    seen: set[str] = set()
+    try:
+        while True:
+            for r in reversed(service.list_runs(_owner(), job_id=job.id, limit=20).runs):
+                if r.status in FINAL_STATUSES and r.id not in seen:
+                    seen.add(r.id)
+                    stats = service.job_stats(_owner(), job.id)
+                    duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds else "-"
+                    colour = STATUS_COLOURS.get(r.status)
+                    click.echo(
+                        f"{r.finished_at:%H:%M:%S}  run {r.id}  {click.style(r.status, fg=colour)}"
+                        f"  {duration}  ({stats.succeeded}/{stats.runs} succeeded,"
+                        f" p50 {stats.duration_p50_seconds or 0:.2f}s)"
+                    )
+                    output = settings.artifacts_dir / r.id / "output.html"
+                    click.echo(f"          {output}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("\nstopping")
+    finally:
+        service.pause_job(_owner(), job.id)
+        worker.stop(grace_seconds=5)
+        ticker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Settings shared by the server extension, the workers and the CLI.
+
+The server extension fills :class:`Settings` from its traitlets; workers and the CLI read
+the same values from ``JUPYTER_SCHED_*`` environment variables, so a worker started with
+the server's variables joins its deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+
+ENV_DB_URL = "JUPYTER_SCHED_DB_URL"
+ENV_REDIS_URL = "JUPYTER_SCHED_REDIS_URL"
+ENV_DATA_DIR = "JUPYTER_SCHED_DATA_DIR"
+ENV_SECRET = "JUPYTER_SCHED_SECRET"  # noqa: S105 - the variable name, not a secret
+ENV_ROOT_DIR = "JUPYTER_SCHED_ROOT_DIR"
+
+#: Environment variables a notebook kernel must never see.
+SECRET_ENV_VARS = (ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET)
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database, queue and run artifacts live by default."""
+    return Path(jupyter_data_dir()) / "sched"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that varies between deployments. Durations are in seconds."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: SQLAlchemy URL; ``None`` means a SQLite file in ``data_dir``.
+    db_url: str | None = None
+    #: Redis URL for the queue; ``None`` means an embedded SqliteHuey file in ``data_dir``.
+    redis_url: str | None = None
+    #: Signs queue messages on Redis; ``None`` reads or creates ``data_dir/secret``.
+    secret: str | None = None
+    #: Notebook paths are relative to this directory and may not leave it.
+    root_dir: Path = field(default_factory=Path.cwd)
+    #: Queue that jobs use unless they name one.
+    default_queue: str = "default"
+    #: Ticker period; it also wakes at once when a job changes in this process.
+    tick_seconds: float = 1.0
+    #: A fire later than this is a misfire and follows the job's misfire policy.
+    misfire_grace_seconds: float = 30.0
+    #: How often a worker records that its runs are alive.
+    heartbeat_seconds: float = 2.0
+    #: A running run whose heartbeat is older than this is lost.
+    lease_seconds: float = 30.0
+    #: How often a worker looks for cancel requests and deadlines of its runs.
+    watch_seconds: float = 0.5
+    #: After an interrupt, how long a kernel gets before its process group is killed.
+    kill_grace_seconds: float = 1.0
+    #: Upper bound of a retry delay, whatever the backoff says.
+    max_retry_delay_seconds: float = 3600.0
+    #: Longest a SqliteHuey consumer sleeps between polls of an empty queue.
+    poll_max_seconds: float = 0.1
+    #: Keep one started python kernel ready per worker thread (used once, then discarded).
+    prestart_kernels: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from ``JUPYTER_SCHED_*`` variables, then explicit overrides (non-None)."""
+        values: dict[str, Any] = {}
+        if os.environ.get(ENV_DATA_DIR):
+            values["data_dir"] = Path(os.environ[ENV_DATA_DIR])
+        if os.environ.get(ENV_DB_URL):
+            values["db_url"] = os.environ[ENV_DB_URL]
+        if os.environ.get(ENV_REDIS_URL):
+            values["redis_url"] = os.environ[ENV_REDIS_URL]
+        if os.environ.get(ENV_SECRET):
+            values["secret"] = os.environ[ENV_SECRET]
+        if os.environ.get(ENV_ROOT_DIR):
+            values["root_dir"] = Path(os.environ[ENV_ROOT_DIR])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the history database."""
+        return self.db_url or f"sqlite:///{self.data_dir / 'sched.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Input snapshots, output notebooks and logs, one folder per run."""
+        return self.data_dir / "runs"
+
+    def queue_secret(self) -> str:
+        """The key that signs queue messages, created once per data dir when not configured."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def worker_environ(self) -> dict[str, str]:
+        """Environment that lets a worker subprocess join this deployment."""
+        env = {ENV_DATA_DIR: str(self.data_dir), ENV_ROOT_DIR: str(self.root_dir)}
+        if self.db_url:
+            env[ENV_DB_URL] = self.db_url
+        if self.redis_url:
+            env[ENV_REDIS_URL] = self.redis_url
+        if self.secret:
+            env[ENV_SECRET] = self.secret
+        return env
+
+
+def kernel_environ() -> dict[str, str]:
+    """This process's environment minus the scheduler's secrets, for notebook kernels."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}

@@ -1,0 +1,77 @@
+"""The one exception hierarchy of jupyter-sched.
+
+Every error the service raises for a caller's mistake is a :class:`SchedError`. Each class
+carries the HTTP status it maps to, so the REST layer translates them in one place; the CLI
+prints ``message`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class SchedError(Exception):
+    """Base of every error raised for a caller's request.
+
+    ``field`` names the offending input (dotted for nested values, e.g. ``trigger.cron``)
+    when one input is at fault.
+    """
+
+    status_code = 400
+    reason = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The JSON body of the error: message, reason and field."""
+        return {"message": self.message, "reason": self.reason, "field": self.field}
+
+
+class InvalidInput(SchedError):
+    """A field has a value the scheduler cannot accept (bad cron, unknown timezone, ...)."""
+
+    status_code = 422
+    reason = "invalid"
+
+
+class NotFound(SchedError):
+    """The job, run or notebook does not exist, or belongs to another user."""
+
+    status_code = 404
+    reason = "not_found"
+
+
+class Conflict(SchedError):
+    """The request clashes with the current state (a finished run, a stale version, ...)."""
+
+    status_code = 409
+    reason = "conflict"
+
+
+class PathOutsideRoot(SchedError):
+    """A notebook path resolves outside the server root."""
+
+    status_code = 400
+    reason = "path_outside_root"
+
+
+class TooLarge(SchedError):
+    """A request body is larger than the configured limit."""
+
+    status_code = 413
+    reason = "too_large"
+
+
+class ExecutionError(Exception):
+    """Why a run ended unsuccessfully, as the worker saw it.
+
+    Not a caller error: the worker records it on the run row (exception name, value, and the
+    failing cell index when a cell raised).
+    """
+
+    def __init__(self, ename: str, evalue: str, cell_index: int | None = None) -> None:
+        super().__init__(f"{ename}: {evalue}")
+        self.ename = ename
+        self.evalue = evalue
+        self.cell_index = cell_index

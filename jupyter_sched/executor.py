@@ -1,0 +1,411 @@
+"""Execute one notebook with papermill on a fresh kernel, under the worker's control.
+
+The worker thread calls :meth:`Execution.run`; another thread may call
+:meth:`Execution.abort` (cancel, timeout, shutdown), which interrupts the kernel and, after
+a grace period, kills its whole process group. The outcome is decided from what happened
+here (cell error, kernel death, abort), never from the output notebook's metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import nbformat
+import papermill
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.exceptions import PapermillExecutionError
+
+from .config import kernel_environ
+from .lifecycle import Outcome
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAME = "jupyter_sched"
+#: Seconds a kernel gets to start and answer.
+KERNEL_START_TIMEOUT = 60
+
+#: Messages recorded as the error of a run that was stopped from outside.
+ABORT_MESSAGES = {
+    "cancelled": ("Cancelled", "the run was cancelled"),
+    "timed_out": ("Timeout", "the run exceeded its timeout of {timeout:g} s"),
+    "lost": ("WorkerShutdown", "the worker stopped before the run finished"),
+}
+
+
+class SchedNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
+    """papermill's client plus a working-directory change for pre-started kernels."""
+
+    def __init__(self, nb_man: Any, *, working_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(nb_man, **kwargs)
+        self.working_dir = working_dir
+
+    def start_new_kernel_client(self) -> Any:
+        kc = super().start_new_kernel_client()
+        if self.working_dir:
+            # A pre-started kernel was launched before its run's directory was known.
+            # Nothing is bound in the user namespace and the history is untouched.
+            code = f"__import__('os').chdir({self.working_dir!r})"
+            msg_id = kc.execute(code, silent=True, store_history=False)
+            self.wait_for_reply(msg_id)
+        return kc
+
+
+class SchedEngine(NBClientEngine):  # type: ignore[misc]
+    """papermill engine that uses the worker's kernel and reports each cell's start."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        *,
+        km: AsyncKernelManager,
+        working_dir: str | None,
+        on_cell_start: Callable[[int, int], None],
+        log_output: bool = False,
+        stdout_file: IO[str] | None = None,
+        stderr_file: IO[str] | None = None,
+        start_timeout: int = KERNEL_START_TIMEOUT,
+        **kwargs: Any,
+    ) -> Any:
+        total = len(nb_man.nb.cells)
+        cell_start = nb_man.cell_start
+
+        def reporting_cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+            on_cell_start(cell_index or 0, total)
+            cell_start(cell, cell_index, **kw)
+
+        nb_man.cell_start = reporting_cell_start
+        client = SchedNotebookClient(
+            nb_man,
+            km=km,
+            working_dir=working_dir,
+            kernel_name=kernel_name,
+            startup_timeout=start_timeout,
+            timeout=None,
+            log=logging.getLogger("papermill"),
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        try:
+            return client.execute()
+        finally:
+            # The client does not own the kernel, so nbclient leaves its channels open.
+            if client.kc is not None:
+                client.kc.stop_channels()
+
+
+papermill_engines.register(ENGINE_NAME, SchedEngine)
+
+
+def kernel_language(name: str) -> str | None:
+    """The language of kernelspec ``name``; ``None`` if no such kernel is installed."""
+    try:
+        return str(KernelSpecManager().get_kernel_spec(name).language).lower()
+    except NoSuchKernel:
+        return None
+
+
+def notebook_kernel(path: Path) -> str:
+    """The kernel a notebook asks for in its metadata (``python3`` when it says nothing)."""
+    nb = nbformat.read(str(path), as_version=4)
+    return str(nb.metadata.get("kernelspec", {}).get("name") or "python3")
+
+
+class KernelSupply:
+    """Kernels for the runs of one worker thread.
+
+    Kernel start is the largest fixed cost of a run, so after each run the thread launches
+    the kernel for its next run. Each kernel serves exactly one run: every run starts
+    with fresh interpreter state. Only Python kernels are pre-started, because moving
+    a running kernel to the run's directory needs a line of code in the kernel's language.
+    """
+
+    def __init__(self, prestart: str | None, neutral_dir: Path) -> None:
+        self.prestart_name = prestart
+        self.neutral_dir = neutral_dir
+        self._local = threading.local()
+
+    def take(self, name: str, cwd: Path) -> tuple[AsyncKernelManager, bool]:
+        """A started kernel ``name`` and whether it still has to move to ``cwd``."""
+        ready: AsyncKernelManager | None = getattr(self._local, "ready", None)
+        self._local.ready = None
+        if ready is not None and ready.kernel_name == name and _alive(ready):
+            return ready, True
+        if ready is not None:
+            shutdown_kernel(ready)
+        return start_kernel(name, cwd), False
+
+    def refill(self) -> None:
+        """Launch the next kernel of this thread (call after a run, from the same thread)."""
+        if not self.prestart_name or getattr(self._local, "ready", None) is not None:
+            return
+        if kernel_language(self.prestart_name) != "python":
+            return
+        try:
+            self._local.ready = start_kernel(self.prestart_name, self.neutral_dir)
+        except Exception:
+            log.warning("could not pre-start a %s kernel", self.prestart_name, exc_info=True)
+
+    def discard(self) -> None:
+        """Shut down this thread's pre-started kernel."""
+        ready = getattr(self._local, "ready", None)
+        self._local.ready = None
+        if ready is not None:
+            shutdown_kernel(ready)
+
+
+def _ipc_prefix() -> str:
+    # Unix sockets rather than TCP ports: no other user of a shared machine can reach the
+    # kernel, and socket paths must stay short (about 100 bytes on Linux).
+    base = jupyter_runtime_dir()
+    if len(base) > 80:
+        base = tempfile.gettempdir()
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    return os.path.join(base, f"sched-{uuid.uuid4().hex[:12]}")
+
+
+def start_kernel(name: str, cwd: Path) -> AsyncKernelManager:
+    """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets."""
+    km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
+    run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    return km
+
+
+def _alive(km: AsyncKernelManager) -> bool:
+    return bool(run_sync(km.is_alive)())
+
+
+def kernel_process_group(km: AsyncKernelManager) -> int | None:
+    """The process group of a started kernel (what its cells start belongs to it too)."""
+    provisioner = km.provisioner
+    return getattr(provisioner, "pgid", None) if provisioner is not None else None
+
+
+def kill_process_group(pgid: int | None, signum: int = signal.SIGKILL) -> None:
+    """Signal a kernel's whole process group; a group that is already gone is fine."""
+    if pgid is None or pgid <= 1:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def shutdown_kernel(km: AsyncKernelManager) -> None:
+    """Stop a kernel and everything its cells started."""
+    pgid = kernel_process_group(km)
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        log.debug("kernel shutdown failed", exc_info=True)
+    kill_process_group(pgid)
+
+
+@dataclass
+class RunFiles:
+    """Where one run's notebook comes from and where its results go (absolute paths)."""
+
+    input: Path
+    output: Path
+    log: Path
+    html: Path | None
+    cwd: Path
+
+
+class Execution:
+    """One notebook execution, which another thread may abort."""
+
+    def __init__(
+        self,
+        files: RunFiles,
+        parameters: dict[str, Any],
+        kernel_name: str | None,
+        *,
+        kernels: KernelSupply,
+        on_progress: Callable[[int, int], None],
+        timeout_seconds: float | None = None,
+        kill_grace_seconds: float = 1.0,
+    ) -> None:
+        self.files = files
+        self.parameters = parameters
+        self.kernel_name = kernel_name
+        self.kernels = kernels
+        self.on_progress = on_progress
+        self.timeout_seconds = timeout_seconds
+        self.kill_grace_seconds = kill_grace_seconds
+        self.abort_reason: str | None = None
+        self.current_cell: int | None = None
+        self._km: AsyncKernelManager | None = None
+        self._lock = threading.Lock()
+        self._log_file: IO[str] | None = None
+
+    # -- control from other threads -------------------------------------------------------
+
+    def abort(self, reason: str) -> None:
+        """Stop the run: interrupt the kernel now, kill its process group after the grace."""
+        with self._lock:
+            if self.abort_reason is not None:
+                return
+            self.abort_reason = reason
+            km = self._km
+        self.log_line(f"stopping: {ABORT_MESSAGES[reason][1]}")
+        if km is None:
+            return
+        pgid = kernel_process_group(km)
+        kill_process_group(pgid, signal.SIGINT)
+        timer = threading.Timer(self.kill_grace_seconds, kill_process_group, (pgid,))
+        timer.daemon = True
+        timer.start()
+
+    # -- the run itself ---------------------------------------------------------------
+
+    def log_line(self, text: str) -> None:
+        """Append a timestamped line to the run's log."""
+        f = self._log_file
+        if f is not None and not f.closed:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            f.write(f"[{stamp}] {text}\n")
+            f.flush()
+
+    def run(self) -> Outcome:
+        """Execute the notebook; always writes the output notebook and the log."""
+        files = self.files
+        files.output.parent.mkdir(parents=True, exist_ok=True)
+        with open(files.log, "a", encoding="utf-8", buffering=1) as log_file:
+            self._log_file = log_file
+            try:
+                return self._run()
+            finally:
+                self.log_line(f"finished; output at {files.output.name}")
+                self._log_file = None
+
+    def _run(self) -> Outcome:
+        files = self.files
+        try:
+            kernel_name = self.kernel_name or notebook_kernel(files.input)
+        except Exception as exc:  # noqa: BLE001 - an unreadable snapshot fails the run
+            return self._failure(exc, "cannot read the notebook")
+        if kernel_language(kernel_name) is None:
+            return Outcome("failed", "NoSuchKernel", f"no kernel named {kernel_name!r}")
+        self.log_line(f"starting kernel {kernel_name}")
+        started = time.monotonic()
+        try:
+            km, move = self.kernels.take(kernel_name, files.cwd)
+        except Exception as exc:  # noqa: BLE001 - a kernel that cannot start fails the run
+            return self._failure(exc, "the kernel did not start")
+        with self._lock:
+            self._km = km
+            aborted = self.abort_reason is not None
+        try:
+            if aborted:
+                return self._aborted_outcome()
+            return self._execute(km, kernel_name, move, started)
+        finally:
+            shutdown_kernel(km)
+            self._write_html()
+            self.kernels.refill()
+
+    def _execute(
+        self, km: AsyncKernelManager, kernel_name: str, move: bool, started: float
+    ) -> Outcome:
+        files = self.files
+
+        def on_cell_start(index: int, total: int) -> None:
+            self.current_cell = index
+            if index == 0:
+                self.log_line(f"kernel ready in {time.monotonic() - started:.2f}s")
+            self.log_line(f"cell {index + 1}/{total}")
+            self.on_progress(index, total)
+
+        try:
+            nb = papermill.execute_notebook(
+                str(files.input),
+                str(files.output),
+                parameters=self.parameters,
+                engine_name=ENGINE_NAME,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                request_save_on_cell_execute=True,
+                stdout_file=self._log_file,
+                stderr_file=self._log_file,
+                km=km,
+                working_dir=str(files.cwd) if move else None,
+                on_cell_start=on_cell_start,
+            )
+        except PapermillExecutionError as exc:
+            if self.abort_reason:
+                return self._aborted_outcome()
+            failing = _error_cell_index(files.output, exc.cell_index)
+            return Outcome("failed", exc.ename, _one_line(exc.evalue), failing)
+        except DeadKernelError:
+            if self.abort_reason:
+                return self._aborted_outcome()
+            cell = self.current_cell
+            where = f" while running cell {cell}" if cell is not None else ""
+            return Outcome("failed", "DeadKernelError", f"the kernel died{where}", cell)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong is the run's error
+            if self.abort_reason:
+                return self._aborted_outcome()
+            return self._failure(exc, "execution failed")
+        total = len(nb.cells)
+        self.on_progress(total, total)
+        return Outcome("succeeded")
+
+    def _aborted_outcome(self) -> Outcome:
+        reason = self.abort_reason or "cancelled"
+        ename, template = ABORT_MESSAGES[reason]
+        return Outcome(
+            reason, ename, template.format(timeout=self.timeout_seconds or 0), self.current_cell
+        )
+
+    def _failure(self, exc: BaseException, context: str) -> Outcome:
+        self.log_line(f"{context}: {type(exc).__name__}: {exc}")
+        return Outcome("failed", type(exc).__name__, _one_line(str(exc)) or context)
+
+    def _write_html(self) -> None:
+        html = self.files.html
+        if html is None or not self.files.output.exists():
+            return
+        try:
+            from nbconvert import HTMLExporter
+
+            body, _ = HTMLExporter().from_filename(str(self.files.output))
+            html.write_text(body, encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - a failed HTML export must not fail the run
+            self.log_line(f"HTML export failed: {type(exc).__name__}: {exc}")
+
+
+def _error_cell_index(output: Path, fallback: int) -> int:
+    # papermill inserts marker cells into the output notebook after it saw the error, so
+    # its index is off; the stored index is that of the failing cell in the stored output.
+    try:
+        nb = nbformat.read(str(output), as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable output keeps papermill's index
+        return fallback
+    for index, cell in enumerate(nb.cells):
+        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            return index
+    return fallback
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    return " ".join(str(text).split())[:limit]

@@ -1,0 +1,245 @@
+"""The run lifecycle: every change of a run's state, as conditional database updates.
+
+``queued → running → succeeded | failed | timed_out | cancelled | lost`` (and ``skipped``
+at fire time). Each transition is one ``UPDATE ... WHERE status = <expected>``, so when two
+parties race (a duplicate delivery, a cancel against a completion, two reapers) exactly
+one wins and the others change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from .db import Database
+from .errors import Conflict
+from .models import FINAL_STATUSES, RETRYABLE_STATUSES, Job, Run, new_id
+from .queue import Queues
+
+log = logging.getLogger(__name__)
+
+#: Overlap policies under which a job's runs never execute side by side.
+SERIAL_OVERLAPS = ("queue", "replace")
+
+
+def new_run(
+    job: Job | None,
+    *,
+    now: datetime,
+    trigger: str,
+    owner: str | None = None,
+    notebook: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    scheduled_for: datetime | None = None,
+    status: str = "queued",
+    **fields: Any,
+) -> Run:
+    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings."""
+    run = Run(
+        id=new_id(),
+        job_id=job.id if job else None,
+        owner=owner if owner is not None else job.owner if job else "",
+        notebook=notebook if notebook is not None else job.notebook if job else "",
+        kernel=job.kernel if job else fields.pop("kernel", None),
+        trigger=trigger,
+        status=status,
+        parameters={**(job.parameters if job else {}), **(parameters or {})},
+        scheduled_for=scheduled_for,
+        queued_at=now,
+        queue=job.queue if job else fields.pop("queue", "default"),
+        priority=job.priority if job else 0,
+        timeout_seconds=job.timeout_seconds if job else fields.pop("timeout_seconds", None),
+        output_formats=list(job.output_formats) if job else ["ipynb"],
+        **{"attempt": 1, "progress_done": 0, "progress_total": 0, **fields},
+    )
+    if status in FINAL_STATUSES:
+        run.finished_at = now
+    return run
+
+
+def claim(db: Database, run_id: str, worker_id: str, now: datetime) -> bool:
+    """Take a queued run for ``worker_id``. False when it is not queued any more."""
+    with db.write() as session:
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "queued", Run.cancel_requested_at.is_(None))
+            .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, as the worker saw it."""
+
+    status: str
+    ename: str | None = None
+    evalue: str | None = None
+    cell_index: int | None = None
+
+
+def finish(
+    db: Database,
+    run_id: str,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    max_retry_delay: float,
+    from_statuses: tuple[str, ...] = ("running",),
+    where: Any = None,
+    **refs: Any,
+) -> Run | None:
+    """Record the final state of a run and create its retry if its job allows one.
+
+    Returns the finished run, or ``None`` when the run was no longer in ``from_statuses``
+    (another party finished it first; nothing is changed). ``where`` adds a condition to
+    the update (the reaper's "heartbeat still stale").
+    """
+    with db.write() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.status not in from_statuses:
+            return None
+        started = run.started_at
+        values: dict[str, Any] = {
+            "status": outcome.status,
+            "finished_at": now,
+            "duration_seconds": (now - started).total_seconds() if started else None,
+            "error_ename": outcome.ename,
+            "error_evalue": outcome.evalue,
+            "error_cell_index": outcome.cell_index,
+            **refs,
+        }
+        conditions = [Run.id == run_id, Run.status == run.status]
+        if where is not None:
+            conditions.append(where)
+        result = session.execute(update(Run).where(*conditions).values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        session.refresh(run)
+        if outcome.status in RETRYABLE_STATUSES:
+            schedule_retry(session, run, now, max_retry_delay=max_retry_delay)
+        return run
+
+
+def retry_delay(job: Job, attempt: int, max_retry_delay: float) -> float:
+    """Seconds before attempt ``attempt + 1``: delay × backoff^(attempt-1), capped."""
+    delay = job.retry_delay_seconds * job.retry_backoff ** (attempt - 1)
+    cap = job.retry_max_delay_seconds or max_retry_delay
+    return float(min(delay, cap, max_retry_delay))
+
+
+def schedule_retry(
+    session: Session, run: Run, now: datetime, *, max_retry_delay: float
+) -> Run | None:
+    """Create the next attempt of ``run`` when its job has retries left."""
+    if run.job_id is None:
+        return None
+    job = session.get(Job, run.job_id)
+    if job is None or run.attempt > job.retries:
+        return None
+    delay = retry_delay(job, run.attempt, max_retry_delay)
+    retry = new_run(
+        job,
+        now=now,
+        trigger="retry",
+        parameters=run.parameters,
+        attempt=run.attempt + 1,
+        retry_of=run.id,
+        not_before=now + timedelta(seconds=delay),
+    )
+    retry.parameters = dict(run.parameters)
+    session.add(retry)
+    session.flush()
+    log.info("run %s (%s) will be retried as %s in %.1fs", run.id, run.status, retry.id, delay)
+    return retry
+
+
+def request_cancel(db: Database, run_id: str, now: datetime, *, max_retry_delay: float) -> Run:
+    """Cancel a run: a queued one at once, a running one through its worker.
+
+    Raises :class:`Conflict` for a run that has already finished.
+    """
+    cancelled = finish(
+        db,
+        run_id,
+        Outcome("cancelled", "Cancelled", "cancelled before it started"),
+        now,
+        max_retry_delay=max_retry_delay,
+        from_statuses=("queued",),
+    )
+    if cancelled is not None:
+        return cancelled
+    with db.write() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "running", Run.cancel_requested_at.is_(None))
+            .values(cancel_requested_at=now)
+        )
+        run = session.get(Run, run_id)
+        if run is None:
+            raise Conflict(f"run {run_id} no longer exists")
+        if run.status in FINAL_STATUSES:
+            raise Conflict(f"run {run_id} has already finished ({run.status})", field="status")
+        return run
+
+
+def dispatch(
+    db: Database,
+    queues: Queues,
+    now: datetime,
+    *,
+    job_id: str | None = None,
+    run_id: str | None = None,
+    limit: int = 500,
+) -> list[str]:
+    """Hand runs that are ready to the queue; returns their ids.
+
+    A run is ready when it is queued, not yet handed over, past its ``not_before``, and,
+    for a job whose overlap policy is ``queue`` or ``replace``, no other run of the job is
+    running or already handed over (the oldest waiting run goes first).
+    """
+    other = aliased(Run)
+    busy = exists().where(
+        other.job_id == Run.job_id,
+        other.id != Run.id,
+        or_(
+            other.status == "running",
+            and_(other.status == "queued", other.enqueued_at.is_not(None)),
+            and_(other.status == "queued", other.id < Run.id),
+        ),
+    )
+    query = (
+        select(Run.id, Run.queue, Run.priority)
+        .outerjoin(Job, Job.id == Run.job_id)
+        .where(
+            Run.status == "queued",
+            Run.enqueued_at.is_(None),
+            or_(Run.not_before.is_(None), Run.not_before <= now),
+            or_(Job.id.is_(None), Job.overlap.not_in(SERIAL_OVERLAPS), ~busy),
+        )
+        .order_by(Run.priority.desc(), Run.id)
+        .limit(limit)
+    )
+    if job_id is not None:
+        query = query.where(Run.job_id == job_id)
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    with db.read() as session:
+        candidates = session.execute(query).all()
+    sent = []
+    for run_id, queue, priority in candidates:
+        with db.write() as session:
+            won = session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "queued", Run.enqueued_at.is_(None))
+                .values(enqueued_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+        if won:
+            queues.enqueue(run_id, queue, priority)
+            sent.append(run_id)
+    return sent

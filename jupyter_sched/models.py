@@ -1,0 +1,205 @@
+"""Storage: the SQLAlchemy models of jobs, runs and workers.
+
+These are the tables; the API shapes are the pydantic models in :mod:`jupyter_sched.schemas`,
+read from these rows with ``model_validate(row, from_attributes=True)``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from ulid import ULID
+
+#: Final run states: a run in one of these never changes again.
+FINAL_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"})
+#: Statuses from which a retry is considered.
+RETRYABLE_STATUSES = frozenset({"failed", "timed_out", "lost"})
+RUN_STATUSES = ("queued", "running", *sorted(FINAL_STATUSES))
+
+
+def new_id() -> str:
+    """A ULID: unique, and sorting ids sorts by creation time (used for cursor pagination)."""
+    return str(ULID())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise return naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=naming_convention)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Job(Base):
+    """A notebook, its parameters and a trigger, owned by one user."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    notebook: Mapped[str] = mapped_column(String(1024))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    kernel: Mapped[str | None] = mapped_column(String(255))
+    #: The trigger as the API gives it; ``trigger_kind`` repeats its kind for indexed lookups.
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    trigger_kind: Mapped[str] = mapped_column(String(16))
+    start_at: Mapped[datetime | None]
+    end_at: Mapped[datetime | None]
+    max_runs: Mapped[int | None]
+    #: Schedule fires so far (counts toward ``max_runs``).
+    fire_count: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    next_fire_at: Mapped[datetime | None]
+    misfire: Mapped[str] = mapped_column(String(16), default="run_once")
+    overlap: Mapped[str] = mapped_column(String(16), default="allow")
+    retries: Mapped[int] = mapped_column(default=0)
+    retry_delay_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=2.0)
+    retry_max_delay_seconds: Mapped[float | None] = mapped_column(Float)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[int] = mapped_column(default=0)
+    queue: Mapped[str] = mapped_column(String(64), default="default")
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    output_formats: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["ipynb"])
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        # The ticker's query: active jobs whose next fire is due, oldest first.
+        Index("ix_jobs_status_next_fire_at", "status", "next_fire_at"),
+        Index("ix_jobs_trigger_kind", "trigger_kind"),
+    )
+
+
+class Run(Base):
+    """One execution attempt of a notebook."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(255))
+    notebook: Mapped[str] = mapped_column(String(1024))
+    kernel: Mapped[str | None] = mapped_column(String(255))
+    #: The schedule fire this run is for; unique per job so each fire makes one run.
+    scheduled_for: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_of: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    queue: Mapped[str] = mapped_column(String(64), default="default")
+    priority: Mapped[int] = mapped_column(default=0)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    output_formats: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["ipynb"])
+    #: Not handed to the queue before this time (retry delays).
+    not_before: Mapped[datetime | None]
+    queued_at: Mapped[datetime]
+    #: When the run id was last put on the queue; ``None`` while it waits to be dispatched.
+    enqueued_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested_at: Mapped[datetime | None]
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+    error_ename: Mapped[str | None] = mapped_column(String(255))
+    error_evalue: Mapped[str | None] = mapped_column(Text)
+    error_cell_index: Mapped[int | None] = mapped_column(Integer)
+    input_ref: Mapped[str | None] = mapped_column(String(1024))
+    output_ref: Mapped[str | None] = mapped_column(String(1024))
+    html_ref: Mapped[str | None] = mapped_column(String(1024))
+    log_ref: Mapped[str | None] = mapped_column(String(1024))
+
+    __table_args__ = (
+        UniqueConstraint("job_id", "scheduled_for"),
+        Index("ix_runs_job_id_id", "job_id", "id"),
+        Index("ix_runs_owner_id", "owner", "id"),
+        Index("ix_runs_status_enqueued_at", "status", "enqueued_at"),
+        Index("ix_runs_job_id_status_duration", "job_id", "status", "duration_seconds"),
+    )
+
+    @property
+    def progress(self) -> dict[str, int]:
+        """Cells done out of cells in the notebook."""
+        return {"done": self.progress_done, "total": self.progress_total}
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """What ended the run unsuccessfully, or ``None``."""
+        if self.error_ename is None:
+            return None
+        return {
+            "ename": self.error_ename,
+            "evalue": self.error_evalue or "",
+            "cell_index": self.error_cell_index,
+        }
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class Worker(Base):
+    """A worker process that consumes a queue; it heartbeats while it lives."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    queues: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    concurrency: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]

@@ -1,0 +1,603 @@
+"""The scheduler's operations: what the REST handlers, the CLI and scripts call.
+
+No web framework here. Every method takes the acting user (``owner``) and, where time
+matters, ``now``; callers get pydantic models back and :class:`~jupyter_sched.errors.SchedError`
+subclasses for anything they did wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from . import schedules
+from .artifacts import RunFolder, resolve_ref
+from .config import Settings
+from .db import Database
+from .errors import Conflict, InvalidInput, NotFound
+from .executor import kernel_language
+from .lifecycle import dispatch, new_run, request_cancel
+from .models import FINAL_STATUSES, Job, Run
+from .models import Worker as WorkerRow
+from .notebooks import check_parameters, notebook_parameters, read_notebook, resolve_notebook
+from .queue import Queues
+from .schemas import (
+    CronTrigger,
+    IntervalTrigger,
+    JobCreate,
+    JobPage,
+    JobStats,
+    JobUpdate,
+    NotebookParameter,
+    OnceTrigger,
+    Preview,
+    PreviewRequest,
+    RunPage,
+    Trigger,
+)
+from .schemas import Job as JobOut
+from .schemas import Run as RunOut
+from .ticker import job_next_fire, next_fire, snapshot_input, utcnow
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Largest page a list call returns.
+MAX_PAGE = 200
+#: Final statuses counted as failures in statistics.
+FAILURE_STATUSES = ("failed", "timed_out", "lost")
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` against an API model, turning the first problem into InvalidInput."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
+            del loc[1]  # pydantic puts the union's tag in the location
+        field = ".".join(loc) or None
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "union_tag_invalid":
+            message = f"unknown trigger kind; expected one of {', '.join(_TRIGGER_KINDS)}"
+        raise InvalidInput(
+            message if field and message.startswith(f"{field}") else f"{field}: {message}",
+            field=field,
+        ) from None
+
+
+_TRIGGER_KINDS = ("cron", "interval", "once", "manual")
+
+
+def describe_trigger(trigger: Trigger) -> str:
+    """Plain-language description of a trigger."""
+    match trigger:
+        case CronTrigger():
+            return schedules.describe_cron(trigger.cron, trigger.timezone)
+        case IntervalTrigger():
+            return schedules.describe_interval(trigger.every_seconds)
+        case OnceTrigger():
+            return f"once, at {trigger.at.isoformat()}"
+        case _:
+            return "only when run by hand"
+
+
+class Service:
+    """Jobs and runs of one deployment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        queues: Queues | None = None,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.queues = queues or Queues(settings)
+        #: Called after a job changes (the in-process ticker wakes up).
+        self.on_change = on_change or (lambda: None)
+
+    @classmethod
+    def open(cls, settings: Settings, *, upgrade: bool = True) -> Service:
+        """A service on the deployment ``settings`` describe (migrating its database)."""
+        db = Database(settings.database_url)
+        if upgrade:
+            db.upgrade()
+        return cls(settings, db)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def create_job(
+        self, owner: str, data: JobCreate | dict[str, Any], *, now: datetime | None = None
+    ) -> JobOut:
+        """Create a job after checking its notebook, parameters and trigger."""
+        now = now or utcnow()
+        spec = parse(JobCreate, data)
+        self._check_job(spec.notebook, spec.parameters, spec.kernel, spec, now)
+        job = Job(
+            name=spec.name,
+            owner=owner,
+            notebook=spec.notebook,
+            trigger=spec.trigger.model_dump(mode="json"),
+            trigger_kind=spec.trigger.kind,
+            status="active",
+            fire_count=0,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            **spec.model_dump(exclude={"name", "notebook", "trigger", "queue"}),
+            queue=spec.queue or self.settings.default_queue,
+        )
+        job.next_fire_at = job_next_fire(job, now)
+        with self.db.write() as session:
+            session.add(job)
+        self.on_change()
+        return self._job_out(job)
+
+    def _check_job(
+        self,
+        notebook: str,
+        parameters: dict[str, Any],
+        kernel: str | None,
+        spec: Any,
+        now: datetime,
+    ) -> None:
+        path = resolve_notebook(self.settings.root_dir, notebook)
+        read_notebook(path)
+        check_parameters(parameters, notebook_parameters(path))
+        if kernel is not None and kernel_language(kernel) is None:
+            raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
+        trigger = spec.trigger
+        if isinstance(trigger, OnceTrigger) and trigger.at <= now:
+            raise InvalidInput(
+                f"trigger.at: {trigger.at.isoformat()} is in the past", field="trigger.at"
+            )
+        if spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
+            raise InvalidInput("end_at: must be after start_at", field="end_at")
+
+    def get_job(self, owner: str, job_id: str) -> JobOut:
+        """One job of ``owner``."""
+        with self.db.read() as session:
+            return self._job_out(self._own_job(session, owner, job_id), session)
+
+    def list_jobs(
+        self,
+        owner: str,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Jobs of ``owner``, newest first, ``limit`` per page."""
+        limit = _page_size(limit)
+        query = select(Job).where(Job.owner == owner).order_by(Job.id.desc()).limit(limit + 1)
+        if status is not None:
+            query = query.where(Job.status == status)
+        if tag is not None:
+            if self.db.is_sqlite:
+                query = query.where(
+                    text(
+                        "EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = :tag)"
+                    ).bindparams(tag=tag)
+                )
+            else:
+                query = query.where(Job.tags.contains([tag]))
+        if cursor:
+            query = query.where(Job.id < cursor)
+        with self.db.read() as session:
+            jobs = list(session.scalars(query))
+            page, next_cursor = jobs[:limit], jobs[limit].id if len(jobs) > limit else None
+            last_runs = self._last_runs(session, [job.id for job in page])
+            out = [
+                JobOut.model_validate(job).model_copy(update={"last_run": last_runs.get(job.id)})
+                for job in page
+            ]
+        return JobPage(jobs=out, next_cursor=page[-1].id if next_cursor else None)
+
+    def update_job(
+        self,
+        owner: str,
+        job_id: str,
+        data: JobUpdate | dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> JobOut:
+        """Change the fields present in ``data``; ``null`` clears an optional field."""
+        now = now or utcnow()
+        patch = parse(JobUpdate, data)
+        changes = {name: getattr(patch, name) for name in patch.model_fields_set}
+        expected_version = changes.pop("version", None)
+        for name, value in changes.items():
+            if value is None and name in JobUpdate.REQUIRED:
+                raise InvalidInput(f"{name}: cannot be null", field=name)
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            if expected_version is not None and expected_version != job.version:
+                raise Conflict(
+                    f"version: the job changed meanwhile (now version {job.version})",
+                    field="version",
+                )
+            if "output_formats" in changes:
+                changes["output_formats"] = [
+                    "ipynb",
+                    *sorted(set(changes["output_formats"]) - {"ipynb"}),
+                ]
+            trigger = changes.pop("trigger", None)
+            merged = JobCreate.model_validate(
+                {
+                    **JobOut.model_validate(job).model_dump(include=set(JobCreate.model_fields)),
+                    **({"trigger": trigger} if trigger is not None else {}),
+                    **changes,
+                }
+            )
+            if {"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"} & (
+                set(changes) | ({"trigger"} if trigger is not None else set())
+            ):
+                self._check_job(merged.notebook, merged.parameters, merged.kernel, merged, now)
+            for name, value in changes.items():
+                setattr(job, name, value)
+            if trigger is not None:
+                job.trigger = trigger.model_dump(mode="json")
+                job.trigger_kind = trigger.kind
+            if trigger is not None or {"start_at", "end_at", "max_runs"} & set(changes):
+                job.next_fire_at = job_next_fire(job, now) if job.status == "active" else None
+            job.version += 1
+            job.updated_at = now
+            session.flush()
+            out = self._job_out(job, session)
+        self.on_change()
+        return out
+
+    def delete_job(self, owner: str, job_id: str, *, now: datetime | None = None) -> None:
+        """Delete a job, its runs and their files (running runs are cancelled first)."""
+        now = now or utcnow()
+        with self.db.read() as session:
+            job = self._own_job(session, owner, job_id)
+            run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job.id)))
+            active = list(
+                session.scalars(
+                    select(Run.id).where(
+                        Run.job_id == job.id, Run.status.in_(("queued", "running"))
+                    )
+                )
+            )
+        for run_id in active:
+            with contextlib.suppress(Conflict):  # it finished meanwhile
+                request_cancel(
+                    self.db, run_id, now, max_retry_delay=self.settings.max_retry_delay_seconds
+                )
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            session.delete(job)
+        for run_id in run_ids:
+            RunFolder(self.settings.artifacts_dir, run_id).remove()
+        self.on_change()
+
+    def pause_job(self, owner: str, job_id: str, *, now: datetime | None = None) -> JobOut:
+        """Stop firing the job's schedule (runs already queued still run)."""
+        return self._set_status(owner, job_id, "paused", now or utcnow())
+
+    def resume_job(self, owner: str, job_id: str, *, now: datetime | None = None) -> JobOut:
+        """Fire the job's schedule again, from now on (fires while paused are not made up)."""
+        return self._set_status(owner, job_id, "active", now or utcnow())
+
+    def _set_status(self, owner: str, job_id: str, status: str, now: datetime) -> JobOut:
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            if job.status != status:
+                job.status = status
+                job.next_fire_at = job_next_fire(job, now) if status == "active" else None
+                job.version += 1
+                job.updated_at = now
+            session.flush()
+            out = self._job_out(job, session)
+        self.on_change()
+        return out
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def run_job(
+        self,
+        owner: str,
+        job_id: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> RunOut:
+        """Run a job now, with optional parameter overrides for this run only."""
+        now = now or utcnow()
+        parameters = dict(parameters or {})
+        with self.db.read() as session:
+            job = self._own_job(session, owner, job_id)
+            notebook = job.notebook
+        if parameters:
+            path = resolve_notebook(self.settings.root_dir, notebook)
+            check_parameters(parameters, notebook_parameters(path))
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            run = new_run(job, now=now, trigger="manual", parameters=parameters)
+            session.add(run)
+        return self._start(run.id, now)
+
+    def run_notebook(
+        self,
+        owner: str,
+        notebook: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        kernel: str | None = None,
+        timeout_seconds: float | None = None,
+        output_formats: list[str] | None = None,
+        queue: str | None = None,
+        dispatch: bool = True,
+        now: datetime | None = None,
+    ) -> RunOut:
+        """Run a notebook once, now, without a job.
+
+        With ``dispatch=False`` the run is not handed to the queue (the caller executes it).
+        """
+        now = now or utcnow()
+        parameters = dict(parameters or {})
+        path = resolve_notebook(self.settings.root_dir, notebook)
+        read_notebook(path)
+        check_parameters(parameters, notebook_parameters(path))
+        if kernel is not None and kernel_language(kernel) is None:
+            raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
+        with self.db.write() as session:
+            run = new_run(
+                None,
+                now=now,
+                trigger="manual",
+                owner=owner,
+                notebook=notebook,
+                parameters=parameters,
+                kernel=kernel,
+                timeout_seconds=timeout_seconds,
+                queue=queue or self.settings.default_queue,
+            )
+            run.output_formats = ["ipynb", *sorted(set(output_formats or []) - {"ipynb"})]
+            if not dispatch:
+                run.enqueued_at = now
+            session.add(run)
+        return self._start(run.id, now)
+
+    def _start(self, run_id: str, now: datetime) -> RunOut:
+        snapshot_input(self.db, self.settings, run_id)
+        dispatch(self.db, self.queues, now, run_id=run_id)
+        with self.db.read() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            return RunOut.model_validate(run)
+
+    def get_run(self, owner: str, run_id: str) -> RunOut:
+        """One run of ``owner``."""
+        with self.db.read() as session:
+            return RunOut.model_validate(self._own_run(session, owner, run_id))
+
+    def list_runs(
+        self,
+        owner: str,
+        *,
+        job_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs of ``owner``, newest first, filtered by job, status and queue time."""
+        limit = _page_size(limit)
+        query = select(Run).where(Run.owner == owner).order_by(Run.id.desc()).limit(limit + 1)
+        if job_id is not None:
+            query = query.where(Run.job_id == job_id)
+        if status is not None:
+            query = query.where(Run.status == status)
+        if since is not None:
+            query = query.where(Run.queued_at >= since)
+        if until is not None:
+            query = query.where(Run.queued_at < until)
+        if cursor:
+            query = query.where(Run.id < cursor)
+        with self.db.read() as session:
+            runs = list(session.scalars(query))
+            page = [RunOut.model_validate(run) for run in runs[:limit]]
+        return RunPage(runs=page, next_cursor=page[-1].id if len(runs) > limit else None)
+
+    def cancel_run(self, owner: str, run_id: str, *, now: datetime | None = None) -> RunOut:
+        """Cancel a queued run at once, or ask the worker of a running one to stop it."""
+        now = now or utcnow()
+        with self.db.read() as session:
+            self._own_run(session, owner, run_id)
+        run = request_cancel(
+            self.db, run_id, now, max_retry_delay=self.settings.max_retry_delay_seconds
+        )
+        return RunOut.model_validate(run)
+
+    def rerun(self, owner: str, run_id: str, *, now: datetime | None = None) -> RunOut:
+        """Run the same notebook again with the same parameters."""
+        now = now or utcnow()
+        with self.db.write() as session:
+            old = self._own_run(session, owner, run_id)
+            job = session.get(Job, old.job_id) if old.job_id else None
+            run = new_run(
+                job,
+                now=now,
+                trigger="manual",
+                owner=old.owner,
+                notebook=old.notebook,
+                kernel=old.kernel,
+                timeout_seconds=old.timeout_seconds,
+                queue=old.queue,
+            )
+            run.parameters = dict(old.parameters)
+            run.output_formats = list(old.output_formats)
+            session.add(run)
+        return self._start(run.id, now)
+
+    def run_output(self, owner: str, run_id: str, fmt: str = "ipynb") -> Path:
+        """The executed notebook (``ipynb``) or its HTML rendering (``html``)."""
+        if fmt not in ("ipynb", "html"):
+            raise InvalidInput("format: expected 'ipynb' or 'html'", field="format")
+        with self.db.read() as session:
+            run = self._own_run(session, owner, run_id)
+            ref = run.output_ref if fmt == "ipynb" else run.html_ref
+        return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
+
+    def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
+        """The run's log from byte ``offset``, and the offset to ask for next."""
+        if offset < 0:
+            raise InvalidInput("offset: must be 0 or more", field="offset")
+        with self.db.read() as session:
+            run = self._own_run(session, owner, run_id)
+            ref = run.log_ref
+        if not ref:
+            return "", offset
+        path = resolve_ref(self.settings.artifacts_dir, ref, "log")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(1 << 20)
+        return data.decode("utf-8", errors="replace"), offset + len(data)
+
+    def job_stats(self, owner: str, job_id: str) -> JobStats:
+        """Counts, success rate and duration percentiles over all runs of a job."""
+        with self.db.read() as session:
+            self._own_job(session, owner, job_id)
+            counts = dict(
+                session.execute(
+                    select(Run.status, func.count())
+                    .where(Run.job_id == job_id)
+                    .group_by(Run.status)
+                ).all()
+            )
+            succeeded = counts.get("succeeded", 0)
+            failed = sum(counts.get(s, 0) for s in FAILURE_STATUSES)
+            last = dict(
+                session.execute(
+                    select(Run.status, func.max(Run.finished_at))
+                    .where(Run.job_id == job_id, Run.status.in_(("succeeded", *FAILURE_STATUSES)))
+                    .group_by(Run.status)
+                ).all()
+            )
+            p50 = _duration_percentile(session, job_id, succeeded, 0.50)
+            p95 = _duration_percentile(session, job_id, succeeded, 0.95)
+        failures = [t for s in FAILURE_STATUSES if (t := last.get(s)) is not None]
+        return JobStats(
+            runs=sum(counts.values()),
+            succeeded=succeeded,
+            failed=failed,
+            success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
+            duration_p50_seconds=p50,
+            duration_p95_seconds=p95,
+            last_success_at=last.get("succeeded"),
+            last_failure_at=max(failures) if failures else None,
+        )
+
+    # -- the rest -----------------------------------------------------------------------
+
+    def preview(
+        self, data: PreviewRequest | dict[str, Any], *, now: datetime | None = None
+    ) -> Preview:
+        """The next fire times of a trigger and a description of it."""
+        now = now or utcnow()
+        request = parse(PreviewRequest, data)
+        fires: list[datetime] = []
+        after = now
+        while len(fires) < request.count:
+            fire = next_fire(
+                request.trigger, after, anchor=now, start_at=request.start_at, end_at=request.end_at
+            )
+            if fire is None:
+                break
+            fires.append(fire)
+            after = fire
+        return Preview(description=describe_trigger(request.trigger), next=fires)
+
+    def notebook_parameters(self, path: str) -> list[NotebookParameter]:
+        """The parameters a notebook declares, with types, defaults and help."""
+        return notebook_parameters(resolve_notebook(self.settings.root_dir, path, field="path"))
+
+    def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Workers that heartbeated within the lease."""
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=self.settings.lease_seconds)
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(WorkerRow).where(
+                    WorkerRow.heartbeat_at >= cutoff, WorkerRow.stopped_at.is_(None)
+                )
+            ).all()
+            return [
+                {
+                    "id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
+                    "concurrency": w.concurrency, "started_at": w.started_at,
+                    "heartbeat_at": w.heartbeat_at,
+                }
+                for w in rows
+            ]  # fmt: skip
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
+        job = session.get(Job, job_id)
+        if job is None or job.owner != owner:
+            raise NotFound(f"no job {job_id!r}", field="job_id")
+        return job
+
+    def _own_run(self, session: Session, owner: str, run_id: str) -> Run:
+        run = session.get(Run, run_id)
+        if run is None or run.owner != owner:
+            raise NotFound(f"no run {run_id!r}", field="run_id")
+        return run
+
+    def _last_runs(self, session: Session, job_ids: list[str]) -> dict[str, RunOut]:
+        if not job_ids:
+            return {}
+        latest = (
+            select(func.max(Run.id)).where(Run.job_id.in_(job_ids)).group_by(Run.job_id)
+        ).scalar_subquery()
+        runs = session.scalars(select(Run).where(Run.id.in_(latest)))
+        return {run.job_id: RunOut.model_validate(run) for run in runs if run.job_id}
+
+    def _job_out(self, job: Job, session: Session | None = None) -> JobOut:
+        out = JobOut.model_validate(job)
+        if session is None:
+            return out
+        return out.model_copy(update={"last_run": self._last_runs(session, [job.id]).get(job.id)})
+
+
+def _page_size(limit: int) -> int:
+    if limit < 1 or limit > MAX_PAGE:
+        raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE}", field="limit")
+    return limit
+
+
+def _duration_percentile(session: Session, job_id: str, count: int, q: float) -> float | None:
+    if count == 0:
+        return None
+    index = min(count - 1, max(0, math.ceil(q * count) - 1))
+    value = session.scalar(
+        select(Run.duration_seconds)
+        .where(Run.job_id == job_id, Run.status == "succeeded")
+        .order_by(Run.duration_seconds)
+        .offset(index)
+        .limit(1)
+    )
+    return float(value) if value is not None else None
+
+
+__all__ = ["FINAL_STATUSES", "Service", "describe_trigger", "parse"]

@@ -1,0 +1,278 @@
+"""The ticker: turns due schedules into runs, dispatches ready runs, reaps lost ones.
+
+Any number of tickers may run against one database: each fire is inserted under a unique
+(job, scheduled time) key and a job's ``next_fire_at`` advances with a compare-and-set, so
+every fire makes exactly one run. The cost of a tick grows with the number of due fires,
+not with the number of jobs (an index on ``(status, next_fire_at)`` finds them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from . import schedules
+from .artifacts import RunFolder
+from .config import Settings
+from .db import Database
+from .lifecycle import Outcome, dispatch, finish, new_run, request_cancel
+from .models import Job, Run
+from .notebooks import resolve_notebook
+from .queue import Queues
+from .schemas import CronTrigger, IntervalTrigger, OnceTrigger, Trigger
+
+log = logging.getLogger(__name__)
+
+#: Due jobs handled per transaction.
+BATCH = 200
+#: Fires of one job examined per tick when catching up after downtime.
+MAX_CATCH_UP = 1000
+
+_trigger_adapter: TypeAdapter[Trigger] = TypeAdapter(Trigger)
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC (only the outermost loops read the clock)."""
+    return datetime.now(UTC)
+
+
+def next_fire(
+    trigger: Trigger | dict[str, Any],
+    after: datetime,
+    *,
+    anchor: datetime,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> datetime | None:
+    """The first fire of ``trigger`` strictly after ``after`` within the window, or None.
+
+    ``anchor`` is where interval schedules count from (the job's start or creation).
+    """
+    if isinstance(trigger, dict):
+        trigger = _trigger_adapter.validate_python(trigger)
+    if start_at is not None and after < start_at:
+        after = start_at - timedelta(microseconds=1)
+    fire: datetime | None
+    match trigger:
+        case CronTrigger():
+            fire = schedules.next_cron_fire(trigger.cron, trigger.timezone, after)
+        case IntervalTrigger():
+            fire = schedules.next_interval_fire(trigger.every_seconds, start_at or anchor, after)
+        case OnceTrigger():
+            fire = trigger.at if trigger.at > after else None
+        case _:
+            fire = None
+    if fire is not None and end_at is not None and fire > end_at:
+        return None
+    return fire
+
+
+def job_next_fire(job: Job, after: datetime) -> datetime | None:
+    """The job's next fire after ``after``, honouring its window and ``max_runs``."""
+    if job.max_runs is not None and job.fire_count >= job.max_runs:
+        return None
+    return next_fire(
+        job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=job.end_at
+    )
+
+
+@dataclass
+class TickReport:
+    """What one tick did (run ids)."""
+
+    fired: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    dispatched: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+def _insert_ignoring_duplicate(session: Session, run: Run) -> bool:
+    values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Run).values(**values).on_conflict_do_nothing()
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport:
+    """Create the runs of every fire due at ``now`` and advance each job's next fire."""
+    report = TickReport()
+    to_replace: list[str] = []
+    while True:
+        with db.write() as session:
+            query = (
+                select(Job)
+                .where(Job.status == "active", Job.next_fire_at <= now)
+                .order_by(Job.next_fire_at)
+                .limit(BATCH)
+            )
+            if not db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            jobs = session.scalars(query).all()
+            for job in jobs:
+                _fire_job(session, job, settings, now, report, to_replace)
+        if len(jobs) < BATCH:
+            break
+    for run_id in to_replace:
+        try:
+            request_cancel(db, run_id, now, max_retry_delay=settings.max_retry_delay_seconds)
+        except Exception:  # noqa: BLE001 - a run that finished meanwhile needs no cancel
+            log.debug("replace: run %s already finished", run_id)
+    for run_id in report.fired:
+        snapshot_input(db, settings, run_id)
+    return report
+
+
+def _fire_job(
+    session: Session,
+    job: Job,
+    settings: Settings,
+    now: datetime,
+    report: TickReport,
+    to_replace: list[str],
+) -> None:
+    due_at = job.next_fire_at
+    assert due_at is not None
+    fires = [due_at]
+    following = job_next_fire(job, due_at)
+    while following is not None and following <= now and len(fires) < MAX_CATCH_UP:
+        fires.append(following)
+        following = job_next_fire(job, following)
+    if following is not None and following <= now:
+        following = job_next_fire(job, now)
+    to_run, missed = schedules.collapse_misfires(
+        fires, now, "skip" if job.misfire == "skip" else "run_once", settings.misfire_grace_seconds
+    )
+    if job.max_runs is not None:
+        to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
+    advanced = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.next_fire_at == due_at)
+        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run))
+    ).rowcount  # type: ignore[attr-defined]
+    if not advanced:
+        return  # another ticker handled this job
+    if job.max_runs is not None and job.fire_count + len(to_run) >= job.max_runs:
+        session.execute(update(Job).where(Job.id == job.id).values(next_fire_at=None))
+    if missed:
+        log.info("job %s: %d missed fire(s) not run (misfire=%s)", job.id, len(missed), job.misfire)
+    active = session.scalars(
+        select(Run.id).where(Run.job_id == job.id, Run.status.in_(("queued", "running")))
+    ).all()
+    for scheduled_for in to_run:
+        if job.overlap == "skip" and active:
+            run = new_run(
+                job,
+                now=now,
+                trigger="schedule",
+                scheduled_for=scheduled_for,
+                status="skipped",
+                error_ename="Skipped",
+                error_evalue=f"the previous run {active[0]} was still going (overlap=skip)",
+            )
+            if _insert_ignoring_duplicate(session, run):
+                report.skipped.append(run.id)
+            continue
+        if job.overlap == "replace":
+            to_replace.extend(active)
+        run = new_run(job, now=now, trigger="schedule", scheduled_for=scheduled_for)
+        if _insert_ignoring_duplicate(session, run):
+            report.fired.append(run.id)
+            active = [*active, run.id]
+
+
+def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
+    """Copy a run's notebook into its folder now, so the run executes it as it was."""
+    with db.read() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return
+        notebook = run.notebook
+    folder = RunFolder(settings.artifacts_dir, run_id)
+    try:
+        folder.snapshot(resolve_notebook(settings.root_dir, notebook))
+    except Exception as exc:  # noqa: BLE001 - the worker fails the run with a clear error
+        log.info("run %s: no snapshot of %s (%s)", run_id, notebook, exc)
+        return
+    with db.write() as session:
+        session.execute(
+            update(Run).where(Run.id == run_id).values(input_ref=folder.ref("input.ipynb"))
+        )
+
+
+def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Mark runs whose worker stopped heartbeating as ``lost`` (and retry them)."""
+    cutoff = now - timedelta(seconds=settings.lease_seconds)
+    stale = or_(
+        Run.heartbeat_at < cutoff,
+        and_(Run.heartbeat_at.is_(None), Run.claimed_at < cutoff),
+    )
+    with db.read() as session:
+        candidates = session.scalars(select(Run.id).where(Run.status == "running", stale)).all()
+    lost = []
+    for run_id in candidates:
+        outcome = Outcome(
+            "lost",
+            "WorkerLost",
+            f"no heartbeat from the run's worker for {settings.lease_seconds:g} s",
+        )
+        if finish(
+            db, run_id, outcome, now, max_retry_delay=settings.max_retry_delay_seconds, where=stale
+        ):
+            lost.append(run_id)
+            log.warning("run %s is lost: its worker stopped heartbeating", run_id)
+    return lost
+
+
+def tick(db: Database, queues: Queues, settings: Settings, now: datetime) -> TickReport:
+    """One pass of the ticker: fire due jobs, reap lost runs, dispatch ready runs."""
+    report = fire_due_jobs(db, settings, now)
+    report.lost = reap_lost_runs(db, settings, now)
+    report.dispatched = dispatch(db, queues, now)
+    return report
+
+
+class Ticker:
+    """Runs :func:`tick` at least every ``settings.tick_seconds`` in a background thread."""
+
+    def __init__(self, db: Database, queues: Queues, settings: Settings) -> None:
+        self.db = db
+        self.queues = queues
+        self.settings = settings
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+
+    def wake(self) -> None:
+        """Tick now (a job changed)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="jupyter-sched-ticker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                tick(self.db, self.queues, self.settings, utcnow())
+                self.ticks += 1
+            except Exception:
+                log.exception("tick failed; trying again")
+            self._wake.wait(self.settings.tick_seconds)

@@ -1,0 +1,310 @@
+"""The worker: a huey consumer that executes runs and watches over them.
+
+Each consumer thread takes a run id from the queue, claims the run in the database (a
+second delivery of the same id does nothing), executes the notebook and records the
+outcome. A watcher thread heartbeats the runs this process holds, writes their progress,
+and aborts runs that were cancelled, that passed their deadline, or that the reaper gave
+up on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from huey.consumer import Consumer
+from sqlalchemy import select, update
+
+from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
+from .config import Settings
+from .db import Database
+from .errors import SchedError
+from .executor import Execution, KernelSupply, RunFiles
+from .lifecycle import Outcome, claim, dispatch, finish
+from .models import Run
+from .models import Worker as WorkerRow
+from .notebooks import resolve_notebook
+from .queue import Queues
+from .ticker import utcnow
+
+log = logging.getLogger(__name__)
+
+#: The kernel kept started for the next run of each consumer thread.
+PRESTART_KERNEL = "python3"
+
+
+class ActiveRun:
+    """A run this worker is executing, as the watcher sees it."""
+
+    def __init__(self, run_id: str, execution: Execution, deadline: float | None) -> None:
+        self.run_id = run_id
+        self.execution = execution
+        self.deadline = deadline
+        self.progress: tuple[int, int] = (0, 0)
+        self.progress_written: tuple[int, int] = (0, 0)
+
+
+class Worker:
+    """Executes runs from one or more queues with ``concurrency`` threads per queue."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        queues: Iterable[str] = ("default",),
+        concurrency: int = 1,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.queue_names = list(queues)
+        self.concurrency = concurrency
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.queues = Queues(settings, execute=self.execute)
+        self.kernels = KernelSupply(
+            PRESTART_KERNEL if settings.prestart_kernels else None, settings.artifacts_dir
+        )
+        self.active: dict[str, ActiveRun] = {}
+        self._active_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._consumers: list[Consumer] = []
+
+    # -- executing one run ------------------------------------------------------------
+
+    def execute(self, run_id: str) -> None:
+        """The huey task: claim run ``run_id`` and execute it; a no-op if not claimable."""
+        if not claim(self.db, run_id, self.id, utcnow()):
+            log.info("run %s is not queued any more; nothing to do", run_id)
+            return
+        outcome, refs = self._execute_claimed(run_id)
+        now = utcnow()
+        with self._active_lock:
+            active = self.active.pop(run_id, None)
+        if active is not None and outcome.status == "succeeded":
+            refs["progress_done"] = refs["progress_total"] = active.progress[1]
+        elif active is not None:
+            refs["progress_done"], refs["progress_total"] = active.progress
+        run = finish(
+            self.db,
+            run_id,
+            outcome,
+            now,
+            max_retry_delay=self.settings.max_retry_delay_seconds,
+            **refs,
+        )
+        if run is None:
+            log.warning("run %s was finished elsewhere before it completed here", run_id)
+        else:
+            log.info("run %s %s", run_id, outcome.status)
+            if run.job_id is not None:
+                dispatch(self.db, self.queues, now, job_id=run.job_id)
+
+    def _execute_claimed(self, run_id: str) -> tuple[Outcome, dict[str, Any]]:
+        with self.db.write() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
+        folder = RunFolder(self.settings.artifacts_dir, run_id)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        refs: dict[str, Any] = {"log_ref": folder.ref(LOG), "input_ref": folder.ref(INPUT)}
+        cwd = folder.path
+        try:
+            # The path is checked again at execution time: a symlink swapped in after the
+            # job was created must not lead outside the root.
+            notebook = resolve_notebook(self.settings.root_dir, run.notebook)
+            cwd = notebook.parent
+            if not folder.has_snapshot():
+                folder.snapshot(notebook)
+        except SchedError as exc:
+            if not folder.has_snapshot():
+                with open(folder.file(LOG), "a", encoding="utf-8") as f:
+                    f.write(f"cannot run: {exc.message}\n")
+                return Outcome("failed", type(exc).__name__, exc.message), refs
+        html = folder.file(HTML) if "html" in run.output_formats else None
+        files = RunFiles(
+            input=folder.file(INPUT), output=folder.file(OUTPUT), log=folder.file(LOG),
+            html=html, cwd=cwd,
+        )  # fmt: skip
+        deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
+        execution = Execution(
+            files,
+            dict(run.parameters),
+            run.kernel,
+            kernels=self.kernels,
+            on_progress=lambda done, total: self._on_progress(run_id, done, total),
+            timeout_seconds=run.timeout_seconds,
+            kill_grace_seconds=self.settings.kill_grace_seconds,
+        )
+        with self._active_lock:
+            self.active[run_id] = ActiveRun(run_id, execution, deadline)
+        outcome = execution.run()
+        if files.output.exists():
+            refs["output_ref"] = folder.ref(OUTPUT)
+        if html is not None and html.exists():
+            refs["html_ref"] = folder.ref(HTML)
+        return outcome, refs
+
+    def _on_progress(self, run_id: str, done: int, total: int) -> None:
+        active = self.active.get(run_id)
+        if active is not None:
+            active.progress = (done, total)
+
+    # -- watching the runs ------------------------------------------------------------
+
+    def watch_once(self, now: datetime, *, heartbeat: bool) -> None:
+        """Write progress (and heartbeats), and abort runs that must stop."""
+        with self._active_lock:
+            active = list(self.active.values())
+        for run in active:
+            if run.deadline is not None and time.monotonic() >= run.deadline:
+                run.execution.abort("timed_out")
+        if heartbeat:
+            self._heartbeat_worker(now)
+        if not active:
+            return
+        ids = [run.run_id for run in active]
+        with self.db.write() as session:
+            if heartbeat:
+                session.execute(
+                    update(Run)
+                    .where(Run.id.in_(ids), Run.status == "running")
+                    .values(heartbeat_at=now)
+                )
+            for run in active:
+                if run.progress != run.progress_written:
+                    done, total = run.progress
+                    session.execute(
+                        update(Run)
+                        .where(Run.id == run.run_id, Run.status == "running")
+                        .values(progress_done=done, progress_total=total)
+                    )
+                    run.progress_written = run.progress
+            rows = session.execute(
+                select(Run.id, Run.status, Run.cancel_requested_at).where(Run.id.in_(ids))
+            ).all()
+        by_id = {run.run_id: run for run in active}
+        for run_id, status, cancel_requested_at in rows:
+            if cancel_requested_at is not None:
+                by_id[run_id].execution.abort("cancelled")
+            elif status != "running":
+                # The reaper declared the run lost: stop executing what nobody waits for.
+                by_id[run_id].execution.abort("lost")
+
+    def _heartbeat_worker(self, now: datetime) -> None:
+        with self.db.write() as session:
+            row = session.get(WorkerRow, self.id)
+            if row is None:
+                session.add(
+                    WorkerRow(
+                        id=self.id,
+                        host=socket.gethostname(),
+                        pid=os.getpid(),
+                        queues=self.queue_names,
+                        concurrency=self.concurrency,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+            else:
+                row.heartbeat_at = now
+
+    def _watch_loop(self) -> None:
+        last_heartbeat = 0.0
+        while not self._stop.wait(self.settings.watch_seconds):
+            beat = time.monotonic() - last_heartbeat >= self.settings.heartbeat_seconds
+            try:
+                self.watch_once(utcnow(), heartbeat=beat)
+                if beat:
+                    last_heartbeat = time.monotonic()
+            except Exception:
+                log.exception("worker watch failed; trying again")
+
+    # -- life of the process ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register the worker and start consuming; returns at once."""
+        self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self._heartbeat_worker(utcnow())
+        self._watcher = threading.Thread(target=self._watch_loop, name="sched-watch", daemon=True)
+        self._watcher.start()
+        for name in self.queue_names:
+            consumer = Consumer(
+                self.queues[name].huey,
+                workers=self.concurrency,
+                worker_type="thread",
+                periodic=False,
+                initial_delay=min(0.05, self.settings.poll_max_seconds),
+                backoff=1.5,
+                max_delay=self.settings.poll_max_seconds,
+                check_worker_health=True,
+            )
+            # Start the consumer's threads without its signal handlers: this class decides
+            # how the process stops.
+            consumer.scheduler.start()
+            for _, thread in consumer.worker_threads:
+                thread.start()
+            self._consumers.append(consumer)
+        log.info(
+            "worker %s consuming %s with %d thread(s) each",
+            self.id, ", ".join(self.queue_names), self.concurrency,
+        )  # fmt: skip
+
+    def stop(self, grace_seconds: float = 30.0) -> None:
+        """Stop taking work, let running runs finish for up to ``grace_seconds``, then
+        abort the rest as ``lost`` so that they are retried."""
+        for consumer in self._consumers:
+            consumer.stop_flag.set()
+        deadline = time.monotonic() + grace_seconds
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with self._active_lock:
+            remaining = list(self.active.values())
+        for run in remaining:
+            run.execution.abort("lost")
+        for consumer in self._consumers:
+            for _, thread in consumer.worker_threads:
+                thread.join(max(self.settings.kill_grace_seconds * 3, 5.0))
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+        self.kernels.discard()
+        with self.db.write() as session:
+            row = session.get(WorkerRow, self.id)
+            if row is not None:
+                row.stopped_at = utcnow()
+        log.info("worker %s stopped", self.id)
+
+    def run_forever(self, grace_seconds: float = 30.0, *, exit_with_parent: bool = False) -> None:
+        """Start, then stop gracefully on SIGTERM or SIGINT (a second signal hurries it).
+
+        With ``exit_with_parent`` the worker also stops when the process that started it
+        dies, so a killed server never leaves a second set of workers behind.
+        """
+        stopping = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            if stopping.is_set():
+                raise KeyboardInterrupt
+            stopping.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        parent = os.getppid()
+        try:
+            while not stopping.wait(1.0):
+                if exit_with_parent and os.getppid() != parent:
+                    log.warning("parent process died; stopping")
+                    break
+                for consumer in self._consumers:
+                    consumer.check_worker_health()
+        finally:
+            self.stop(grace_seconds)

@@ -1,0 +1,127 @@
+"""Shared fixtures: real databases, real queues, real workers and kernels.
+
+Store and engine tests run on SQLite and on a PostgreSQL server that the session starts;
+queue tests run on SqliteHuey and on a Redis server that the session starts.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_sched.config import Settings
+from jupyter_sched.service import Service
+from jupyter_sched.ticker import Ticker
+from jupyter_sched.worker import Worker
+
+from .servers import PostgresServer, RedisServer, postgres_server, redis_server
+
+REPO = Path(__file__).resolve().parent.parent
+OWNER = "alice"
+
+#: Intervals short enough for tests to watch leases expire.
+FAST = {
+    "tick_seconds": 0.2,
+    "heartbeat_seconds": 0.5,
+    "lease_seconds": 3.0,
+    "watch_seconds": 0.2,
+    "kill_grace_seconds": 0.5,
+    "poll_max_seconds": 0.05,
+}
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty history database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.db'}"
+    server: PostgresServer = request.getfixturevalue("pg")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def queue_url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` for the embedded SqliteHuey queue, or the URL of the test Redis."""
+    if request.param == "sqlite":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_srv")
+    server.flush()
+    return server.url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        db_url=db_url,
+        root_dir=REPO,
+        secret="test-secret",
+        **FAST,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    service = Service.open(settings)
+    yield service
+    service.db.dispose()
+
+
+@pytest.fixture
+def start_worker(service: Service) -> Iterator[Callable[..., Worker]]:
+    """Start in-process workers on the service's deployment; all stop after the test."""
+    workers: list[Worker] = []
+
+    def start(**kwargs: object) -> Worker:
+        worker = Worker(service.settings, service.db, **kwargs)  # type: ignore[arg-type]
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(grace_seconds=0)
+
+
+@pytest.fixture
+def ticker(service: Service) -> Iterator[Ticker]:
+    """The service's ticker, running in a thread (as inside the server extension)."""
+    ticker = Ticker(service.db, service.queues, service.settings)
+    service.on_change = ticker.wake
+    ticker.start()
+    yield ticker
+    ticker.stop()
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., Worker], ticker: Ticker) -> Worker:
+    """One in-process worker, with the ticker running."""
+    return start_worker()
+
+
+def wait_for_run(service: Service, run_id: str, timeout: float = 60.0, owner: str = OWNER):
+    """Poll a run until it reaches a final state; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = service.get_run(owner, run_id)
+        if run.status not in ("queued", "running"):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} still {run.status} after {timeout}s")
+        time.sleep(0.05)

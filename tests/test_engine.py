@@ -1,0 +1,156 @@
+"""End to end: jobs and ad-hoc runs executed by a real worker on real kernels."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jupyter_sched.service import Service
+from jupyter_sched.worker import Worker
+
+from .conftest import OWNER, wait_for_run
+
+TYPED = {"s": "hello", "i": 42, "f": 2.5, "l": [1, "two", 3.0], "d": {"k": [1, 2], "n": None}}
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    return "".join(
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
+
+
+def test_parameters_arrive_with_their_types(service: Service, worker: Worker) -> None:
+    run = service.run_notebook(OWNER, "tests/notebooks/types.ipynb", TYPED)
+    run = wait_for_run(service, run.id)
+    assert run.status == "succeeded", run.error
+    assert run.progress.done == run.progress.total > 0
+    assert run.started_at and run.finished_at and run.duration_seconds is not None
+    assert run.duration_seconds == pytest.approx((run.finished_at - run.started_at).total_seconds())
+    output = service.run_output(OWNER, run.id)
+    nb = nbformat.read(output, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert 's = "hello"' in injected[0].source and "i = 42" in injected[0].source
+    text = outputs_text(nb)
+    assert "s str 'hello'" in text
+    assert "i int 42" in text
+    assert "f float 2.5" in text
+    assert "l list [1, 'two', 3.0]" in text
+    assert "d dict {'k': [1, 2], 'n': None}" in text
+    log, offset = service.run_log(OWNER, run.id)
+    assert "cell 1/" in log and offset == len(log.encode())
+    more, _ = service.run_log(OWNER, run.id, offset)
+    assert more == ""
+
+
+def test_failing_notebook_records_the_cell_error(service: Service, worker: Worker) -> None:
+    run = service.run_notebook(OWNER, "tests/notebooks/fail.ipynb", {"message": "bad input"})
+    run = wait_for_run(service, run.id)
+    assert run.status == "failed"
+    assert run.error is not None
+    assert (run.error.ename, run.error.evalue, run.error.cell_index) == (
+        "ValueError",
+        "bad input",
+        6,
+    )
+    nb = nbformat.read(service.run_output(OWNER, run.id), as_version=4)
+    # the index is the output notebook's (with papermill's injected and marker cells)
+    failing = nb.cells[run.error.cell_index]
+    assert any(out.get("ename") == "ValueError" for out in failing.outputs)
+    assert "never" not in outputs_text(nb)
+
+
+def test_example_notebook_fails_on_a_bad_parameter(service: Service, worker: Worker) -> None:
+    run = service.run_notebook(OWNER, "notebooks/data_quality_check.ipynb", {"max_null_ratio": 1.5})
+    run = wait_for_run(service, run.id)
+    assert run.status == "failed"
+    assert run.error and run.error.ename == "ValueError"
+    assert "max_null_ratio" in run.error.evalue
+
+
+def test_html_output(service: Service, worker: Worker) -> None:
+    run = service.run_notebook(
+        OWNER, "notebooks/hello.ipynb", {"name": "html"}, output_formats=["html"]
+    )
+    run = wait_for_run(service, run.id)
+    assert run.status == "succeeded"
+    html = service.run_output(OWNER, run.id, "html").read_text()
+    assert "Hello, html!" in html
+
+
+def test_retries_follow_the_backoff(service: Service, worker: Worker, tmp_path: Path) -> None:
+    counter = tmp_path / "attempts"
+    job = service.create_job(
+        OWNER,
+        {
+            "name": "flaky",
+            "notebook": "tests/notebooks/flaky.ipynb",
+            "parameters": {"counter_path": str(counter), "fail_times": 2},
+            "retries": 3,
+            "retry_delay_seconds": 1.0,
+            "retry_backoff": 2.0,
+        },
+    )
+    first = service.run_job(OWNER, job.id)
+    runs = [wait_for_run(service, first.id)]
+    while runs[-1].status != "succeeded":
+        page = service.list_runs(OWNER, job_id=job.id)
+        retry = next((r for r in page.runs if r.retry_of == runs[-1].id), None)
+        if retry is None:
+            import time
+
+            time.sleep(0.1)
+            continue
+        runs.append(wait_for_run(service, retry.id))
+    assert [r.status for r in runs] == ["failed", "failed", "succeeded"]
+    assert [r.attempt for r in runs] == [1, 2, 3]
+    assert [r.trigger for r in runs] == ["manual", "retry", "retry"]
+    assert runs[1].retry_of == runs[0].id and runs[2].retry_of == runs[1].id
+    assert runs[0].error and runs[0].error.evalue == "attempt 1 fails"
+    gaps = [
+        (later.started_at - earlier.finished_at).total_seconds()
+        for earlier, later in itertools.pairwise(runs)
+    ]
+    # delay × backoff^(attempt-1): 1 s then 2 s, plus at most a tick and a poll of latency
+    assert 1.0 <= gaps[0] < 2.0, gaps
+    assert 2.0 <= gaps[1] < 3.0, gaps
+    assert counter.read_text().strip() == "3"
+
+
+def test_deleted_notebook_fails_the_run_cleanly(service: Service, worker: Worker) -> None:
+    root = service.settings.root_dir
+    path = root / "tests" / "notebooks" / "_deleted_soon.ipynb"
+    path.write_text((root / "notebooks" / "hello.ipynb").read_text())
+    try:
+        job = service.create_job(OWNER, {"name": "gone", "notebook": str(path.relative_to(root))})
+    finally:
+        path.unlink()
+    run = wait_for_run(service, service.run_job(OWNER, job.id).id)
+    assert run.status == "failed"
+    assert run.error and "no notebook" in run.error.evalue
+    # the worker is still serving
+    ok = wait_for_run(service, service.run_notebook(OWNER, "notebooks/hello.ipynb").id)
+    assert ok.status == "succeeded"
+
+
+def test_job_stats(service: Service, worker: Worker) -> None:
+    job = service.create_job(OWNER, {"name": "hello", "notebook": "notebooks/hello.ipynb"})
+    runs = [service.run_job(OWNER, job.id, {"name": str(i)}) for i in range(3)]
+    for run in runs:
+        wait_for_run(service, run.id)
+    stats = service.job_stats(OWNER, job.id)
+    assert (stats.runs, stats.succeeded, stats.failed, stats.success_rate) == (3, 3, 0, 1.0)
+    assert stats.duration_p50_seconds and stats.duration_p95_seconds
+    assert stats.duration_p50_seconds <= stats.duration_p95_seconds
+    assert stats.last_success_at is not None and stats.last_failure_at is None
+    assert (
+        json.loads(service.get_job(OWNER, job.id).model_dump_json())["last_run"]["id"]
+        == runs[-1].id
+    )
