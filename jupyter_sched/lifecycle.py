@@ -39,24 +39,35 @@ def new_run(
     status: str = "queued",
     **fields: Any,
 ) -> Run:
-    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings."""
-    run = Run(
-        id=new_id(),
-        job_id=job.id if job else None,
-        owner=owner if owner is not None else job.owner if job else "",
-        notebook=notebook if notebook is not None else job.notebook if job else "",
-        kernel=job.kernel if job else fields.pop("kernel", None),
-        trigger=trigger,
-        status=status,
-        parameters={**(job.parameters if job else {}), **(parameters or {})},
-        scheduled_for=scheduled_for,
-        queued_at=now,
-        queue=job.queue if job else fields.pop("queue", "default"),
-        priority=job.priority if job else 0,
-        timeout_seconds=job.timeout_seconds if job else fields.pop("timeout_seconds", None),
-        output_formats=list(job.output_formats) if job else ["ipynb"],
-        **{"attempt": 1, "progress_done": 0, "progress_total": 0, **fields},
-    )
+    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings.
+
+    ``fields`` set any other column and take precedence over the job's settings.
+    """
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "job_id": job.id if job else None,
+        "owner": job.owner if job else "",
+        "notebook": job.notebook if job else "",
+        "kernel": job.kernel if job else None,
+        "queue": job.queue if job else "default",
+        "priority": job.priority if job else 0,
+        "timeout_seconds": job.timeout_seconds if job else None,
+        "output_formats": list(job.output_formats) if job else ["ipynb"],
+        "attempt": 1,
+        "progress_done": 0,
+        "progress_total": 0,
+        **fields,
+        "trigger": trigger,
+        "status": status,
+        "parameters": {**(job.parameters if job else {}), **(parameters or {})},
+        "scheduled_for": scheduled_for,
+        "queued_at": now,
+    }
+    if owner is not None:
+        values["owner"] = owner
+    if notebook is not None:
+        values["notebook"] = notebook
+    run = Run(**values)
     if status in FINAL_STATUSES:
         run.finished_at = now
     return run

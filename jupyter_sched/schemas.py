@@ -161,11 +161,12 @@ class JobUpdate(Input):
     #: When given, the update applies only if the job is still at this version.
     version: int | None = None
 
-    #: Fields that ``null`` may not clear (they have no "unset" meaning).
-    REQUIRED: frozenset[str] = frozenset(
-        {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
-         "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority"}
-    )  # fmt: skip
+
+#: Fields of :class:`JobUpdate` that ``null`` may not clear (they have no "unset" meaning).
+NOT_NULLABLE = frozenset(
+    {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
+     "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority"}
+)  # fmt: skip
 
 
 class RunNow(Input):

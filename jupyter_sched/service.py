@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from . import schedules
@@ -30,6 +31,7 @@ from .models import Worker as WorkerRow
 from .notebooks import check_parameters, notebook_parameters, read_notebook, resolve_notebook
 from .queue import Queues
 from .schemas import (
+    NOT_NULLABLE,
     CronTrigger,
     IntervalTrigger,
     JobCreate,
@@ -196,7 +198,7 @@ class Service:
                     ).bindparams(tag=tag)
                 )
             else:
-                query = query.where(Job.tags.contains([tag]))
+                query = query.where(type_coerce(Job.tags, JSONB).contains([tag]))
         if cursor:
             query = query.where(Job.id < cursor)
         with self.db.read() as session:
@@ -223,7 +225,7 @@ class Service:
         changes = {name: getattr(patch, name) for name in patch.model_fields_set}
         expected_version = changes.pop("version", None)
         for name, value in changes.items():
-            if value is None and name in JobUpdate.REQUIRED:
+            if value is None and name in NOT_NULLABLE:
                 raise InvalidInput(f"{name}: cannot be null", field=name)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)

@@ -154,6 +154,8 @@ def _fire_job(
     )
     if job.max_runs is not None:
         to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
+        if job.fire_count + len(to_run) >= job.max_runs:
+            following = None
     advanced = session.execute(
         update(Job)
         .where(Job.id == job.id, Job.next_fire_at == due_at)
@@ -161,8 +163,6 @@ def _fire_job(
     ).rowcount  # type: ignore[attr-defined]
     if not advanced:
         return  # another ticker handled this job
-    if job.max_runs is not None and job.fire_count + len(to_run) >= job.max_runs:
-        session.execute(update(Job).where(Job.id == job.id).values(next_fire_at=None))
     if missed:
         log.info("job %s: %d missed fire(s) not run (misfire=%s)", job.id, len(missed), job.misfire)
     active = session.scalars(

@@ -1,0 +1,272 @@
+"""Run latency of the scheduler against raw papermill, in one process.
+
+What is measured
+----------------
+Two kinds of sample, ``--n`` of each, on ``tests/notebooks/trivial.ipynb``:
+
+``papermill``
+    One in-process ``papermill.execute_notebook(...)`` call on a fresh ``python3`` kernel:
+    kernel start, parameter injection, execution, kernel shutdown, output written. This is
+    the floor a user pays when running a notebook by hand.
+
+``scheduler``
+    One run through the embedded default deployment (SQLite history, SqliteHuey queue,
+    an in-process ticker and one worker thread): the time from just before
+    ``Service.run_notebook(...)`` until a client polling ``Service.get_run`` every 5 ms
+    sees the run ``succeeded``. That is everything a user of the scheduler waits for:
+    validation, the history rows, the input snapshot, the queue hand-off, the worker's
+    claim, the execution itself, recording the outcome, and noticing it.
+
+The target is ``median(scheduler) / median(papermill) <= 1.15``: the scheduler may add at
+most 15 % to a run of a trivial notebook, where its fixed costs weigh the most.
+
+Why the kinds alternate
+-----------------------
+Both kinds run in the same process, one sample at a time, as papermill, scheduler,
+papermill, scheduler, ... Machine noise (other processes, CPU frequency changes, a disk
+flush) then lands on both kinds alike instead of on whichever kind happened to run during
+the noisy stretch, so the ratio of the medians stays meaningful on a busy machine. The
+worker and the ticker are started, and two samples of each kind are run, before anything
+is timed: imports, first connections, migrations and the first pre-started kernel are not
+part of a run's latency.
+
+Usage::
+
+    python bench/run_latency.py [--n 20] [--json figures.json] [--breakdown]
+
+The exit code is 0 whatever the ratio (this is a measurement), and 1 when a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import papermill
+
+from jupyter_sched.config import Settings
+from jupyter_sched.service import Service
+from jupyter_sched.ticker import Ticker
+from jupyter_sched.worker import Worker
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = "tests/notebooks/trivial.ipynb"
+KERNEL = "python3"
+OWNER = "bench"
+WARMUP = 2
+POLL_SECONDS = 0.005
+#: A scheduler run not finished after this long fails the benchmark.
+RUN_TIMEOUT_SECONDS = 120.0
+TARGET_RATIO = 1.15
+
+
+class RunFailed(RuntimeError):
+    """A sample did not complete successfully."""
+
+
+@dataclass
+class SchedulerSample:
+    """One scheduler run: total latency and where it went (seconds)."""
+
+    total: float
+    #: From the call to ``run_notebook`` until it returned (validation, rows, snapshot, enqueue).
+    submit: float
+    #: From ``run_notebook`` returning until the worker claimed the run (queue pickup).
+    pickup: float
+    #: From the claim until the outcome was recorded (kernel, execution, clean-up).
+    execute: float
+    #: From the outcome being recorded until the polling client saw it.
+    observe: float
+
+
+@dataclass
+class Results:
+    papermill: list[float] = field(default_factory=list)
+    scheduler: list[SchedulerSample] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values``, interpolated between the closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "p90": percentile(values, 0.9),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def papermill_sample(out_dir: Path, i: int) -> float:
+    """Seconds for one in-process papermill execution of the notebook."""
+    output = out_dir / f"papermill-{i}.ipynb"
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(REPO / NOTEBOOK),
+        str(output),
+        parameters={"x": i},
+        kernel_name=KERNEL,
+        progress_bar=False,
+    )
+    return time.perf_counter() - start
+
+
+def scheduler_sample(service: Service, i: int) -> SchedulerSample:
+    """One run through the deployment, from submission until it is seen succeeded."""
+    submitted_wall = datetime.now(UTC)
+    start = time.perf_counter()
+    run = service.run_notebook(OWNER, NOTEBOOK, {"x": i})
+    returned = time.perf_counter()
+    while run.status in ("queued", "running"):
+        if time.perf_counter() - start > RUN_TIMEOUT_SECONDS:
+            raise RunFailed(f"run {run.id} still {run.status} after {RUN_TIMEOUT_SECONDS:g}s")
+        time.sleep(POLL_SECONDS)
+        run = service.get_run(OWNER, run.id)
+    end = time.perf_counter()
+    if run.status != "succeeded":
+        error = f": {run.error.ename}: {run.error.evalue}" if run.error else ""
+        raise RunFailed(f"scheduler run {run.id} ended {run.status}{error}")
+    assert run.started_at is not None and run.finished_at is not None
+    # Wall-clock stamps of the run row, placed on the perf_counter time line of this sample.
+    started = start + (run.started_at - submitted_wall).total_seconds()
+    finished = start + (run.finished_at - submitted_wall).total_seconds()
+    return SchedulerSample(
+        total=end - start,
+        submit=returned - start,
+        pickup=started - returned,
+        execute=finished - started,
+        observe=end - finished,
+    )
+
+
+@contextmanager
+def deployment(data_dir: Path) -> Iterator[Service]:
+    """The embedded default deployment with a ticker and one started worker."""
+    settings = Settings(data_dir=data_dir, root_dir=REPO)
+    service = Service.open(settings)
+    ticker = Ticker(service.db, service.queues, settings)
+    service.on_change = ticker.wake
+    worker = Worker(settings, service.db, concurrency=1)
+    ticker.start()
+    try:
+        worker.start()
+        try:
+            yield service
+        finally:
+            worker.stop(grace_seconds=0)
+    finally:
+        ticker.stop()
+        service.db.dispose()
+
+
+def measure(n: int, work_dir: Path) -> Results:
+    results = Results()
+    out_dir = work_dir / "papermill"
+    out_dir.mkdir()
+    with deployment(work_dir / "sched") as service:
+        kinds: list[Callable[[int], Any]] = [
+            lambda i: papermill_sample(out_dir, i),
+            lambda i: scheduler_sample(service, i),
+        ]
+        for i in range(WARMUP):
+            for kind in kinds:
+                kind(-1 - i)
+        for i in range(n):
+            results.papermill.append(papermill_sample(out_dir, i))
+            results.scheduler.append(scheduler_sample(service, i))
+    return results
+
+
+def report(results: Results, *, breakdown: bool) -> dict[str, Any]:
+    pm = summary(results.papermill)
+    sched = summary([s.total for s in results.scheduler])
+    ratio = sched["median"] / pm["median"]
+    figures: dict[str, Any] = {
+        "n": len(results.papermill),
+        "unit": "seconds",
+        "papermill": pm,
+        "scheduler": sched,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio <= TARGET_RATIO,
+        "scheduler_phases": {
+            phase: summary([getattr(s, phase) for s in results.scheduler])
+            for phase in ("submit", "pickup", "execute", "observe")
+        },
+        "samples": {
+            "papermill": results.papermill,
+            "scheduler": [s.total for s in results.scheduler],
+        },
+    }
+    header = f"{'kind':<10} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}"
+    print(f"run latency, trivial.ipynb, n={figures['n']} each (seconds)")
+    print(header)
+    for kind, row in (("papermill", pm), ("scheduler", sched)):
+        print(
+            f"{kind:<10} {row['median']:>8.3f} {row['p90']:>8.3f} "
+            f"{row['min']:>8.3f} {row['max']:>8.3f}"
+        )
+    verdict = "met" if figures["meets_target"] else "NOT met"
+    print(f"ratio median(scheduler)/median(papermill) = {ratio:.3f}")
+    print(f"target: ratio <= {TARGET_RATIO:.2f} ({verdict})")
+    if breakdown:
+        print()
+        print("scheduler phases (seconds)")
+        print(header.replace("kind      ", "phase     "))
+        for phase, row in figures["scheduler_phases"].items():
+            print(
+                f"{phase:<10} {row['median']:>8.3f} {row['p90']:>8.3f} "
+                f"{row['min']:>8.3f} {row['max']:>8.3f}"
+            )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, default=20, help="timed samples of each kind")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also print where scheduler runs spend time"
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger().setLevel(logging.WARNING)
+
+    work_dir = Path(tempfile.mkdtemp(prefix="sched-bench-"))
+    try:
+        results = measure(args.n, work_dir)
+    except (RunFailed, papermill.PapermillExecutionError) as exc:
+        print(f"run failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    figures = report(results, breakdown=args.breakdown)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
