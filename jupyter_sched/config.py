@@ -60,6 +60,9 @@ class Settings:
     kill_grace_seconds: float = 1.0
     #: Upper bound of a retry delay, whatever the backoff says.
     max_retry_delay_seconds: float = 3600.0
+    #: How often the ticker looks for queued runs whose queue message was lost, and how
+    #: long a handed-over run may wait unclaimed before its message counts as lost.
+    reconcile_seconds: float = 10.0
     #: Longest a SqliteHuey consumer sleeps between polls of an empty queue.
     poll_max_seconds: float = 0.1
     #: Keep one started python kernel ready per worker thread (used once, then discarded).

@@ -132,23 +132,26 @@ def notebook_kernel(path: Path) -> str:
 
 
 class KernelSupply:
-    """Kernels for the runs of one worker thread.
+    """Kernels for the runs of a worker's threads.
 
-    Kernel start is the largest fixed cost of a run, so after each run the thread launches
+    Kernel start is the largest fixed cost of a run, so after each run a thread launches
     the kernel for its next run. Each kernel serves exactly one run: every run starts
     with fresh interpreter state. Only Python kernels are pre-started, because moving
     a running kernel to the run's directory needs a line of code in the kernel's language.
+    A kernel belongs to the thread that started it (its client runs on that thread's
+    event loop), so each thread takes and refills only its own.
     """
 
     def __init__(self, prestart: str | None, neutral_dir: Path) -> None:
         self.prestart_name = prestart
         self.neutral_dir = neutral_dir
-        self._local = threading.local()
+        self._ready: dict[int, AsyncKernelManager] = {}
+        self._lock = threading.Lock()
 
     def take(self, name: str, cwd: Path) -> tuple[AsyncKernelManager, bool]:
         """A started kernel ``name`` and whether it still has to move to ``cwd``."""
-        ready: AsyncKernelManager | None = getattr(self._local, "ready", None)
-        self._local.ready = None
+        with self._lock:
+            ready = self._ready.pop(threading.get_ident(), None)
         if ready is not None and ready.kernel_name == name and _alive(ready):
             return ready, True
         if ready is not None:
@@ -157,21 +160,28 @@ class KernelSupply:
 
     def refill(self) -> None:
         """Launch the next kernel of this thread (call after a run, from the same thread)."""
-        if not self.prestart_name or getattr(self._local, "ready", None) is not None:
+        me = threading.get_ident()
+        if not self.prestart_name or me in self._ready:
             return
         if kernel_language(self.prestart_name) != "python":
             return
         try:
-            self._local.ready = start_kernel(self.prestart_name, self.neutral_dir)
+            km = start_kernel(self.prestart_name, self.neutral_dir)
         except Exception:
             log.warning("could not pre-start a %s kernel", self.prestart_name, exc_info=True)
+            return
+        with self._lock:
+            self._ready[me] = km
 
     def discard(self) -> None:
-        """Shut down this thread's pre-started kernel."""
-        ready = getattr(self._local, "ready", None)
-        self._local.ready = None
-        if ready is not None:
-            shutdown_kernel(ready)
+        """Stop every pre-started kernel (from any thread: the process groups are killed)."""
+        with self._lock:
+            ready, self._ready = list(self._ready.values()), {}
+        for km in ready:
+            kill_process_group(kernel_process_group(km))
+            with contextlib.suppress(Exception):
+                km.cleanup_connection_file()
+                km.cleanup_ipc_files()
 
 
 def _ipc_prefix() -> str:
@@ -322,7 +332,6 @@ class Execution:
         finally:
             shutdown_kernel(km)
             self._write_html()
-            self.kernels.refill()
 
     def _execute(
         self, km: AsyncKernelManager, kernel_name: str, move: bool, started: float

@@ -206,6 +206,7 @@ def dispatch(
     *,
     job_id: str | None = None,
     run_id: str | None = None,
+    run_ids: list[str] | None = None,
     limit: int = 500,
 ) -> list[str]:
     """Hand runs that are ready to the queue; returns their ids.
@@ -240,6 +241,8 @@ def dispatch(
         query = query.where(Run.job_id == job_id)
     if run_id is not None:
         query = query.where(Run.id == run_id)
+    if run_ids is not None:
+        query = query.where(Run.id.in_(run_ids))
     with db.read() as session:
         candidates = session.execute(query).all()
     sent = []
@@ -250,7 +253,51 @@ def dispatch(
                 .where(Run.id == run_id, Run.status == "queued", Run.enqueued_at.is_(None))
                 .values(enqueued_at=now)
             ).rowcount  # type: ignore[attr-defined]
-        if won:
+        if not won:
+            continue
+        try:
             queues.enqueue(run_id, queue, priority)
-            sent.append(run_id)
+        except Exception:
+            log.warning("could not enqueue run %s; will retry", run_id, exc_info=True)
+            with db.write() as session:
+                session.execute(update(Run).where(Run.id == run_id).values(enqueued_at=None))
+            break
+        sent.append(run_id)
     return sent
+
+
+def reconcile(db: Database, queues: Queues, now: datetime, *, older_than: float) -> list[str]:
+    """Hand over again the queued runs whose queue message is gone; returns their ids.
+
+    A message disappears when Redis restarts without persistence, when the queue file is
+    removed, or when a worker dies between taking a message and claiming its run. A run
+    that was handed over more than ``older_than`` seconds ago, is still queued, and is not
+    waiting in its queue is dispatched again. Should the old message still arrive, the
+    conditional claim makes the second delivery a no-op.
+    """
+    cutoff = now - timedelta(seconds=older_than)
+    with db.read() as session:
+        stale = session.execute(
+            select(Run.id, Run.queue).where(
+                Run.status == "queued", Run.enqueued_at.is_not(None), Run.enqueued_at < cutoff
+            )
+        ).all()
+    if not stale:
+        return []
+    waiting: dict[str, set[str]] = {}
+    missing = []
+    for run_id, queue in stale:
+        if queue not in waiting:
+            waiting[queue] = queues[queue].pending_ids()
+        if run_id not in waiting[queue]:
+            missing.append(run_id)
+    if not missing:
+        return []
+    with db.write() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id.in_(missing), Run.status == "queued", Run.enqueued_at < cutoff)
+            .values(enqueued_at=None)
+        )
+    log.warning("%d queued run(s) had no queue message; dispatching them again", len(missing))
+    return dispatch(db, queues, now, run_ids=missing)

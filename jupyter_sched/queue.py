@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from huey import RedisHuey, SqliteHuey
+from huey import PriorityRedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 from huey.serializer import SignedSerializer
 
@@ -31,7 +31,10 @@ def _task_function(handler: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 class RunQueue:
-    """One named huey queue (SqliteHuey by default, RedisHuey with signed messages)."""
+    """One named huey queue (SqliteHuey by default, Redis with signed messages).
+
+    Both storages honour priorities (Redis through a sorted set, so Redis 5 or newer).
+    """
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class RunQueue:
         self.name = name
         huey_name = f"jupyter_sched.{name}"
         if settings.redis_url:
-            self.huey: Huey = RedisHuey(
+            self.huey: Huey = PriorityRedisHuey(
                 huey_name,
                 url=settings.redis_url,
                 results=False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from . import schedules
 from .artifacts import RunFolder
 from .config import Settings
 from .db import Database
-from .lifecycle import Outcome, dispatch, finish, new_run, request_cancel
+from .lifecycle import Outcome, dispatch, finish, new_run, reconcile, request_cancel
 from .models import Job, Run
 from .notebooks import resolve_notebook
 from .queue import Queues
@@ -93,6 +94,7 @@ class TickReport:
     skipped: list[str] = field(default_factory=list)
     dispatched: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    reconciled: list[str] = field(default_factory=list)
 
 
 def _insert_ignoring_duplicate(session: Session, run: Run) -> bool:
@@ -233,11 +235,16 @@ def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]
     return lost
 
 
-def tick(db: Database, queues: Queues, settings: Settings, now: datetime) -> TickReport:
-    """One pass of the ticker: fire due jobs, reap lost runs, dispatch ready runs."""
+def tick(
+    db: Database, queues: Queues, settings: Settings, now: datetime, *, reconcile_queue: bool = True
+) -> TickReport:
+    """One pass of the ticker: fire due jobs, reap lost runs, dispatch ready runs, and
+    (when ``reconcile_queue``) re-dispatch runs whose queue message was lost."""
     report = fire_due_jobs(db, settings, now)
     report.lost = reap_lost_runs(db, settings, now)
     report.dispatched = dispatch(db, queues, now)
+    if reconcile_queue:
+        report.reconciled = reconcile(db, queues, now, older_than=settings.reconcile_seconds)
     return report
 
 
@@ -268,10 +275,14 @@ class Ticker:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        last_reconcile = 0.0
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                tick(self.db, self.queues, self.settings, utcnow())
+                due = time.monotonic() - last_reconcile >= self.settings.reconcile_seconds
+                tick(self.db, self.queues, self.settings, utcnow(), reconcile_queue=due)
+                if due:
+                    last_reconcile = time.monotonic()
                 self.ticks += 1
             except Exception:
                 log.exception("tick failed; trying again")

@@ -74,6 +74,7 @@ class Worker:
         self.active: dict[str, ActiveRun] = {}
         self._active_lock = threading.Lock()
         self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._consumers: list[Consumer] = []
 
@@ -106,6 +107,8 @@ class Worker:
             log.info("run %s %s", run_id, outcome.status)
             if run.job_id is not None:
                 dispatch(self.db, self.queues, now, job_id=run.job_id)
+        if not self._stopping.is_set():
+            self.kernels.refill()
 
     def _execute_claimed(self, run_id: str) -> tuple[Outcome, dict[str, Any]]:
         with self.db.write() as session:
@@ -260,6 +263,7 @@ class Worker:
     def stop(self, grace_seconds: float = 30.0) -> None:
         """Stop taking work, let running runs finish for up to ``grace_seconds``, then
         abort the rest as ``lost`` so that they are retried."""
+        self._stopping.set()
         for consumer in self._consumers:
             consumer.stop_flag.set()
         deadline = time.monotonic() + grace_seconds

@@ -31,6 +31,7 @@ FAST = {
     "watch_seconds": 0.2,
     "kill_grace_seconds": 0.5,
     "poll_max_seconds": 0.05,
+    "reconcile_seconds": 2.0,
 }
 
 

@@ -37,7 +37,7 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def qservice(settings: Settings, queue_url: str | None) -> Iterator[Service]:
     """A service whose queue is SqliteHuey (``queue_url`` None) or the test Redis."""
-    service = Service.open(settings.replace(redis_url=queue_url))
+    service = Service.open(settings.replace(redis_url=queue_url, reconcile_seconds=60))
     yield service
     service.db.dispose()
 
@@ -171,7 +171,6 @@ def test_forged_redis_messages_are_refused(
     queue = qservice.queues["default"]
     assert queue.depth() == 0
     storage = queue.huey.storage
-    key = storage.queue_key  # the list RedisHuey pops from
     message = queue.huey._registry.create_message(queue._task.s(target.id, id=target.id))
     wrong = SignedSerializer(secret="not-the-secret", salt="jupyter_sched")
     marker = tmp_path / "pwned"
@@ -182,7 +181,7 @@ def test_forged_redis_messages_are_refused(
         wrong.serialize(_MakeDir(marker)),  # ... and signed with the wrong secret
     ]
     for data in forged:
-        storage.conn.lpush(key, data)
+        storage.enqueue(data)  # raw bytes, as anyone with access to Redis could
     assert queue.depth() == len(forged)
     assert queue.pending_ids() == set()  # not readable with the deployment's key either
 
@@ -204,7 +203,7 @@ def test_forged_redis_messages_are_refused(
     assert run.status == "queued" and run.started_at is None
 
     # Control: the very message refused above is obeyed once signed with the right key.
-    storage.conn.lpush(key, queue.huey.serializer.serialize(message))
+    storage.enqueue(queue.huey.serializer.serialize(message))
     assert wait_for_run(qservice, target.id).status == "succeeded"
 
 
