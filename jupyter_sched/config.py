@@ -16,14 +16,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 
+ENV_PREFIX = "JUPYTER_SCHED_"
 ENV_DB_URL = "JUPYTER_SCHED_DB_URL"
 ENV_REDIS_URL = "JUPYTER_SCHED_REDIS_URL"
-ENV_DATA_DIR = "JUPYTER_SCHED_DATA_DIR"
 ENV_SECRET = "JUPYTER_SCHED_SECRET"  # noqa: S105 - the variable name, not a secret
-ENV_ROOT_DIR = "JUPYTER_SCHED_ROOT_DIR"
-
-#: Environment variables a notebook kernel must never see.
-SECRET_ENV_VARS = (ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET)
 
 
 def default_data_dir() -> Path:
@@ -70,18 +66,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        """Settings from ``JUPYTER_SCHED_*`` variables, then explicit overrides (non-None)."""
+        """Settings from ``JUPYTER_SCHED_<NAME>`` variables, then explicit overrides (non-None).
+
+        Every setting has a variable (``JUPYTER_SCHED_LEASE_SECONDS``, ...); the documented
+        ones are the database, Redis, data dir, secret and root dir.
+        """
         values: dict[str, Any] = {}
-        if os.environ.get(ENV_DATA_DIR):
-            values["data_dir"] = Path(os.environ[ENV_DATA_DIR])
-        if os.environ.get(ENV_DB_URL):
-            values["db_url"] = os.environ[ENV_DB_URL]
-        if os.environ.get(ENV_REDIS_URL):
-            values["redis_url"] = os.environ[ENV_REDIS_URL]
-        if os.environ.get(ENV_SECRET):
-            values["secret"] = os.environ[ENV_SECRET]
-        if os.environ.get(ENV_ROOT_DIR):
-            values["root_dir"] = Path(os.environ[ENV_ROOT_DIR])
+        for spec in dataclasses.fields(cls):
+            raw = os.environ.get(_env_name(spec.name))
+            if raw:
+                values[spec.name] = _convert(spec.type, raw, spec.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -113,16 +107,40 @@ class Settings:
 
     def worker_environ(self) -> dict[str, str]:
         """Environment that lets a worker subprocess join this deployment."""
-        env = {ENV_DATA_DIR: str(self.data_dir), ENV_ROOT_DIR: str(self.root_dir)}
-        if self.db_url:
-            env[ENV_DB_URL] = self.db_url
-        if self.redis_url:
-            env[ENV_REDIS_URL] = self.redis_url
-        if self.secret:
-            env[ENV_SECRET] = self.secret
+        env = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if value is not None:
+                env[_env_name(spec.name)] = (
+                    str(value).lower() if isinstance(value, bool) else str(value)
+                )
         return env
 
 
+def _env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def _convert(kind: Any, raw: str, name: str) -> Any:
+    kind = str(kind)
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if "bool" in kind:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if "float" in kind:
+            return float(raw)
+        if "int" in kind:
+            return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{_env_name(name)}: {exc}") from None
+    return raw
+
+
 def kernel_environ() -> dict[str, str]:
-    """This process's environment minus the scheduler's secrets, for notebook kernels."""
-    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
+    """This process's environment minus the scheduler's settings, for notebook kernels.
+
+    The database URL, Redis URL and signing secret are credentials: a notebook that could
+    read them could forge runs for other users.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}

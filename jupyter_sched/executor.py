@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -179,6 +180,7 @@ class KernelSupply:
             ready, self._ready = list(self._ready.values()), {}
         for km in ready:
             kill_process_group(kernel_process_group(km))
+            _release_guard(km)
             with contextlib.suppress(Exception):
                 km.cleanup_connection_file()
                 km.cleanup_ipc_files()
@@ -194,10 +196,50 @@ def _ipc_prefix() -> str:
     return os.path.join(base, f"sched-{uuid.uuid4().hex[:12]}")
 
 
+#: Guards of live kernels, by kernel manager.
+_guards: dict[int, subprocess.Popen[bytes]] = {}
+_guards_lock = threading.Lock()
+
+# Waits for its stdin to close, then kills the process group given as $1. The worker holds
+# the only write end of that pipe, so the OS closes it when the worker dies in any way,
+# SIGKILL included: the kernel and whatever its cells started die with it.
+_GUARD_SCRIPT = 'cat >/dev/null; kill -9 -"$1" 2>/dev/null; exit 0'
+
+
+def _guard(km: AsyncKernelManager) -> None:
+    pgid = kernel_process_group(km)
+    if pgid is None or pgid <= 1:
+        return
+    guard = subprocess.Popen(
+        ["/bin/sh", "-c", _GUARD_SCRIPT, "sched-kernel-guard", str(pgid)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a signal to the worker's group must not reach it
+    )
+    with _guards_lock:
+        _guards[id(km)] = guard
+
+
+def _release_guard(km: AsyncKernelManager) -> None:
+    with _guards_lock:
+        guard = _guards.pop(id(km), None)
+    if guard is not None and guard.stdin is not None:
+        guard.stdin.close()
+        try:
+            guard.wait(5)
+        except subprocess.TimeoutExpired:
+            guard.kill()
+
+
 def start_kernel(name: str, cwd: Path) -> AsyncKernelManager:
-    """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets."""
+    """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets.
+
+    A guard process kills the kernel's process group if this process dies first.
+    """
     km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
     run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    _guard(km)
     return km
 
 
@@ -228,6 +270,7 @@ def shutdown_kernel(km: AsyncKernelManager) -> None:
     except Exception:
         log.debug("kernel shutdown failed", exc_info=True)
     kill_process_group(pgid)
+    _release_guard(km)
 
 
 @dataclass
