@@ -32,7 +32,10 @@ part of a run's latency.
 
 Usage::
 
-    python bench/run_latency.py [--n 20] [--json figures.json] [--breakdown]
+    python bench/run_latency.py [--n 20] [--order alternate|blocks] [--json F] [--breakdown]
+
+``--order blocks`` runs each kind back to back instead: the worst case for the scheduler,
+whose next kernel then has no idle time to boot in.
 
 The exit code is 0 whatever the ratio (this is a measurement), and 1 when a run failed.
 """
@@ -179,7 +182,7 @@ def deployment(data_dir: Path) -> Iterator[Service]:
         service.db.dispose()
 
 
-def measure(n: int, work_dir: Path) -> Results:
+def measure(n: int, work_dir: Path, *, order: str = "alternate") -> Results:
     results = Results()
     out_dir = work_dir / "papermill"
     out_dir.mkdir()
@@ -191,18 +194,25 @@ def measure(n: int, work_dir: Path) -> Results:
         for i in range(WARMUP):
             for kind in kinds:
                 kind(-1 - i)
-        for i in range(n):
-            results.papermill.append(papermill_sample(out_dir, i))
-            results.scheduler.append(scheduler_sample(service, i))
+        if order == "alternate":
+            for i in range(n):
+                results.papermill.append(papermill_sample(out_dir, i))
+                results.scheduler.append(scheduler_sample(service, i))
+        else:
+            # Each kind in one block, runs back to back: the worker never sits idle long
+            # enough for its next kernel to finish booting before the next submission.
+            results.papermill.extend(papermill_sample(out_dir, i) for i in range(n))
+            results.scheduler.extend(scheduler_sample(service, i) for i in range(n))
     return results
 
 
-def report(results: Results, *, breakdown: bool) -> dict[str, Any]:
+def report(results: Results, *, breakdown: bool, order: str = "alternate") -> dict[str, Any]:
     pm = summary(results.papermill)
     sched = summary([s.total for s in results.scheduler])
     ratio = sched["median"] / pm["median"]
     figures: dict[str, Any] = {
         "n": len(results.papermill),
+        "order": order,
         "unit": "seconds",
         "papermill": pm,
         "scheduler": sched,
@@ -219,7 +229,7 @@ def report(results: Results, *, breakdown: bool) -> dict[str, Any]:
         },
     }
     header = f"{'kind':<10} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}"
-    print(f"run latency, trivial.ipynb, n={figures['n']} each (seconds)")
+    print(f"run latency, trivial.ipynb, n={figures['n']} each, {order} (seconds)")
     print(header)
     for kind, row in (("papermill", pm), ("scheduler", sched)):
         print(
@@ -248,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--breakdown", action="store_true", help="also print where scheduler runs spend time"
     )
+    parser.add_argument(
+        "--order",
+        choices=("alternate", "blocks"),
+        default="alternate",
+        help="alternate the kinds sample by sample (default), or run each kind back to back",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
@@ -256,13 +272,13 @@ def main(argv: list[str] | None = None) -> int:
 
     work_dir = Path(tempfile.mkdtemp(prefix="sched-bench-"))
     try:
-        results = measure(args.n, work_dir)
+        results = measure(args.n, work_dir, order=args.order)
     except (RunFailed, papermill.PapermillExecutionError) as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    figures = report(results, breakdown=args.breakdown)
+    figures = report(results, breakdown=args.breakdown, order=args.order)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -1,0 +1,98 @@
+"""``jupyter sched`` as a user types it, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jupyter_sched.cli import parse_value
+
+from .conftest import REPO
+
+
+def sched(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_SCHED_ROOT_DIR": str(REPO),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_sched.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("EU", "EU"), ("7", 7), ("2.5", 2.5), ('["a", 1]', ["a", 1]), ('{"k": 1}', {"k": 1}),
+     ("true", True), ("null", None), ("07-01", "07-01")],
+)  # fmt: skip
+def test_parameter_values_are_json_or_text(text: str, value: object) -> None:
+    assert parse_value(text) == value
+
+
+def test_run_local_with_typed_parameters(tmp_path: Path) -> None:
+    result = sched(
+        tmp_path, "run", "tests/notebooks/types.ipynb", "--local",
+        "-p", "s", "hello", "-p", "i", "42", "-p", "f", "2.5",
+        "-p", "l", '[1, "two"]', "-p", "d", '{"k": [1, 2]}',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "status: succeeded" in result.stdout
+    output = re.search(r"^output: +(\S+)$", result.stdout, re.M)
+    log = re.search(r"^log: +(\S+)$", result.stdout, re.M)
+    assert output and log, result.stdout
+    nb = nbformat.read(output.group(1), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    for line in (
+        "s str 'hello'",
+        "i int 42",
+        "f float 2.5",
+        "l list [1, 'two']",
+        "d dict {'k': [1, 2]}",
+    ):
+        assert line in text
+    assert "cell 1/" in Path(log.group(1)).read_text()
+
+
+def test_failed_run_exits_non_zero_with_the_error(tmp_path: Path) -> None:
+    result = sched(
+        tmp_path, "run", "tests/notebooks/fail.ipynb", "-p", "message", "nope", "--local"
+    )
+    assert result.returncode == 1
+    assert "status: failed" in result.stdout
+    assert "ValueError: nope" in result.stdout
+
+
+def test_bad_parameter_is_refused_before_running(tmp_path: Path) -> None:
+    result = sched(tmp_path, "run", "notebooks/hello.ipynb", "-p", "nme", "x", "--local")
+    assert result.returncode == 1
+    assert "parameters.nme" in result.stderr and "name" in result.stderr
+
+
+def test_without_a_worker_it_says_how_to_start_one(tmp_path: Path) -> None:
+    result = sched(tmp_path, "run", "notebooks/hello.ipynb")
+    assert result.returncode == 1
+    assert "jupyter sched worker" in result.stderr
+
+
+def test_db_upgrade_and_lists(tmp_path: Path) -> None:
+    upgraded = sched(tmp_path, "db", "upgrade")
+    assert upgraded.returncode == 0 and "newest schema" in upgraded.stdout
+    ran = sched(tmp_path, "run", "notebooks/hello.ipynb", "--local")
+    run_id = ran.stdout.split()[1].rstrip(":")
+    listed = sched(tmp_path, "runs", "list")
+    assert run_id in listed.stdout and "succeeded" in listed.stdout
+    missing = sched(tmp_path, "runs", "cancel", "01NOPE")
+    assert missing.returncode == 1 and "no run" in missing.stderr
