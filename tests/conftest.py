@@ -116,6 +116,18 @@ def worker(start_worker: Callable[..., Worker], ticker: Ticker) -> Worker:
     return start_worker()
 
 
+def wait_until(
+    check: Callable[[], object], timeout: float = 10.0, what: str = "condition"
+) -> float:
+    """Poll ``check`` until it returns something true; returns the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
 def wait_for_run(service: Service, run_id: str, timeout: float = 60.0, owner: str = OWNER):
     """Poll a run until it reaches a final state; returns it."""
     deadline = time.monotonic() + timeout

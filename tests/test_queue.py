@@ -23,7 +23,7 @@ from jupyter_sched.service import Service
 from jupyter_sched.ticker import Ticker
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run
+from .conftest import OWNER, wait_for_run, wait_until
 
 TRIVIAL = "tests/notebooks/trivial.ipynb"
 
@@ -35,7 +35,7 @@ def db_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def qservice(settings: Settings, queue_url: str | None) -> Iterator[Service]:
+def service(settings: Settings, queue_url: str | None) -> Iterator[Service]:
     """A service whose queue is SqliteHuey (``queue_url`` None) or the test Redis."""
     service = Service.open(settings.replace(redis_url=queue_url, reconcile_seconds=60))
     yield service
@@ -43,40 +43,19 @@ def qservice(settings: Settings, queue_url: str | None) -> Iterator[Service]:
 
 
 @pytest.fixture
-def start_qworker(qservice: Service) -> Iterator[Callable[..., Worker]]:
-    """Start in-process workers (and one ticker) on ``qservice``; all stop after the test."""
-    workers: list[Worker] = []
-    tickers: list[Ticker] = []
+def qservice(service: Service) -> Service:
+    return service
 
-    def start(**kwargs: object) -> Worker:
-        if not tickers:
-            ticker = Ticker(qservice.db, qservice.queues, qservice.settings)
-            qservice.on_change = ticker.wake
-            ticker.start()
-            tickers.append(ticker)
-        worker = Worker(qservice.settings, qservice.db, **kwargs)  # type: ignore[arg-type]
-        worker.start()
-        workers.append(worker)
-        return worker
 
-    yield start
-    for worker in workers:
-        worker.stop(grace_seconds=0)
-    for ticker in tickers:
-        ticker.stop()
+@pytest.fixture
+def start_qworker(start_worker: Callable[..., Worker], ticker: Ticker) -> Callable[..., Worker]:
+    """Start in-process workers, with the ticker running; all stop after the test."""
+    return start_worker
 
 
 def run_log(service: Service, run_id: str) -> str:
     text, _ = service.run_log(OWNER, run_id)
     return text
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
 
 
 def consumers_alive(worker: Worker) -> bool:

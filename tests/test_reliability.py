@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from jupyter_sched.service import Service
 from jupyter_sched.ticker import Ticker
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run
+from .conftest import OWNER, wait_for_run, wait_until
 from .servers import RedisServer, pid_alive
 
 SLEEP = "tests/notebooks/sleep.ipynb"
@@ -73,16 +73,6 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> float:
-    """Poll ``check`` until truthy; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def run_status(service: Service, run_id: str) -> str:
