@@ -82,7 +82,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
-    owner: Mapped[str] = mapped_column(String(255), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
     notebook: Mapped[str] = mapped_column(String(1024))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     kernel: Mapped[str | None] = mapped_column(String(255))
@@ -114,6 +114,8 @@ class Job(Base):
     __table_args__ = (
         # The ticker's query: active jobs whose next fire is due, oldest first.
         Index("ix_jobs_status_next_fire_at", "status", "next_fire_at"),
+        # A user's jobs, newest first (ids sort by creation time).
+        Index("ix_jobs_owner_id", "owner", "id"),
         Index("ix_jobs_trigger_kind", "trigger_kind"),
     )
 
