@@ -154,3 +154,19 @@ def test_job_stats(service: Service, worker: Worker) -> None:
         json.loads(service.get_job(OWNER, job.id).model_dump_json())["last_run"]["id"]
         == runs[-1].id
     )
+
+
+def test_kernel_sees_no_scheduler_settings(
+    service: Service, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what a worker started with the deployment's variables has in its environment
+    monkeypatch.setenv("JUPYTER_SCHED_DB_URL", "postgresql://sched:secret@db/sched")
+    monkeypatch.setenv("JUPYTER_SCHED_SECRET", "queue-signing-key")
+    worker.kernels.discard()  # the pre-started kernel predates the variables
+    for _ in range(2):  # a kernel started for the run, then one pre-started before it
+        run = wait_for_run(service, service.run_notebook(OWNER, "tests/notebooks/env.ipynb").id)
+        assert run.status == "succeeded", run.error
+        text = outputs_text(nbformat.read(service.run_output(OWNER, run.id), as_version=4))
+        assert "found: []" in text
+        # the notebook runs in its own folder, as when opened in Lab
+        assert f"cwd: {service.settings.root_dir / 'tests' / 'notebooks'}" in text
