@@ -20,13 +20,13 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, retention
 from .config import Settings
 from .errors import SchedError
 from .models import FINAL_STATUSES
 from .schemas import Run
 from .service import Service
-from .ticker import Ticker
+from .ticker import Ticker, utcnow
 from .worker import Worker
 
 STATUS_COLOURS = {"succeeded": "green", "failed": "red", "timed_out": "red", "lost": "red"}
@@ -288,6 +288,31 @@ def db_upgrade(ctx: click.Context) -> None:
     settings: Settings = ctx.obj["settings"]
     Service.open(settings, upgrade=True)
     click.echo(f"database at the newest schema: {settings.database_url}")
+
+
+@main.command()
+@click.option("--days", type=float, help="Delete finished runs older than this.")
+@click.option("--keep", type=int, help="Keep this many newest finished runs per job.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.pass_context
+def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: bool) -> None:
+    """Delete old finished runs and their files (never a queued or running run).
+
+    Without options, applies the deployment's retention (JUPYTER_SCHED_RETENTION_DAYS,
+    JUPYTER_SCHED_RETENTION_RUNS).
+    """
+    settings: Settings = ctx.obj["settings"].replace(
+        **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
+    )
+    if settings.retention_days is None and settings.retention_runs is None:
+        raise click.UsageError("no retention set: give --days and/or --keep")
+    service = Service.open(settings)
+    report = retention.prune(service.db, settings, utcnow(), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    if dry_run:
+        for run_id in report.run_ids:
+            click.echo(run_id)
+    click.echo(f"{verb} {len(report.run_ids)} finished run(s)")
 
 
 @main.command()

@@ -63,6 +63,12 @@ class Settings:
     poll_max_seconds: float = 0.1
     #: Keep one started python kernel ready per worker thread (used once, then discarded).
     prestart_kernels: bool = True
+    #: Delete finished runs older than this many days (``None``: keep them).
+    retention_days: float | None = None
+    #: Keep only this many newest finished runs per job (``None``: keep them all).
+    retention_runs: int | None = None
+    #: How often the ticker sweeps old runs away when a retention is set.
+    retention_sweep_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -29,6 +29,7 @@ from .lifecycle import Outcome, dispatch, finish, new_run, reconcile, request_ca
 from .models import Job, Run
 from .notebooks import resolve_notebook
 from .queue import Queues
+from .retention import prune
 from .schemas import CronTrigger, IntervalTrigger, OnceTrigger, Trigger
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,10 @@ class Ticker:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        last_reconcile = 0.0
+        last_reconcile = last_sweep = 0.0
+        retention = (
+            self.settings.retention_days is not None or self.settings.retention_runs is not None
+        )
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -283,6 +287,11 @@ class Ticker:
                 tick(self.db, self.queues, self.settings, utcnow(), reconcile_queue=due)
                 if due:
                     last_reconcile = time.monotonic()
+                if retention and (
+                    time.monotonic() - last_sweep >= self.settings.retention_sweep_seconds
+                ):
+                    prune(self.db, self.settings, utcnow())
+                    last_sweep = time.monotonic()
                 self.ticks += 1
             except Exception:
                 log.exception("tick failed; trying again")

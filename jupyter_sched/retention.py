@@ -1,0 +1,77 @@
+"""Retention: delete old finished runs with their files.
+
+A deployment keeps finished runs for ``retention_days`` days and/or the newest
+``retention_runs`` finished runs of each job (ad-hoc runs count as one job per owner).
+Runs that are not final are never deleted, whatever their age.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+
+from .artifacts import RunFolder
+from .config import Settings
+from .db import Database
+from .models import FINAL_STATUSES, Run
+
+log = logging.getLogger(__name__)
+
+#: Runs deleted per transaction.
+BATCH = 500
+
+
+@dataclass
+class PruneReport:
+    """What a sweep deleted (or, dry, would delete)."""
+
+    run_ids: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def expired_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Ids of the finished runs past the deployment's retention, oldest first."""
+    conditions = []
+    if settings.retention_days is not None:
+        cutoff = now - timedelta(days=settings.retention_days)
+        conditions.append(Run.finished_at < cutoff)
+    if settings.retention_runs is not None:
+        newest_first = (
+            func.row_number()
+            .over(
+                partition_by=(func.coalesce(Run.job_id, "owner:" + Run.owner),),
+                order_by=Run.id.desc(),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(Run.id.label("id"), newest_first)
+            .where(Run.status.in_(FINAL_STATUSES))
+            .subquery()
+        )
+        beyond = select(ranked.c.id).where(ranked.c.rank > settings.retention_runs)
+        conditions.append(Run.id.in_(beyond))
+    if not conditions:
+        return []
+    query = select(Run.id).where(Run.status.in_(FINAL_STATUSES), or_(*conditions)).order_by(Run.id)
+    with db.read() as session:
+        return list(session.scalars(query))
+
+
+def prune(db: Database, settings: Settings, now: datetime, *, dry_run: bool = False) -> PruneReport:
+    """Delete the runs past retention and their folders (or only list them when dry)."""
+    report = PruneReport(expired_runs(db, settings, now), dry_run)
+    if dry_run or not report.run_ids:
+        return report
+    for start in range(0, len(report.run_ids), BATCH):
+        batch = report.run_ids[start : start + BATCH]
+        with db.write() as session:
+            # the status condition again: a run cannot become non-final, but stay exact
+            session.execute(delete(Run).where(Run.id.in_(batch), Run.status.in_(FINAL_STATUSES)))
+        for run_id in batch:
+            RunFolder(settings.artifacts_dir, run_id).remove()
+    log.info("retention: deleted %d finished run(s)", len(report.run_ids))
+    return report
