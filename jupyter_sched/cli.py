@@ -299,13 +299,11 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     """Delete old finished runs and their files (never a queued or running run).
 
     Without options, applies the deployment's retention (JUPYTER_SCHED_RETENTION_DAYS,
-    JUPYTER_SCHED_RETENTION_RUNS).
+    JUPYTER_SCHED_RETENTION_RUNS) and each job's own.
     """
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
-    if settings.retention_days is None and settings.retention_runs is None:
-        raise click.UsageError("no retention set: give --days and/or --keep")
     service = Service.open(settings)
     report = retention.prune(service.db, settings, utcnow(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"

@@ -69,6 +69,21 @@ class Settings:
     retention_runs: int | None = None
     #: How often the ticker sweeps old runs away when a retention is set.
     retention_sweep_seconds: float = 3600.0
+    #: Webhook calls a job's token may make per minute.
+    webhook_rate_per_minute: float = 30.0
+    #: Base URL of the Jupyter server, for links in notifications (e.g. https://hub/user/x/).
+    public_url: str | None = None
+    #: SMTP server that sends notification emails (``None``: email targets fail).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "jupyter-sched@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    #: Delivery attempts of one notification before it is given up (and logged).
+    notify_max_attempts: int = 5
+    #: Delay before the second attempt; doubles with each further attempt.
+    notify_retry_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

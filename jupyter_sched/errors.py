@@ -49,6 +49,20 @@ class Conflict(SchedError):
     reason = "conflict"
 
 
+class Unauthorized(SchedError):
+    """A call authenticated by a token (webhooks) whose token is missing or wrong."""
+
+    status_code = 401
+    reason = "unauthorized"
+
+
+class RateLimited(SchedError):
+    """Too many calls in too short a time."""
+
+    status_code = 429
+    reason = "rate_limited"
+
+
 class PathOutsideRoot(SchedError):
     """A notebook path resolves outside the server root."""
 

@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from . import notify, workflows
 from .db import Database
 from .errors import Conflict
 from .models import FINAL_STATUSES, RETRYABLE_STATUSES, Job, Run, new_id
@@ -67,10 +70,23 @@ def new_run(
         values["owner"] = owner
     if notebook is not None:
         values["notebook"] = notebook
+    if not values.get("chain_id"):
+        # a schedule fire is shared by every job scheduled for that instant
+        values["chain_id"] = f"fire:{scheduled_for.isoformat()}" if scheduled_for else values["id"]
+    values.setdefault("caused_by", [])
     run = Run(**values)
     if status in FINAL_STATUSES:
         run.finished_at = now
     return run
+
+
+def insert_run(session: Session, run: Run) -> bool:
+    """Insert ``run`` unless a unique key says it exists already (a fire, a dependency
+    run of the same chain); returns whether it was inserted."""
+    values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return bool(session.execute(insert(Run).values(**values).on_conflict_do_nothing()).rowcount)  # type: ignore[attr-defined]
 
 
 def claim(db: Database, run_id: str, worker_id: str, now: datetime) -> bool:
@@ -132,8 +148,12 @@ def finish(
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
         session.refresh(run)
+        retry = None
         if outcome.status in RETRYABLE_STATUSES:
-            schedule_retry(session, run, now, max_retry_delay=max_retry_delay)
+            retry = schedule_retry(session, run, now, max_retry_delay=max_retry_delay)
+        if retry is None:  # the outcome of this fire is settled
+            workflows.on_run_final(session, run, now)
+            notify.queue_notifications(session, run, now)
         return run
 
 
@@ -161,6 +181,8 @@ def schedule_retry(
         parameters=run.parameters,
         attempt=run.attempt + 1,
         retry_of=run.id,
+        chain_id=run.chain_id,
+        caused_by=list(run.caused_by),
         not_before=now + timedelta(seconds=delay),
     )
     retry.parameters = dict(run.parameters)

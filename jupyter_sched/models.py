@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -107,9 +108,21 @@ class Job(Base):
     queue: Mapped[str] = mapped_column(String(64), default="default")
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     output_formats: Mapped[list[str]] = mapped_column(JSONType, default=lambda: ["ipynb"])
+    #: Where to report outcomes: a list of notification targets as the API gives them.
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    #: Keep this job's finished runs for so many days / only the newest so many.
+    retention_days: Mapped[float | None] = mapped_column(Float)
+    retention_runs: Mapped[int | None]
+    #: SHA-256 of the job's webhook token (the token itself is shown once and not kept).
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
+
+    @property
+    def webhook(self) -> bool:
+        """Whether the job can be fired through its webhook."""
+        return self.webhook_token_hash is not None
 
     __table_args__ = (
         # The ticker's query: active jobs whose next fire is due, oldest first.
@@ -158,6 +171,11 @@ class Run(Base):
     error_ename: Mapped[str | None] = mapped_column(String(255))
     error_evalue: Mapped[str | None] = mapped_column(Text)
     error_cell_index: Mapped[int | None] = mapped_column(Integer)
+    #: Runs that share a chain descend from the same fire: a schedule fire (every job
+    #: scheduled for that instant), or one manual, event or webhook run.
+    chain_id: Mapped[str | None] = mapped_column(String(64))
+    #: The upstream runs whose outcome started this run (``after`` triggers).
+    caused_by: Mapped[list[str]] = mapped_column(JSONType, default=list)
     input_ref: Mapped[str | None] = mapped_column(String(1024))
     output_ref: Mapped[str | None] = mapped_column(String(1024))
     html_ref: Mapped[str | None] = mapped_column(String(1024))
@@ -169,6 +187,16 @@ class Run(Base):
         Index("ix_runs_owner_id", "owner", "id"),
         Index("ix_runs_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_runs_job_id_status_duration", "job_id", "status", "duration_seconds"),
+        Index("ix_runs_chain_id_job_id", "chain_id", "job_id"),
+        # One dependency run per downstream job and chain, however many upstreams end.
+        Index(
+            "uq_runs_dependency_job_id_chain_id",
+            "job_id",
+            "chain_id",
+            unique=True,
+            sqlite_where=text("trigger = 'dependency'"),
+            postgresql_where=text("trigger = 'dependency'"),
+        ),
     )
 
     @property
@@ -190,6 +218,42 @@ class Run(Base):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class Dependency(Base):
+    """``downstream`` runs when ``upstream`` ends with ``condition`` (from its trigger)."""
+
+    __tablename__ = "dependencies"
+
+    downstream_id: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    upstream_id: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    condition: Mapped[str] = mapped_column(String(16))
+
+
+class Notification(Base):
+    """One message to deliver about a finished run (an outbox: kept until delivered)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    #: The target as configured on the job (webhook URL and template, or email addresses).
+    target: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    event: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    #: Set when delivery is abandoned after the last attempt.
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_notifications_pending", "delivered_at", "failed_at", "next_attempt_at"),
+    )
 
 
 class Worker(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, or_, select
 from .artifacts import RunFolder
 from .config import Settings
 from .db import Database
-from .models import FINAL_STATUSES, Run
+from .models import FINAL_STATUSES, Job, Run
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,32 @@ class PruneReport:
 
 
 def expired_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Ids of the finished runs past the deployment's retention, oldest first."""
+    """Ids of the finished runs past retention (the job's own, else the deployment's),
+    oldest first."""
+    expired = set(_deployment_expired(db, settings, now))
+    with db.read() as session:
+        own = session.execute(
+            select(Job.id, Job.retention_days, Job.retention_runs).where(
+                or_(Job.retention_days.is_not(None), Job.retention_runs.is_not(None))
+            )
+        ).all()
+    for job_id, days, keep in own:
+        # a job's own retention replaces the deployment's for that job
+        expired -= set(_job_runs(db, job_id))
+        expired |= set(_deployment_expired(
+            db, settings.replace(retention_days=days, retention_runs=keep), now, job_id=job_id
+        ))  # fmt: skip
+    return sorted(expired)
+
+
+def _job_runs(db: Database, job_id: str) -> list[str]:
+    with db.read() as session:
+        return list(session.scalars(select(Run.id).where(Run.job_id == job_id)))
+
+
+def _deployment_expired(
+    db: Database, settings: Settings, now: datetime, *, job_id: str | None = None
+) -> list[str]:
     conditions = []
     if settings.retention_days is not None:
         cutoff = now - timedelta(days=settings.retention_days)
@@ -47,16 +72,19 @@ def expired_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
             )
             .label("rank")
         )
-        ranked = (
-            select(Run.id.label("id"), newest_first)
-            .where(Run.status.in_(FINAL_STATUSES))
-            .subquery()
+        ranked_query = select(Run.id.label("id"), newest_first).where(
+            Run.status.in_(FINAL_STATUSES)
         )
+        if job_id is not None:
+            ranked_query = ranked_query.where(Run.job_id == job_id)
+        ranked = ranked_query.subquery()
         beyond = select(ranked.c.id).where(ranked.c.rank > settings.retention_runs)
         conditions.append(Run.id.in_(beyond))
     if not conditions:
         return []
     query = select(Run.id).where(Run.status.in_(FINAL_STATUSES), or_(*conditions)).order_by(Run.id)
+    if job_id is not None:
+        query = query.where(Run.job_id == job_id)
     with db.read() as session:
         return list(session.scalars(query))
 

@@ -6,6 +6,7 @@ unknown fields so a misspelt option is an error, not silently ignored.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -32,10 +34,31 @@ OutputFormat = Literal["ipynb", "html"]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of the range of representable times") from None
+    if value.year >= 9000:  # schedule arithmetic must not run off the end of the calendar
+        raise ValueError("must be before the year 9000")
+    return value
 
 
-UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+_ISO_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def _parse_iso(value: Any) -> Any:
+    # pydantic would also take a number as a Unix time; the contract says ISO 8601 text.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("expected an ISO 8601 date-time with a UTC offset")
+
+
+UTCDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_iso), AfterValidator(_to_utc)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w .:/-]+$")]
 
 
@@ -74,7 +97,7 @@ class IntervalTrigger(Input):
     """Fires every ``every_seconds``, counted from the job's ``start_at`` or creation."""
 
     kind: Literal["interval"]
-    every_seconds: float = Field(gt=0, le=366 * 86400)
+    every_seconds: float = Field(ge=1, le=366 * 86400)
 
 
 class OnceTrigger(Input):
@@ -90,9 +113,69 @@ class ManualTrigger(Input):
     kind: Literal["manual"]
 
 
+EventName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:/-]+$")]
+
+
+class EventTrigger(Input):
+    """Fires when the event ``event`` is posted to ``events/{event}`` by the job's owner."""
+
+    kind: Literal["event"]
+    event: EventName
+
+
+class AfterTrigger(Input):
+    """Fires when every job in ``jobs`` has ended with ``condition`` for the same fire.
+
+    A fire is one schedule instant (jobs scheduled for the same time share it) or one
+    manual, event or webhook run; the runs it leads to, through ``after`` triggers, share
+    it too. With ``pass_results`` the run receives the upstream run's id, output path and
+    parameters as ``upstream_run_id``, ``upstream_output_path`` and
+    ``upstream_parameters`` when its notebook declares them.
+    """
+
+    kind: Literal["after"]
+    jobs: list[str] = Field(min_length=1, max_length=20)
+    condition: Literal["success", "failure", "completion"] = "success"
+    pass_results: bool = False
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_jobs(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
 Trigger = Annotated[
-    CronTrigger | IntervalTrigger | OnceTrigger | ManualTrigger, Field(discriminator="kind")
+    CronTrigger | IntervalTrigger | OnceTrigger | ManualTrigger | EventTrigger | AfterTrigger,
+    Field(discriminator="kind"),
 ]
+
+NotifyOn = Literal["failure", "success", "slow"]
+
+
+class WebhookTarget(Input):
+    """POST a JSON message about the run to ``url`` (Slack and Teams incoming webhooks
+    take the ``slack`` and ``teams`` formats)."""
+
+    kind: Literal["webhook"]
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    format: Literal["json", "slack", "teams"] = "json"
+    on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
+    #: With ``slow`` in ``on``: a run that takes longer than this is reported.
+    slower_than_seconds: float | None = Field(default=None, gt=0)
+
+
+class EmailTarget(Input):
+    """Send an email about the run through the deployment's SMTP server."""
+
+    kind: Literal["email"]
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
+        min_length=1, max_length=20
+    )
+    on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
+    slower_than_seconds: float | None = Field(default=None, gt=0)
+
+
+NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator="kind")]
 
 
 class JobFields(Input):
@@ -116,6 +199,9 @@ class JobFields(Input):
     max_runs: int | None = Field(default=None, ge=1)
     priority: int = Field(default=0, ge=-100, le=100)
     queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
+    notifications: list[NotificationTarget] = Field(default_factory=list, max_length=10)
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_runs: int | None = Field(default=None, ge=1)
 
     @field_validator("output_formats")
     @classmethod
@@ -130,6 +216,28 @@ class JobFields(Input):
 
 class JobCreate(JobFields):
     """Body of ``POST jobs``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "daily sales",
+                    "notebook": "reports/sales.ipynb",
+                    "parameters": {"region": "EU", "days": 7},
+                    "trigger": {"kind": "cron", "cron": "0 6 * * 1-5", "timezone": "Europe/Paris"},
+                    "kernel": "python3",
+                    "retries": 2,
+                    "retry_delay_seconds": 30,
+                    "retry_backoff": 2.0,
+                    "timeout_seconds": 3600,
+                    "overlap": "skip",
+                    "misfire": "run_once",
+                    "output_formats": ["ipynb", "html"],
+                    "tags": ["finance"],
+                }
+            ]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=200)
     notebook: str = Field(min_length=1, max_length=1024)
@@ -158,6 +266,9 @@ class JobUpdate(Input):
     max_runs: int | None = Field(default=None, ge=1)
     priority: int | None = Field(default=None, ge=-100, le=100)
     queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
+    notifications: list[NotificationTarget] | None = Field(default=None, max_length=10)
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_runs: int | None = Field(default=None, ge=1)
     #: When given, the update applies only if the job is still at this version.
     version: int | None = None
 
@@ -165,7 +276,8 @@ class JobUpdate(Input):
 #: Fields of :class:`JobUpdate` that ``null`` may not clear (they have no "unset" meaning).
 NOT_NULLABLE = frozenset(
     {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
-     "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority"}
+     "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority",
+     "notifications"}
 )  # fmt: skip
 
 
@@ -206,6 +318,8 @@ class Run(Output):
     error: RunError | None
     worker_id: str | None
     output_formats: list[str]
+    chain_id: str | None = None
+    caused_by: list[str] = Field(default_factory=list)
 
 
 class Job(Output):
@@ -234,6 +348,11 @@ class Job(Output):
     max_runs: int | None
     priority: int
     queue: str
+    notifications: list[NotificationTarget] = Field(default_factory=list)
+    retention_days: float | None = None
+    retention_runs: int | None = None
+    #: Whether the job has a webhook token (the token is shown only when created).
+    webhook: bool = False
     created_at: datetime
     updated_at: datetime
     version: int
@@ -284,3 +403,106 @@ class NotebookParameter(BaseModel):
 
 class NotebookParameters(BaseModel):
     parameters: list[NotebookParameter]
+
+
+# -- query strings, errors and server state (the REST layer) ------------------------------
+
+
+class Query(BaseModel):
+    """Base of query-string models: values arrive as strings; other arguments (the
+    server's own, such as ``token``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class JobListQuery(Query):
+    """Query of ``GET jobs``."""
+
+    status: JobStatus | None = None
+    tag: str | None = Field(default=None, min_length=1, max_length=50)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class RunListQuery(Query):
+    """Query of ``GET runs``: ``since`` and ``until`` bound the queue time."""
+
+    job_id: str | None = Field(default=None, min_length=1, max_length=64)
+    status: RunStatus | None = None
+    since: UTCDatetime | None = None
+    until: UTCDatetime | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _plus_of_offset(cls, value: Any) -> Any:
+        # An unescaped "+" of a UTC offset ("...T10:00:00+02:00") arrives as a space.
+        if isinstance(value, str):
+            return re.sub(r"(?<=\d) (\d\d(:?\d\d)?)$", r"+\1", value)
+        return value
+
+
+class OutputQuery(Query):
+    """Query of ``GET runs/{id}/output``."""
+
+    format: OutputFormat = "ipynb"
+
+
+class LogQuery(Query):
+    """Query of ``GET runs/{id}/log``: the byte offset to read from."""
+
+    offset: int = Field(default=0, ge=0, le=2**53)
+
+
+class ParametersQuery(Query):
+    """Query of ``GET notebooks/parameters``: a notebook path relative to the server root."""
+
+    path: str = Field(min_length=1, max_length=1024)
+
+
+class ErrorBody(BaseModel):
+    """Body of every error response."""
+
+    message: str
+    reason: str | None
+    #: The offending input, dotted for nested values (``trigger.cron``), when one is at fault.
+    field: str | None
+
+
+class WorkerInfo(Output):
+    """A worker that heartbeated within the lease."""
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerInfo]
+
+
+class Load(BaseModel):
+    """What waits, runs and lives right now (health checks and metrics)."""
+
+    #: Queued runs by queue name.
+    queued: dict[str, int]
+    running: int
+    active_jobs: int
+    live_workers: int
+
+
+class Health(BaseModel):
+    """State of the scheduler inside this server."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok", "unavailable"]
+    ticker: Literal["running", "stopped", "disabled"]
+    embedded_worker: Literal["running", "restarting", "stopped", "disabled"]
+    embedded_worker_restarts: int
+    load: Load | None

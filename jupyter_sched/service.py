@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import schedules
+from . import schedules, workflows
 from .artifacts import RunFolder, resolve_ref
 from .config import Settings
 from .db import Database
@@ -32,12 +32,15 @@ from .notebooks import check_parameters, notebook_parameters, read_notebook, res
 from .queue import Queues
 from .schemas import (
     NOT_NULLABLE,
+    AfterTrigger,
     CronTrigger,
+    EventTrigger,
     IntervalTrigger,
     JobCreate,
     JobPage,
     JobStats,
     JobUpdate,
+    Load,
     NotebookParameter,
     OnceTrigger,
     Preview,
@@ -64,23 +67,36 @@ def parse(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(part) for part in error["loc"]]
-        if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
-            del loc[1]  # pydantic puts the union's tag in the location
-        field = ".".join(loc) or None
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif error["type"] == "union_tag_invalid":
-            message = f"unknown trigger kind; expected one of {', '.join(_TRIGGER_KINDS)}"
-        raise InvalidInput(
-            message if field and message.startswith(f"{field}") else f"{field}: {message}",
-            field=field,
-        ) from None
+        raise _invalid(exc) from None
 
 
-_TRIGGER_KINDS = ("cron", "interval", "once", "manual")
+def parse_json(model: type[M], raw: str | bytes) -> M:
+    """Validate a JSON document against an API model, strictly: JSON types must match the
+    schema (no number for a date, no ``"5"`` or ``true`` for an integer)."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
+        del loc[1]  # pydantic puts the union's tag in the location
+    field = ".".join(loc) or None
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown trigger kind; expected one of {', '.join(_TRIGGER_KINDS)}"
+    return InvalidInput(
+        message if field and message.startswith(f"{field}") else f"{field}: {message}",
+        field=field,
+    )
+
+
+_TRIGGER_KINDS = ("cron", "interval", "once", "manual", "event", "after")
 
 
 def describe_trigger(trigger: Trigger) -> str:
@@ -92,6 +108,15 @@ def describe_trigger(trigger: Trigger) -> str:
             return schedules.describe_interval(trigger.every_seconds)
         case OnceTrigger():
             return f"once, at {trigger.at.isoformat()}"
+        case EventTrigger():
+            return f"when the event '{trigger.event}' is posted"
+        case AfterTrigger():
+            jobs = (
+                " and ".join(trigger.jobs) if len(trigger.jobs) < 4 else f"{len(trigger.jobs)} jobs"
+            )
+            ended = {"success": "succeeded", "failure": "failed", "completion": "finished"}
+            verb = "has" if len(trigger.jobs) == 1 else "have"
+            return f"after {jobs} {verb} {ended[trigger.condition]}"
         case _:
             return "only when run by hand"
 
@@ -112,6 +137,7 @@ class Service:
         self.queues = queues or Queues(settings)
         #: Called after a job changes (the in-process ticker wakes up).
         self.on_change = on_change or (lambda: None)
+        self.webhook_limiter = workflows.RateLimiter(settings.webhook_rate_per_minute)
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Service:
@@ -146,7 +172,11 @@ class Service:
         )
         job.next_fire_at = job_next_fire(job, now)
         with self.db.write() as session:
+            upstreams = workflows.upstream_ids(job.trigger)
+            workflows.check_upstreams(session, owner, None, upstreams)
             session.add(job)
+            session.flush()
+            workflows.sync_dependencies(session, job)
         self.on_change()
         return self._job_out(job)
 
@@ -234,6 +264,8 @@ class Service:
                     f"version: the job changed meanwhile (now version {job.version})",
                     field="version",
                 )
+            if "queue" in changes and changes["queue"] is None:
+                changes["queue"] = self.settings.default_queue  # null: back to the default
             if "output_formats" in changes:
                 changes["output_formats"] = [
                     "ipynb",
@@ -251,11 +283,18 @@ class Service:
                 set(changes) | ({"trigger"} if trigger is not None else set())
             ):
                 self._check_job(merged.notebook, merged.parameters, merged.kernel, merged, now)
+            if changes.get("notifications") is not None:
+                changes["notifications"] = [
+                    t.model_dump(mode="json") for t in changes["notifications"]
+                ]
             for name, value in changes.items():
                 setattr(job, name, value)
             if trigger is not None:
+                upstreams = trigger.jobs if isinstance(trigger, AfterTrigger) else []
+                workflows.check_upstreams(session, owner, job.id, upstreams)
                 job.trigger = trigger.model_dump(mode="json")
                 job.trigger_kind = trigger.kind
+                workflows.sync_dependencies(session, job)
             if trigger is not None or {"start_at", "end_at", "max_runs"} & set(changes):
                 job.next_fire_at = job_next_fire(job, now) if job.status == "active" else None
             job.version += 1
@@ -265,11 +304,24 @@ class Service:
         self.on_change()
         return out
 
-    def delete_job(self, owner: str, job_id: str, *, now: datetime | None = None) -> None:
-        """Delete a job, its runs and their files (running runs are cancelled first)."""
+    def delete_job(
+        self, owner: str, job_id: str, *, force: bool = False, now: datetime | None = None
+    ) -> None:
+        """Delete a job, its runs and their files (running runs are cancelled first).
+
+        A job that other jobs run after is deleted only with ``force``; they then no longer
+        wait for it (a job left with no upstream becomes manual).
+        """
         now = now or utcnow()
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
+            followers = workflows.dependents(session, job.id)
+            if followers and not force:
+                names = ", ".join(f"{j.name} ({j.id})" for j in followers)
+                raise Conflict(
+                    f"job_id: other jobs run after this one: {names}; delete with force",
+                    field="job_id",
+                )
             run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job.id)))
             active = list(
                 session.scalars(
@@ -285,6 +337,7 @@ class Service:
                 )
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
+            workflows.detach_upstream(session, job.id)
             session.delete(job)
         for run_id in run_ids:
             RunFolder(self.settings.artifacts_dir, run_id).remove()
@@ -385,6 +438,78 @@ class Service:
             run = session.get(Run, run_id)
             assert run is not None
             return RunOut.model_validate(run)
+
+    def fire_event(
+        self,
+        owner: str,
+        event: str,
+        payload: Any = None,
+        *,
+        now: datetime | None = None,
+    ) -> list[RunOut]:
+        """Run every active job of ``owner`` whose trigger is the event ``event``.
+
+        ``payload`` (any JSON) reaches notebooks that declare an ``event_payload`` parameter.
+        """
+        now = now or utcnow()
+        name = parse(EventTrigger, {"kind": "event", "event": event}).event
+        created = []
+        with self.db.write() as session:
+            for job in workflows.event_jobs(session, owner, name):
+                run = new_run(
+                    job, now=now, trigger="event",
+                    parameters={workflows.PAYLOAD_PARAMETER: payload},
+                )  # fmt: skip
+                session.add(run)
+                created.append(run.id)
+        return [self._start(run_id, now) for run_id in created]
+
+    def create_webhook(self, owner: str, job_id: str, *, now: datetime | None = None) -> str:
+        """Give a job a new webhook token and return it; the previous one stops working.
+
+        Only a hash of the token is stored: this is the one time it can be read.
+        """
+        now = now or utcnow()
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            token = workflows.new_webhook_token(job)
+            job.version += 1
+            job.updated_at = now
+        return token
+
+    def delete_webhook(self, owner: str, job_id: str, *, now: datetime | None = None) -> None:
+        """Turn a job's webhook off."""
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            job.webhook_token_hash = None
+            job.version += 1
+            job.updated_at = now or utcnow()
+
+    def fire_webhook(
+        self, job_id: str, token: str, payload: Any = None, *, now: datetime | None = None
+    ) -> RunOut:
+        """Run a job for a caller holding its webhook token (no Jupyter session needed).
+
+        Raises :class:`~jupyter_sched.errors.Unauthorized` for a wrong or rotated token
+        and :class:`~jupyter_sched.errors.RateLimited` past the per-token rate.
+        """
+        now = now or utcnow()
+        with self.db.read() as session:
+            job = session.get(Job, job_id)
+            workflows.check_webhook_token(job, token)
+        self.webhook_limiter.take(job_id)
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}", field="job_id")
+            if job.status != "active":
+                raise Conflict("job_id: the job is paused", field="job_id")
+            run = new_run(
+                job, now=now, trigger="webhook",
+                parameters={workflows.PAYLOAD_PARAMETER: payload},
+            )  # fmt: skip
+            session.add(run)
+        return self._start(run.id, now)
 
     def get_run(self, owner: str, run_id: str) -> RunOut:
         """One run of ``owner``."""
@@ -488,13 +613,17 @@ class Service:
             )
             succeeded = counts.get("succeeded", 0)
             failed = sum(counts.get(s, 0) for s in FAILURE_STATUSES)
-            last = dict(
-                session.execute(
-                    select(Run.status, func.max(Run.finished_at))
-                    .where(Run.job_id == job_id, Run.status.in_(("succeeded", *FAILURE_STATUSES)))
-                    .group_by(Run.status)
-                ).all()
-            )
+            # One max() per status that occurs, rather than one grouped scan: with an index
+            # on (job_id, status, finished_at) each is a single index probe.
+            last = {
+                status: session.scalar(
+                    select(func.max(Run.finished_at)).where(
+                        Run.job_id == job_id, Run.status == status
+                    )
+                )
+                for status in ("succeeded", *FAILURE_STATUSES)
+                if counts.get(status)
+            }
             p50 = _duration_percentile(session, job_id, succeeded, 0.50)
             p95 = _duration_percentile(session, job_id, succeeded, 0.95)
         failures = [t for s in FAILURE_STATUSES if (t := last.get(s)) is not None]
@@ -552,6 +681,32 @@ class Service:
                 for w in rows
             ]  # fmt: skip
 
+    def load(self, *, now: datetime | None = None) -> Load:
+        """Queued runs by queue, running runs, active jobs and live workers, right now."""
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=self.settings.lease_seconds)
+        with self.db.read() as session:
+            queued = dict(
+                session.execute(
+                    select(Run.queue, func.count())
+                    .where(Run.status == "queued")
+                    .group_by(Run.queue)
+                ).all()
+            )
+            running = session.scalar(select(func.count()).where(Run.status == "running"))
+            active_jobs = session.scalar(select(func.count()).where(Job.status == "active"))
+            live_workers = session.scalar(
+                select(func.count()).where(
+                    WorkerRow.heartbeat_at >= cutoff, WorkerRow.stopped_at.is_(None)
+                )
+            )
+        return Load(
+            queued=queued,
+            running=running or 0,
+            active_jobs=active_jobs or 0,
+            live_workers=live_workers or 0,
+        )
+
     # -- helpers ------------------------------------------------------------------------
 
     def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
@@ -602,4 +757,4 @@ def _duration_percentile(session: Session, job_id: str, count: int, q: float) ->
     return float(value) if value is not None else None
 
 
-__all__ = ["FINAL_STATUSES", "Service", "describe_trigger", "parse"]
+__all__ = ["FINAL_STATUSES", "Service", "describe_trigger", "parse", "parse_json"]

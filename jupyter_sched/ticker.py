@@ -17,17 +17,16 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import schedules
 from .artifacts import RunFolder
 from .config import Settings
 from .db import Database
-from .lifecycle import Outcome, dispatch, finish, new_run, reconcile, request_cancel
+from .lifecycle import Outcome, dispatch, finish, insert_run, new_run, reconcile, request_cancel
 from .models import Job, Run
 from .notebooks import resolve_notebook
+from .notify import Notifier
 from .queue import Queues
 from .retention import prune
 from .schemas import CronTrigger, IntervalTrigger, OnceTrigger, Trigger
@@ -96,14 +95,6 @@ class TickReport:
     dispatched: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     reconciled: list[str] = field(default_factory=list)
-
-
-def _insert_ignoring_duplicate(session: Session, run: Run) -> bool:
-    values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Run).values(**values).on_conflict_do_nothing()
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport:
@@ -182,13 +173,13 @@ def _fire_job(
                 error_ename="Skipped",
                 error_evalue=f"the previous run {active[0]} was still going (overlap=skip)",
             )
-            if _insert_ignoring_duplicate(session, run):
+            if insert_run(session, run):
                 report.skipped.append(run.id)
             continue
         if job.overlap == "replace":
             to_replace.extend(active)
         run = new_run(job, now=now, trigger="schedule", scheduled_for=scheduled_for)
-        if _insert_ignoring_duplicate(session, run):
+        if insert_run(session, run):
             report.fired.append(run.id)
             active = [*active, run.id]
 
@@ -259,6 +250,7 @@ class Ticker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.notifier = Notifier(db, settings)
         self.ticks = 0
 
     def wake(self) -> None:
@@ -266,14 +258,17 @@ class Ticker:
         self._wake.set()
 
     def start(self) -> None:
+        """Start ticking (and delivering notifications) in background threads."""
         self._thread = threading.Thread(target=self._loop, name="jupyter-sched-ticker", daemon=True)
         self._thread.start()
+        self.notifier.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.notifier.stop(timeout)
 
     def _loop(self) -> None:
         last_reconcile = last_sweep = 0.0

@@ -30,9 +30,10 @@ from .executor import Execution, KernelSupply, RunFiles
 from .lifecycle import Outcome, claim, dispatch, finish
 from .models import Run
 from .models import Worker as WorkerRow
-from .notebooks import resolve_notebook
+from .notebooks import notebook_parameters, resolve_notebook
 from .queue import Queues
 from .ticker import utcnow
+from .workflows import RESERVED_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,17 @@ class Worker:
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
                     f.write(f"cannot run: {exc.message}\n")
                 return Outcome("failed", type(exc).__name__, exc.message), refs
+        parameters = dict(run.parameters)
+        reserved = [name for name in RESERVED_PARAMETERS if name in parameters]
+        if reserved:
+            # Values the scheduler offers (upstream results, event payloads) go only to
+            # notebooks that declare them.
+            try:
+                declared = {p.name for p in notebook_parameters(folder.file(INPUT))}
+            except SchedError:
+                declared = set()
+            parameters = {k: v for k, v in parameters.items() if k not in reserved or k in declared}
+            refs["parameters"] = parameters
         html = folder.file(HTML) if "html" in run.output_formats else None
         files = RunFiles(
             input=folder.file(INPUT), output=folder.file(OUTPUT), log=folder.file(LOG),
@@ -139,7 +151,7 @@ class Worker:
         deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         execution = Execution(
             files,
-            dict(run.parameters),
+            parameters,
             run.kernel,
             kernels=self.kernels,
             on_progress=lambda done, total: self._on_progress(run_id, done, total),

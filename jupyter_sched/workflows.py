@@ -1,0 +1,225 @@
+"""Workflows: jobs that run after other jobs, on events, or through a webhook.
+
+A job with an ``after`` trigger runs when every one of its upstream jobs has ended with
+the trigger's condition for the same fire. Runs carry a ``chain_id``: a schedule fire's
+instant (so jobs scheduled for the same time share it), or the id of the manual, event
+or webhook run that started the chain; dependency runs and retries inherit it. A unique
+index on (job, chain) for dependency runs makes each downstream job run once per chain,
+however many upstream runs end, in whichever process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .errors import InvalidInput, RateLimited, Unauthorized
+from .models import Dependency, Job, Run
+
+#: Run statuses that satisfy each ``after`` condition.
+CONDITIONS: dict[str, frozenset[str]] = {
+    "success": frozenset({"succeeded"}),
+    "failure": frozenset({"failed", "timed_out", "lost"}),
+    "completion": frozenset({"succeeded", "failed", "timed_out", "lost", "cancelled"}),
+}
+#: Parameters a run receives from its upstream run when its notebook declares them.
+UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_parameters")
+#: Parameter that receives an event's or webhook call's JSON payload when declared.
+PAYLOAD_PARAMETER = "event_payload"
+#: Parameters the scheduler fills in; dropped when a notebook does not declare them.
+RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER)
+
+
+def upstream_ids(trigger: dict[str, Any]) -> list[str]:
+    """The upstream jobs of a stored trigger (empty unless it is ``after``)."""
+    return list(trigger.get("jobs", [])) if trigger.get("kind") == "after" else []
+
+
+def check_upstreams(session: Session, owner: str, job_id: str | None, upstreams: list[str]) -> None:
+    """Refuse upstream jobs that do not exist for ``owner``, or that would make a cycle."""
+    names: dict[str, str] = {}
+    for upstream in upstreams:
+        job = session.get(Job, upstream)
+        if job is None or job.owner != owner:
+            raise InvalidInput(f"trigger.jobs: no job {upstream!r}", field="trigger.jobs")
+        names[upstream] = job.name
+    if job_id is None:
+        return  # a new job has no dependents yet, so it cannot close a cycle
+    if job_id in upstreams:
+        raise InvalidInput("trigger.jobs: a job cannot run after itself", field="trigger.jobs")
+    # A cycle exists if the job is already upstream of one of its new upstream jobs.
+    for upstream in upstreams:
+        path = _path(session, job_id, upstream)
+        if path is not None:
+            cycle = " → ".join(_names(session, [*path, job_id]))
+            raise InvalidInput(
+                f"trigger.jobs: this would make a cycle: {cycle}", field="trigger.jobs"
+            )
+
+
+def _path(session: Session, start: str, goal: str) -> list[str] | None:
+    """Jobs from ``start`` down to ``goal`` along dependencies, or None."""
+    parents: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        rows = session.execute(
+            select(Dependency.upstream_id, Dependency.downstream_id).where(
+                Dependency.upstream_id.in_(frontier)
+            )
+        ).all()
+        frontier = []
+        for upstream, downstream in rows:
+            if downstream in parents:
+                continue
+            parents[downstream] = upstream
+            if downstream == goal:
+                path = [goal]
+                while (parent := parents[path[-1]]) is not None:
+                    path.append(parent)
+                return list(reversed(path))
+            frontier.append(downstream)
+    return None
+
+
+def _names(session: Session, job_ids: Iterable[str]) -> list[str]:
+    return [f"{(job := session.get(Job, i)) and job.name!s} ({i})" for i in job_ids]
+
+
+def sync_dependencies(session: Session, job: Job) -> None:
+    """Make the dependency rows of ``job`` match its trigger."""
+    session.execute(delete(Dependency).where(Dependency.downstream_id == job.id))
+    condition = job.trigger.get("condition", "success")
+    for upstream in upstream_ids(job.trigger):
+        session.add(Dependency(downstream_id=job.id, upstream_id=upstream, condition=condition))
+
+
+def dependents(session: Session, job_id: str) -> list[Job]:
+    """Jobs that run after ``job_id``."""
+    ids = session.scalars(select(Dependency.downstream_id).where(Dependency.upstream_id == job_id))
+    return [job for i in ids if (job := session.get(Job, i)) is not None]
+
+
+def detach_upstream(session: Session, job_id: str) -> None:
+    """Remove a deleted job from the triggers of the jobs that ran after it."""
+    for downstream in dependents(session, job_id):
+        remaining = [j for j in upstream_ids(downstream.trigger) if j != job_id]
+        if remaining:
+            downstream.trigger = {**downstream.trigger, "jobs": remaining}
+        else:
+            downstream.trigger = {"kind": "manual"}
+            downstream.trigger_kind = "manual"
+        downstream.version += 1
+
+
+def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
+    """Create the runs of the jobs that follow ``run``'s job, if all their upstreams are
+    done for the run's chain. Called in the transaction that records the final state."""
+    from .lifecycle import insert_run, new_run
+
+    if run.job_id is None or run.chain_id is None:
+        return []
+    created = []
+    for dependency in session.scalars(
+        select(Dependency).where(Dependency.upstream_id == run.job_id)
+    ):
+        downstream = session.get(Job, dependency.downstream_id)
+        if downstream is None or downstream.status != "active":
+            continue
+        causes = _satisfied(session, downstream, run.chain_id)
+        if causes is None:
+            continue
+        parameters = {}
+        if downstream.trigger.get("pass_results"):
+            parameters = {
+                "upstream_run_id": run.id,
+                "upstream_output_path": run.output_ref or "",
+                "upstream_parameters": dict(run.parameters),
+            }
+        child = new_run(
+            downstream,
+            now=now,
+            trigger="dependency",
+            parameters=parameters,
+            chain_id=run.chain_id,
+            caused_by=[c.id for c in causes],
+        )
+        if insert_run(session, child):
+            created.append(child)
+    return created
+
+
+def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
+    """The final upstream runs of ``chain_id`` if each meets the job's condition."""
+    wanted = CONDITIONS[job.trigger.get("condition", "success")]
+    causes = []
+    for upstream in upstream_ids(job.trigger):
+        latest = session.scalar(
+            select(Run)
+            .where(Run.job_id == upstream, Run.chain_id == chain_id)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        if latest is None or latest.status not in wanted:
+            return None
+        causes.append(latest)
+    return causes
+
+
+def event_jobs(session: Session, owner: str, event: str) -> list[Job]:
+    """Active jobs of ``owner`` that fire on ``event``."""
+    jobs = session.scalars(
+        select(Job).where(Job.owner == owner, Job.trigger_kind == "event", Job.status == "active")
+    )
+    return [job for job in jobs if job.trigger.get("event") == event]
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+def new_webhook_token(job: Job) -> str:
+    """Give the job a new webhook token; returns it (only its hash is kept)."""
+    token = "sched_" + secrets.token_urlsafe(32)
+    job.webhook_token_hash = _hash(token)
+    return token
+
+
+def check_webhook_token(job: Job | None, token: str) -> None:
+    """Raise :class:`NotFound` unless ``token`` is the job's current webhook token."""
+    expected = job.webhook_token_hash if job is not None else None
+    # Compare even without a job, so timing does not tell whether the job exists.
+    valid = hmac.compare_digest(_hash(token), expected or "0" * 64)
+    if not valid or expected is None:
+        raise Unauthorized("invalid webhook token")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class RateLimiter:
+    """A token bucket per key: ``per_minute`` calls, refilled continuously."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        """Spend one call for ``key`` or raise :class:`RateLimited`."""
+        now = time.monotonic()
+        with self._lock:
+            level, last = self._buckets.get(key, (self.per_minute, now))
+            level = min(self.per_minute, level + (now - last) * self.per_minute / 60)
+            if level < 1:
+                self._buckets[key] = (level, now)
+                raise RateLimited(f"too many webhook calls: at most {self.per_minute:g} a minute")
+            self._buckets[key] = (level - 1, now)
