@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from . import notify, workflows
 from .db import Database
 from .errors import Conflict
-from .models import FINAL_STATUSES, RETRYABLE_STATUSES, Job, Run, new_id
+from .models import FINAL_STATUSES, RETRYABLE_STATUSES, Job, JobCounts, Run, new_id
 from .queue import Queues
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,26 @@ def insert_run(session: Session, run: Run) -> bool:
     return bool(session.execute(insert(Run).values(**values).on_conflict_do_nothing()).rowcount)  # type: ignore[attr-defined]
 
 
+def count_final(session: Session, job_id: str | None, status: str, at: datetime) -> None:
+    """Add a finished run to its job's counters (in the transaction that finished it)."""
+    if job_id is None:
+        return
+    column = getattr(JobCounts, status)
+    values: dict[str, Any] = {"job_id": job_id, status: 1}
+    changes: dict[str, Any] = {status: column + 1}
+    if status == "succeeded":
+        values["last_success_at"] = changes["last_success_at"] = at
+    elif status in ("failed", "timed_out", "lost"):
+        values["last_failure_at"] = changes["last_failure_at"] = at
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(JobCounts)
+        .values(**values)
+        .on_conflict_do_update(index_elements=["job_id"], set_=changes)
+    )
+
+
 def claim(db: Database, run_id: str, worker_id: str, now: datetime) -> bool:
     """Take a queued run for ``worker_id``. False when it is not queued any more."""
     with db.write() as session:
@@ -147,6 +167,7 @@ def finish(
         result = session.execute(update(Run).where(*conditions).values(**values))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
+        count_final(session, run.job_id, outcome.status, now)
         session.refresh(run)
         retry = None
         if outcome.status in RETRYABLE_STATUSES:

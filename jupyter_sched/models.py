@@ -186,7 +186,8 @@ class Run(Base):
         Index("ix_runs_job_id_id", "job_id", "id"),
         Index("ix_runs_owner_id", "owner", "id"),
         Index("ix_runs_status_enqueued_at", "status", "enqueued_at"),
-        Index("ix_runs_job_id_status_duration", "job_id", "status", "duration_seconds"),
+        # a job's newest runs of one status (statistics, dependency checks)
+        Index("ix_runs_job_id_status_id", "job_id", "status", "id"),
         Index("ix_runs_chain_id_job_id", "chain_id", "job_id"),
         # One dependency run per downstream job and chain, however many upstreams end.
         Index(
@@ -218,6 +219,26 @@ class Run(Base):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class JobCounts(Base):
+    """Finished runs of a job by final status, kept up to date as runs finish.
+
+    Counting a busy job's runs on every statistics request would cost a scan of its
+    history; these counters cost one upsert per finished run.
+    """
+
+    __tablename__ = "job_counts"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    succeeded: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    timed_out: Mapped[int] = mapped_column(default=0)
+    lost: Mapped[int] = mapped_column(default=0)
+    cancelled: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    last_success_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
 
 
 class Dependency(Base):

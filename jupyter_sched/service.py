@@ -26,7 +26,7 @@ from .db import Database
 from .errors import Conflict, InvalidInput, NotFound
 from .executor import kernel_language
 from .lifecycle import dispatch, new_run, request_cancel
-from .models import FINAL_STATUSES, Job, Run
+from .models import FINAL_STATUSES, Job, JobCounts, Run
 from .models import Worker as WorkerRow
 from .notebooks import check_parameters, notebook_parameters, read_notebook, resolve_notebook
 from .queue import Queues
@@ -56,6 +56,8 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Largest page a list call returns.
 MAX_PAGE = 200
+#: Successful runs, newest first, that duration percentiles are taken over.
+DURATION_SAMPLE = 1000
 #: Final statuses counted as failures in statistics.
 FAILURE_STATUSES = ("failed", "timed_out", "lost")
 
@@ -601,41 +603,38 @@ class Service:
         return data.decode("utf-8", errors="replace"), offset + len(data)
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
-        """Counts, success rate and duration percentiles over all runs of a job."""
+        """Counts and success rate over the job's finished runs, and duration percentiles
+        over its newest :data:`DURATION_SAMPLE` successful runs."""
         with self.db.read() as session:
             self._own_job(session, owner, job_id)
-            counts = dict(
-                session.execute(
-                    select(Run.status, func.count())
-                    .where(Run.job_id == job_id)
-                    .group_by(Run.status)
-                ).all()
-            )
-            succeeded = counts.get("succeeded", 0)
-            failed = sum(counts.get(s, 0) for s in FAILURE_STATUSES)
-            # One max() per status that occurs, rather than one grouped scan: with an index
-            # on (job_id, status, finished_at) each is a single index probe.
-            last = {
-                status: session.scalar(
-                    select(func.max(Run.finished_at)).where(
-                        Run.job_id == job_id, Run.status == status
-                    )
+            counts = session.get(JobCounts, job_id)
+            durations = sorted(
+                d
+                for d in session.scalars(
+                    select(Run.duration_seconds)
+                    .where(Run.job_id == job_id, Run.status == "succeeded")
+                    .order_by(Run.id.desc())
+                    .limit(DURATION_SAMPLE)
                 )
-                for status in ("succeeded", *FAILURE_STATUSES)
-                if counts.get(status)
-            }
-            p50 = _duration_percentile(session, job_id, succeeded, 0.50)
-            p95 = _duration_percentile(session, job_id, succeeded, 0.95)
-        failures = [t for s in FAILURE_STATUSES if (t := last.get(s)) is not None]
+                if d is not None
+            )
+        if counts is None:
+            return JobStats(
+                runs=0, succeeded=0, failed=0, success_rate=None, duration_p50_seconds=None,
+                duration_p95_seconds=None, last_success_at=None, last_failure_at=None,
+            )  # fmt: skip
+        failed = counts.failed + counts.timed_out + counts.lost
+        finished = counts.succeeded + failed + counts.cancelled + counts.skipped
+        judged = counts.succeeded + failed
         return JobStats(
-            runs=sum(counts.values()),
-            succeeded=succeeded,
+            runs=finished,
+            succeeded=counts.succeeded,
             failed=failed,
-            success_rate=succeeded / (succeeded + failed) if succeeded + failed else None,
-            duration_p50_seconds=p50,
-            duration_p95_seconds=p95,
-            last_success_at=last.get("succeeded"),
-            last_failure_at=max(failures) if failures else None,
+            success_rate=counts.succeeded / judged if judged else None,
+            duration_p50_seconds=_percentile(durations, 0.50),
+            duration_p95_seconds=_percentile(durations, 0.95),
+            last_success_at=counts.last_success_at,
+            last_failure_at=counts.last_failure_at,
         )
 
     # -- the rest -----------------------------------------------------------------------
@@ -743,18 +742,11 @@ def _page_size(limit: int) -> int:
     return limit
 
 
-def _duration_percentile(session: Session, job_id: str, count: int, q: float) -> float | None:
-    if count == 0:
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of sorted values."""
+    if not ordered:
         return None
-    index = min(count - 1, max(0, math.ceil(q * count) - 1))
-    value = session.scalar(
-        select(Run.duration_seconds)
-        .where(Run.job_id == job_id, Run.status == "succeeded")
-        .order_by(Run.duration_seconds)
-        .offset(index)
-        .limit(1)
-    )
-    return float(value) if value is not None else None
+    return float(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))])
 
 
 __all__ = ["FINAL_STATUSES", "Service", "describe_trigger", "parse", "parse_json"]

@@ -23,7 +23,16 @@ from . import schedules
 from .artifacts import RunFolder
 from .config import Settings
 from .db import Database
-from .lifecycle import Outcome, dispatch, finish, insert_run, new_run, reconcile, request_cancel
+from .lifecycle import (
+    Outcome,
+    count_final,
+    dispatch,
+    finish,
+    insert_run,
+    new_run,
+    reconcile,
+    request_cancel,
+)
 from .models import Job, Run
 from .notebooks import resolve_notebook
 from .notify import Notifier
@@ -174,6 +183,7 @@ def _fire_job(
                 error_evalue=f"the previous run {active[0]} was still going (overlap=skip)",
             )
             if insert_run(session, run):
+                count_final(session, job.id, "skipped", now)
                 report.skipped.append(run.id)
             continue
         if job.overlap == "replace":

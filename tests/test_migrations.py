@@ -31,3 +31,40 @@ def test_downgrade_to_nothing_and_back(db_url: str) -> None:
     db.upgrade()
     assert db.is_current()
     db.dispose()
+
+
+def test_job_counts_are_backfilled(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from jupyter_sched.lifecycle import new_run
+    from jupyter_sched.models import Job, JobCounts, Run
+
+    db = Database(db_url)
+    with db.engine.begin() as connection:
+        config = alembic_config(db_url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    job = {
+        "id": "01JOB", "name": "j", "owner": "a", "notebook": "n.ipynb", "parameters": {},
+        "trigger": {"kind": "manual"}, "trigger_kind": "manual", "fire_count": 0,
+        "status": "active", "misfire": "run_once", "overlap": "allow", "retries": 0,
+        "retry_delay_seconds": 1.0, "retry_backoff": 2.0, "priority": 0, "queue": "default",
+        "tags": [], "output_formats": ["ipynb"], "notifications": [], "created_at": now,
+        "updated_at": now, "version": 1,
+    }  # fmt: skip
+    with db.engine.begin() as connection:
+        connection.execute(insert(Job.__table__).values(**job))
+        for status in ("succeeded", "succeeded", "failed", "lost", "running"):
+            run = new_run(None, now=now, trigger="manual", owner="a", notebook="n.ipynb")
+            values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+            values.update(job_id="01JOB", status=status, finished_at=now)
+            connection.execute(insert(Run.__table__).values(**values))
+    db.upgrade()
+    with db.read() as session:
+        counts = session.scalars(select(JobCounts)).one()
+    assert (counts.succeeded, counts.failed, counts.lost, counts.cancelled) == (2, 1, 1, 0)
+    assert counts.last_success_at == now and counts.last_failure_at == now
+    db.dispose()
