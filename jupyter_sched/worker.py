@@ -112,13 +112,19 @@ class Worker:
             self.kernels.refill()
 
     def _execute_claimed(self, run_id: str) -> tuple[Outcome, dict[str, Any]]:
+        folder = RunFolder(self.settings.artifacts_dir, run_id)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.file(LOG).touch()
+        refs: dict[str, Any] = {"log_ref": folder.ref(LOG), "input_ref": folder.ref(INPUT)}
         with self.db.write() as session:
             run = session.get(Run, run_id)
             assert run is not None
-            session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
-        folder = RunFolder(self.settings.artifacts_dir, run_id)
-        folder.path.mkdir(parents=True, exist_ok=True)
-        refs: dict[str, Any] = {"log_ref": folder.ref(LOG), "input_ref": folder.ref(INPUT)}
+            # The first heartbeat, and the log's place so that clients can follow it.
+            session.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(heartbeat_at=utcnow(), log_ref=refs["log_ref"])
+            )
         cwd = folder.path
         try:
             # The path is checked again at execution time: a symlink swapped in after the

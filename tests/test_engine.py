@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -170,3 +171,18 @@ def test_kernel_sees_no_scheduler_settings(
         assert "found: []" in text
         # the notebook runs in its own folder, as when opened in Lab
         assert f"cwd: {service.settings.root_dir / 'tests' / 'notebooks'}" in text
+
+
+def test_log_can_be_followed_while_the_run_runs(service: Service, worker: Worker) -> None:
+    run = service.run_notebook(OWNER, "notebooks/slow_etl.ipynb", {"steps": 4, "step_seconds": 0.5})
+    text, offset = "", 0
+    deadline = time.monotonic() + 30
+    while "step 2/4" not in text and time.monotonic() < deadline:
+        chunk, offset = service.run_log(OWNER, run.id, offset)
+        text += chunk
+        time.sleep(0.1)
+    assert "step 2/4" in text
+    assert service.get_run(OWNER, run.id).status == "running"
+    assert wait_for_run(service, run.id).status == "succeeded"
+    rest, _ = service.run_log(OWNER, run.id, offset)
+    assert "step 4/4" in text + rest
