@@ -407,12 +407,14 @@ class Execution:
             if self.abort_reason:
                 return self._aborted_outcome()
             failing = _error_cell_index(files.output, exc.cell_index)
+            self.log_line(f"failed in cell {failing}: {exc.ename}: {_one_line(exc.evalue)}")
             return Outcome("failed", exc.ename, _one_line(exc.evalue), failing)
         except DeadKernelError:
             if self.abort_reason:
                 return self._aborted_outcome()
             cell = self.current_cell
             where = f" while running cell {cell}" if cell is not None else ""
+            self.log_line(f"the kernel died{where}")
             return Outcome("failed", "DeadKernelError", f"the kernel died{where}", cell)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong is the run's error
             if self.abort_reason:
