@@ -4,34 +4,53 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests start servers from.
-DEBIAN_PACKAGES := redis-server postgresql
+# Debian packages the tests start servers and browsers from.
+DEBIAN_PACKAGES := redis-server postgresql chromium
+# jlpm and jupyter-builder come with JupyterLab in the virtualenv.
+JLPM := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jlpm
+NODE_STAMP := node_modules/.yarn-state.yml
+LABEXTENSIONS := $(VENV)/share/jupyter/labextensions
 
-.PHONY: run test check lint format typecheck pytest system-deps install bench clean
+.PHONY: run demo test check lint format typecheck pytest labtest system-deps install \
+	labextension bench clean
 
-## run: schedule an example notebook every 10 s with a worker, and show the runs landing
-run: $(STAMP)
+## run: JupyterLab on notebooks/ with the scheduler working (embedded worker, REST API, panel)
+run: $(STAMP) labextension
+	JUPYTER_SCHED_DATA_DIR=$(CURDIR)/.sched-demo $(BIN)/jupyter lab \
+	  --ServerApp.root_dir=$(CURDIR)/notebooks $(if $(SUDO),,--allow-root)
+
+## demo: schedule an example notebook every 10 s with a worker, and show the runs landing
+demo: $(STAMP)
 	JUPYTER_SCHED_DATA_DIR=$(CURDIR)/.sched-demo $(BIN)/jupyter-sched demo --every 10
 
 ## test: install everything the tests need, then lint, type-check and run the whole suite
 test: system-deps $(STAMP) check
 
-## check: lint, type-check and run the tests (assumes the set-up is done)
-check: lint typecheck pytest
+## check: lint, type-check and run every test (assumes the set-up is done)
+check: lint typecheck pytest labtest
 
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(JLPM) lint
+	$(JLPM) api:check
 
-format: $(STAMP)
+format: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	$(JLPM) format
 
 typecheck: $(STAMP)
 	$(BIN)/mypy jupyter_sched
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## labtest: unit tests of the panel's TypeScript, the browser story, the wheel in a new venv
+labtest: labextension
+	$(JLPM) test
+	$(JLPM) test:ui
+	$(JLPM) test:wheel
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
@@ -50,9 +69,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+$(NODE_STAMP): package.json yarn.lock | $(STAMP)
+	$(JLPM) install --immutable
+	touch $@
+
+## labextension: build the Lab panel from source and point the virtualenv at the build
+labextension: $(NODE_STAMP)
+	$(JLPM) build
+	rm -rf $(LABEXTENSIONS)/jupyter-sched
+	mkdir -p $(LABEXTENSIONS)
+	ln -s $(CURDIR)/jupyter_sched/labextension $(LABEXTENSIONS)/jupyter-sched
+
 ## bench: the run-latency benchmark against raw papermill
 bench: $(STAMP)
 	$(BIN)/python bench/run_latency.py
 
 clean:
-	rm -rf $(VENV) .sched-demo dist build
+	rm -rf $(VENV) .sched-demo dist build node_modules lib jupyter_sched/labextension

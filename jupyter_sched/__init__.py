@@ -6,3 +6,10 @@ papermill on a fresh kernel and record the output, log, timings and outcome.
 """
 
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    """The server extension (``jupyter_server`` finds it through this function)."""
+    from .app import SchedApp
+
+    return [{"module": "jupyter_sched.app", "app": SchedApp}]

@@ -1,0 +1,526 @@
+"""The Jupyter server extension: configuration, the REST API, and the embedded scheduler.
+
+By default (no Redis configured) starting ``jupyter lab`` or ``jupyter server`` gives a
+working scheduler: the extension migrates the SQLite history, ticks in a thread, and runs
+a ``jupyter sched worker`` subprocess that it restarts if it dies and stops with the
+server. With a Redis URL the embedded worker is off by default: workers run elsewhere and
+the server serves the API and ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import functools
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from logging import Logger
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+from jupyter_server.auth.identity import (
+    IdentityProvider,
+    LegacyIdentityProvider,
+    PasswordIdentityProvider,
+    User,
+)
+from jupyter_server.extension.application import ExtensionApp
+from sqlalchemy.exc import SQLAlchemyError
+from traitlets import Bool, Float, Integer, List, Unicode, default
+
+from . import __version__
+from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings
+from .handlers import handlers
+from .metrics import RunObserver
+from .schemas import Health
+from .service import Service
+from .ticker import Ticker
+
+T = TypeVar("T")
+
+#: jupyter_server's own identity providers: one shared token or password, no user names
+#: (each token request is a new random "anonymous" user).
+SHARED_IDENTITY_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
+#: Environment variable naming the owner when the server cannot tell users apart
+#: (the same one ``jupyter sched`` uses).
+ENV_USER = "JUPYTER_SCHED_USER"
+#: Prefix of the variables that describe a deployment (never passed on from the server's
+#: own environment to its worker: the worker gets this server's settings).
+ENV_PREFIX = "JUPYTER_SCHED_"
+
+
+def default_owner() -> str:
+    """The owner of everything a single-user server does: ``$JUPYTER_SCHED_USER`` or the
+    login name, as for the ``jupyter sched`` CLI."""
+    return os.environ.get(ENV_USER) or getpass.getuser()
+
+
+class SchedApp(ExtensionApp):
+    """Schedule notebooks from Jupyter: REST API under ``{base_url}sched/api/``."""
+
+    name = "jupyter_sched"
+    description = __doc__
+
+    # -- where things are ----------------------------------------------------------------
+
+    data_dir = Unicode(
+        config=True,
+        help="""Folder of run artifacts, and of the embedded SQLite history and queue.
+        Default: $JUPYTER_SCHED_DATA_DIR, else `<jupyter data dir>/sched`.""",
+    )
+    db_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"""SQLAlchemy URL of the history database (e.g. postgresql+psycopg://...).
+        Default: ${ENV_DB_URL}, else a SQLite file in `data_dir`.""",
+    )
+    redis_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"""Redis URL of the run queue, for workers on other machines.
+        Default: ${ENV_REDIS_URL}, else an embedded SQLite queue in `data_dir`.""",
+    )
+    secret = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"""Key that signs queue messages on Redis. Default: ${ENV_SECRET}, else a
+        random key kept in `data_dir/secret`.""",
+    )
+    owner = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=f"""Owner of every job and run made through this server. Default: the
+        authenticated user's name; on a server using jupyter_server's own token or password
+        (which cannot tell users apart), ${ENV_USER} or the login name of the server's user,
+        like the `jupyter sched` CLI.""",
+    )
+    default_queue = Unicode(config=True, help="Queue of jobs that name none.")
+
+    # -- the embedded scheduler ----------------------------------------------------------
+
+    embedded_workers = Bool(
+        config=True,
+        help="""Run a `jupyter sched worker` subprocess with the server, restarted if it
+        dies. Default: on, unless `redis_url` is set (workers then run elsewhere).""",
+    )
+    worker_concurrency = Integer(
+        2, min=1, config=True, help="Runs the embedded worker executes at once, per queue."
+    )
+    worker_queues = List(
+        Unicode(),
+        config=True,
+        help="Queues the embedded worker consumes. Default: `[default_queue]`.",
+    )
+    worker_stop_grace_seconds = Float(
+        5.0,
+        min=0.0,
+        config=True,
+        help="""On server stop, how long running runs get to finish before the embedded
+        worker aborts them (they end `lost` and are retried when their job allows).""",
+    )
+    worker_restart_max_delay_seconds = Float(
+        60.0,
+        min=0.1,
+        config=True,
+        help="Longest wait before restarting an embedded worker that keeps dying.",
+    )
+    run_ticker = Bool(
+        True,
+        config=True,
+        help="""Find due fires, dispatch and reap runs in this server (any number of
+        tickers may share a database).""",
+    )
+    tick_seconds = Float(min=0.01, config=True, help="Ticker period, in seconds.")
+    heartbeat_seconds = Float(
+        min=0.05,
+        config=True,
+        help="How often the embedded worker records that its runs are alive.",
+    )
+    lease_seconds = Float(
+        min=0.1,
+        config=True,
+        help="""A running run whose worker has not heartbeated for this long is `lost`;
+        several times the workers' `heartbeat_seconds`.""",
+    )
+    misfire_grace_seconds = Float(
+        min=0.0,
+        config=True,
+        help="A fire later than this is a misfire and follows the job's misfire policy.",
+    )
+    reconcile_seconds = Float(
+        min=0.1,
+        config=True,
+        help="How often queued runs whose queue message was lost are dispatched again.",
+    )
+    max_retry_delay_seconds = Float(
+        min=0.0,
+        config=True,
+        help="Upper bound of a retry delay, whatever a job's backoff says.",
+    )
+
+    # -- the API ---------------------------------------------------------------------------
+
+    max_body_bytes = Integer(
+        1 << 20, min=1, config=True, help="Request bodies larger than this are refused (413)."
+    )
+    api_threads = Integer(
+        8, min=1, config=True, help="Threads that run the API's database and file calls."
+    )
+    metrics_seconds = Float(
+        5.0,
+        min=0.0,
+        config=True,
+        help="""How often the scheduler's Prometheus metrics are refreshed from the
+        database (0 turns them off).""",
+    )
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return str(Settings.from_env().data_dir)
+
+    @default("db_url")
+    def _default_db_url(self) -> str | None:
+        return Settings.from_env().db_url
+
+    @default("redis_url")
+    def _default_redis_url(self) -> str | None:
+        return Settings.from_env().redis_url
+
+    @default("secret")
+    def _default_secret(self) -> str | None:
+        return Settings.from_env().secret
+
+    @default("default_queue")
+    def _default_default_queue(self) -> str:
+        return Settings.from_env().default_queue
+
+    @default("tick_seconds")
+    def _default_tick_seconds(self) -> float:
+        return Settings.from_env().tick_seconds
+
+    @default("heartbeat_seconds")
+    def _default_heartbeat_seconds(self) -> float:
+        return Settings.from_env().heartbeat_seconds
+
+    @default("lease_seconds")
+    def _default_lease_seconds(self) -> float:
+        return Settings.from_env().lease_seconds
+
+    @default("misfire_grace_seconds")
+    def _default_misfire_grace_seconds(self) -> float:
+        return Settings.from_env().misfire_grace_seconds
+
+    @default("reconcile_seconds")
+    def _default_reconcile_seconds(self) -> float:
+        return Settings.from_env().reconcile_seconds
+
+    @default("max_retry_delay_seconds")
+    def _default_max_retry_delay_seconds(self) -> float:
+        return Settings.from_env().max_retry_delay_seconds
+
+    @default("embedded_workers")
+    def _default_embedded_workers(self) -> bool:
+        return not self.redis_url
+
+    @default("worker_queues")
+    def _default_worker_queues(self) -> list[str]:
+        return [self.default_queue]
+
+    # -- life --------------------------------------------------------------------------------
+
+    service: Service
+    ticker: Ticker | None = None
+    worker: WorkerProcess | None = None
+    observer: RunObserver | None = None
+    _executor: ThreadPoolExecutor | None = None
+    _stopped = False
+
+    def sched_settings(self) -> Settings:
+        """The deployment this server belongs to, from the traitlets."""
+        assert self.serverapp is not None
+        return Settings.from_env().replace(
+            data_dir=Path(self.data_dir).expanduser(),
+            db_url=self.db_url or None,
+            redis_url=self.redis_url or None,
+            secret=self.secret or None,
+            root_dir=Path(self.serverapp.root_dir),
+            default_queue=self.default_queue,
+            tick_seconds=self.tick_seconds,
+            heartbeat_seconds=self.heartbeat_seconds,
+            misfire_grace_seconds=self.misfire_grace_seconds,
+            lease_seconds=self.lease_seconds,
+            reconcile_seconds=self.reconcile_seconds,
+            max_retry_delay_seconds=self.max_retry_delay_seconds,
+        )
+
+    def initialize_settings(self) -> None:
+        settings = self.sched_settings()
+        self.service = Service.open(settings)
+        self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
+        if self.run_ticker:
+            self.ticker = Ticker(self.service.db, self.service.queues, settings)
+            self.service.on_change = self.ticker.wake
+            self.ticker.start()
+        if self.embedded_workers:
+            self.worker = WorkerProcess(
+                self.worker_argv(),
+                worker_env(settings),
+                self.log,
+                stop_timeout=self.worker_stop_grace_seconds + 20.0,
+                max_delay=self.worker_restart_max_delay_seconds,
+            )
+            self.worker.start()
+            # Also when the server exits without stopping its extensions (a start-up error).
+            atexit.register(self.stop_scheduler)
+        if self.metrics_seconds > 0:
+            self.observer = RunObserver(self.service, self.metrics_seconds)
+            self.observer.start()
+        self.log.info(
+            "jupyter-sched %s: history %s, queue %s, ticker %s, embedded worker %s",
+            __version__,
+            _redact(settings.database_url),
+            _redact(settings.redis_url) if settings.redis_url else "embedded",
+            "on" if self.ticker else "off",
+            f"on (pid {self.worker.pid})" if self.worker else "off",
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    def worker_argv(self) -> list[str]:
+        """The command of the embedded worker."""
+        argv = [sys.executable, "-m", "jupyter_sched.cli", "worker", "--exit-with-parent"]
+        argv += ["-c", str(self.worker_concurrency)]
+        argv += ["--grace", str(self.worker_stop_grace_seconds)]
+        for queue in self.worker_queues:
+            argv += ["-q", queue]
+        return argv
+
+    async def stop_extension(self) -> None:
+        await asyncio.to_thread(self.stop_scheduler)
+
+    def stop_scheduler(self) -> None:
+        """Stop the embedded worker (no kernel left behind), the ticker and the metrics."""
+        if self._stopped or not hasattr(self, "service"):
+            return
+        self._stopped = True
+        if self.worker is not None:
+            self.worker.stop()
+        if self.ticker is not None:
+            self.ticker.stop()
+        if self.observer is not None:
+            self.observer.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        self.service.db.dispose()
+
+    # -- what handlers use -----------------------------------------------------------------
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call (database, files) on the API's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def owner_of(self, user: User | None) -> str:
+        """Whose jobs and runs a request by ``user`` sees and makes."""
+        if self.owner:
+            return self.owner
+        assert self.serverapp is not None
+        if type(self.serverapp.identity_provider) in SHARED_IDENTITY_PROVIDERS or user is None:
+            return default_owner()
+        return user.username
+
+    def health(self) -> Health:
+        """The state of the scheduler in this server."""
+        try:
+            load = self.service.load()
+        except SQLAlchemyError:
+            self.log.warning("health: the history database is unavailable", exc_info=True)
+            load = None
+        ticker_thread = getattr(self.ticker, "_thread", None)
+        ticker = (
+            "disabled"
+            if self.ticker is None
+            else "running"
+            if ticker_thread is not None and ticker_thread.is_alive()
+            else "stopped"
+        )
+        worker = "disabled" if self.worker is None else self.worker.status
+        ok = load is not None and ticker != "stopped" and worker in ("running", "disabled")
+        return Health(
+            status="ok" if ok else "degraded",
+            version=__version__,
+            database="ok" if load is not None else "unavailable",
+            ticker=ticker,
+            embedded_worker=worker,
+            embedded_worker_restarts=self.worker.restarts if self.worker else 0,
+            load=load,
+        )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The environment of the embedded worker: the server's, with its deployment's
+    variables replaced by this server's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(settings.worker_environ())
+    return env
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (redis://...): drop credentials
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+
+
+class WorkerProcess:
+    """A ``jupyter sched worker`` subprocess, restarted with backoff when it dies.
+
+    The worker runs kernels in their own sessions; when it dies without cleaning up (it
+    was killed), the kernels it had started are killed here, from the list of its
+    descendants that the watchdog keeps.
+    """
+
+    #: How often the watchdog looks at the process (and at its descendants).
+    WATCH_SECONDS = 0.5
+    #: A worker that lived this long resets the restart delay.
+    STABLE_SECONDS = 60.0
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        log: Logger,
+        *,
+        stop_timeout: float = 30.0,
+        max_delay: float = 60.0,
+    ) -> None:
+        self.argv = argv
+        self.env = env
+        self.log = log
+        self.stop_timeout = stop_timeout
+        self.max_delay = max_delay
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._started_at = 0.0
+        self._descendants: list[psutil.Process] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def status(self) -> str:
+        if self._stop.is_set():
+            return "stopped"
+        if self.proc is not None and self.proc.poll() is None:
+            return "running"
+        return "restarting"
+
+    def start(self) -> None:
+        with self._lock:
+            self._spawn()
+        self._thread = threading.Thread(
+            target=self._watch, name="jupyter-sched-worker-watchdog", daemon=True
+        )
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        # Its own session: a Ctrl-C in the server's terminal does not reach it; the server
+        # stops it (and it stops itself if the server dies: --exit-with-parent).
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        self._started_at = time.monotonic()
+        self._descendants = []
+        self.log.info("jupyter-sched: embedded worker started (pid %d)", self.proc.pid)
+
+    def _watch(self) -> None:
+        delay = 1.0
+        last_scan = 0.0
+        while not self._stop.wait(self.WATCH_SECONDS):
+            proc = self.proc
+            assert proc is not None
+            code = proc.poll()
+            if code is None:
+                if time.monotonic() - last_scan >= 2.0:
+                    self._scan(proc.pid)
+                    last_scan = time.monotonic()
+                continue
+            lived = time.monotonic() - self._started_at
+            if lived >= self.STABLE_SECONDS:
+                delay = 1.0
+            self.log.warning(
+                "jupyter-sched: embedded worker (pid %d) exited with code %s after %.0f s; "
+                "restarting in %.0f s",
+                proc.pid, code, lived, delay,
+            )  # fmt: skip
+            self._kill_leftovers()
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self.max_delay)
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._spawn()
+                self.restarts += 1
+
+    def _scan(self, pid: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            self._descendants = psutil.Process(pid).children(recursive=True)
+
+    def _kill_leftovers(self) -> None:
+        """Kill what the worker started and left running (its kernels' process groups)."""
+        own_group = os.getpgrp()
+        for process in self._descendants:
+            try:
+                if not process.is_running():
+                    continue
+                group = os.getpgid(process.pid)
+                if group != own_group:
+                    os.killpg(group, signal.SIGKILL)
+                process.kill()
+                self.log.warning("jupyter-sched: killed leftover process %d", process.pid)
+            except (psutil.Error, ProcessLookupError, PermissionError):
+                continue
+        self._descendants = []
+
+    def stop(self) -> None:
+        """SIGTERM (the worker aborts its runs and kernels), wait, then SIGKILL."""
+        self._stop.set()
+        with self._lock:
+            proc = self.proc
+        if self._thread is not None:
+            self._thread.join(5)
+        if proc is not None and proc.poll() is None:
+            self._scan(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.log.warning("jupyter-sched: embedded worker did not stop; killing it")
+                self._scan(proc.pid)
+                proc.kill()
+                proc.wait(10)
+        self._kill_leftovers()
+        self.log.info("jupyter-sched: embedded worker stopped")

@@ -1,0 +1,363 @@
+"""The REST API: thin tornado handlers over :class:`~jupyter_sched.service.Service`.
+
+Each handler parses its query and body into the API models, calls the service off the
+event loop, and writes the result. Errors are turned into HTTP responses in one place,
+:meth:`SchedHandler.write_error`: a :class:`~jupyter_sched.errors.SchedError` gives its
+own status and ``{"message", "reason", "field"}``; anything else keeps that shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http.client import responses
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel
+from tornado import web
+
+from . import openapi
+from .errors import SchedError, TooLarge
+from .schemas import (
+    JobCreate,
+    JobListQuery,
+    JobUpdate,
+    LogQuery,
+    NotebookParameters,
+    OutputQuery,
+    ParametersQuery,
+    PreviewRequest,
+    Query,
+    RunListQuery,
+    RunNow,
+    WorkerInfo,
+    WorkerList,
+)
+from .service import Service, parse, parse_json
+
+if TYPE_CHECKING:
+    from .app import SchedApp
+
+#: The resource name the server's authorizer is asked about for every request.
+AUTH_RESOURCE = "sched"
+
+T = TypeVar("T")
+Q = TypeVar("Q", bound=Query)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+class SchedHandler(APIHandler):
+    """Base of every handler: authentication, parsing, the service call, errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def sched(self) -> SchedApp:
+        return cast("SchedApp", self.settings["jupyter_sched"])
+
+    @property
+    def service(self) -> Service:
+        return self.sched.service
+
+    @property
+    def owner(self) -> str:
+        """Whose jobs and runs this request sees."""
+        return self.sched.owner_of(self.current_user)
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking (database, file) call off the event loop."""
+        return await self.sched.run_blocking(fn, *args, **kwargs)
+
+    def query(self, model: type[Q]) -> Q:
+        """The query string as ``model`` (the last value of a repeated argument)."""
+        values: dict[str, str] = {}
+        for name in model.model_fields:
+            raw = self.request.query_arguments.get(name)
+            if raw:
+                try:
+                    values[name] = raw[-1].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise SchedError(f"{name}: not UTF-8 text", field=name) from None
+        return parse(model, values)
+
+    def body(self, model: type[M], *, required: bool = True) -> M:
+        """The request body as ``model``: a JSON object of at most ``max_body_bytes``,
+        whose JSON types match the schema."""
+        raw = self.request.body
+        limit = self.sched.max_body_bytes
+        if len(raw) > limit:
+            raise TooLarge(
+                f"body: {len(raw)} bytes is more than the limit of {limit}", field="body"
+            )
+        if not raw.strip():
+            if required:
+                raise SchedError("body: a JSON object is required", field="body")
+            return parse(model, {})
+        try:
+            data = json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, RecursionError) as exc:
+            raise SchedError(f"body: not valid JSON ({exc})", field="body") from None
+        if not isinstance(data, dict):
+            raise SchedError(
+                f"body: expected a JSON object, got {type(data).__name__}", field="body"
+            )
+        return parse_json(model, raw)
+
+    def reply(self, model: BaseModel, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(model.model_dump_json())
+
+    # -- errors: the one place they become HTTP ------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, SchedError):
+            status_code = exc.status_code
+        super().send_error(status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        default = responses.get(status_code, "Error")
+        if isinstance(exc, SchedError):
+            reply: dict[str, Any] = exc.to_dict()
+        elif isinstance(exc, web.HTTPError) or exc is None:
+            message = (exc.log_message if exc is not None else None) or default
+            reply = {"message": message, "reason": _slug(default), "field": None}
+        else:  # a bug: the traceback is in the server log, not in the response
+            reply = {"message": "internal error; see the server log", "reason": "internal"}
+            reply["field"] = None
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(reply))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, SchedError):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _slug(text: str) -> str:
+    return text.lower().replace(" ", "_").replace("-", "_")
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+
+class JobsHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        q = self.query(JobListQuery)
+        page = await self.call(
+            self.service.list_jobs,
+            self.owner,
+            status=q.status,
+            tag=q.tag,
+            limit=q.limit,
+            cursor=q.cursor,
+        )
+        self.reply(page)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        job = await self.call(self.service.create_job, self.owner, self.body(JobCreate))
+        self.reply(job, 201)
+
+
+class JobHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.reply(await self.call(self.service.get_job, self.owner, job_id))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, job_id: str) -> None:
+        job = await self.call(self.service.update_job, self.owner, job_id, self.body(JobUpdate))
+        self.reply(job)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await self.call(self.service.delete_job, self.owner, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class PauseHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.reply(await self.call(self.service.pause_job, self.owner, job_id))
+
+
+class ResumeHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.reply(await self.call(self.service.resume_job, self.owner, job_id))
+
+
+class RunJobHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        spec = self.body(RunNow, required=False)
+        run = await self.call(self.service.run_job, self.owner, job_id, spec.parameters)
+        self.reply(run, 201)
+
+
+class StatsHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.reply(await self.call(self.service.job_stats, self.owner, job_id))
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+class RunsHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        q = self.query(RunListQuery)
+        page = await self.call(
+            self.service.list_runs,
+            self.owner,
+            job_id=q.job_id,
+            status=q.status,
+            since=q.since,
+            until=q.until,
+            limit=q.limit,
+            cursor=q.cursor,
+        )
+        self.reply(page)
+
+
+class RunHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.get_run, self.owner, run_id))
+
+
+class CancelHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.cancel_run, self.owner, run_id))
+
+
+class RerunHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.rerun, self.owner, run_id), 201)
+
+
+class OutputHandler(SchedHandler):
+    """The executed notebook, or its HTML: always a download, HTML also sandboxed."""
+
+    @property
+    def content_security_policy(self) -> str:
+        return str(super().content_security_policy) + "; sandbox"
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        q = self.query(OutputQuery)
+        path = await self.call(self.service.run_output, self.owner, run_id, q.format)
+        data = await self.call(path.read_bytes)
+        media = "text/html; charset=utf-8" if q.format == "html" else "application/x-ipynb+json"
+        self.set_header("Content-Disposition", f'attachment; filename="{run_id}.{q.format}"')
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(data, set_content_type=media)
+
+
+class LogHandler(SchedHandler):
+    """The run's log from a byte offset; ``X-Next-Offset`` says where to continue."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        q = self.query(LogQuery)
+        text, next_offset = await self.call(self.service.run_log, self.owner, run_id, q.offset)
+        self.set_header("X-Next-Offset", str(next_offset))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(text.encode("utf-8"), set_content_type="text/plain; charset=utf-8")
+
+
+# -- the rest -----------------------------------------------------------------------------
+
+
+class PreviewHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.reply(await self.call(self.service.preview, self.body(PreviewRequest)))
+
+
+class ParametersHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        q = self.query(ParametersQuery)
+        parameters = await self.call(self.service.notebook_parameters, q.path)
+        self.reply(NotebookParameters(parameters=parameters))
+
+
+class WorkersHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        workers = await self.call(self.service.workers)
+        self.reply(WorkerList(workers=[WorkerInfo.model_validate(w) for w in workers]))
+
+
+class HealthHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(await self.call(self.sched.health))
+
+
+class OpenAPIHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps(openapi.document(self.base_url)))
+
+
+#: Every route (a path template below ``{base_url}sched/api``) and its handler.
+ROUTES: list[tuple[str, type[SchedHandler]]] = [
+    ("/jobs", JobsHandler),
+    ("/jobs/{job_id}", JobHandler),
+    ("/jobs/{job_id}/pause", PauseHandler),
+    ("/jobs/{job_id}/resume", ResumeHandler),
+    ("/jobs/{job_id}/run", RunJobHandler),
+    ("/jobs/{job_id}/stats", StatsHandler),
+    ("/runs", RunsHandler),
+    ("/runs/{run_id}", RunHandler),
+    ("/runs/{run_id}/cancel", CancelHandler),
+    ("/runs/{run_id}/rerun", RerunHandler),
+    ("/runs/{run_id}/output", OutputHandler),
+    ("/runs/{run_id}/log", LogHandler),
+    ("/preview", PreviewHandler),
+    ("/notebooks/parameters", ParametersHandler),
+    ("/workers", WorkersHandler),
+    ("/health", HealthHandler),
+    ("/openapi.json", OpenAPIHandler),
+]
+
+
+def handlers() -> list[tuple[str, type[SchedHandler]]]:
+    """The URL patterns (relative to the server's base URL) and handlers of the API."""
+    return [(openapi.url_pattern(template), handler) for template, handler in ROUTES]

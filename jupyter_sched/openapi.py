@@ -1,0 +1,338 @@
+"""The OpenAPI document of the REST API, generated from the pydantic models.
+
+:data:`OPERATIONS` says, for every route and method, which models are its query, body and
+response; the JSON schemas all come from :mod:`jupyter_sched.schemas`. A test checks that
+the document covers every route the server registers.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from . import __version__
+from .schemas import (
+    ErrorBody,
+    Health,
+    Job,
+    JobCreate,
+    JobListQuery,
+    JobPage,
+    JobStats,
+    JobUpdate,
+    LogQuery,
+    NotebookParameters,
+    OutputQuery,
+    ParametersQuery,
+    Preview,
+    PreviewRequest,
+    Query,
+    Run,
+    RunListQuery,
+    RunNow,
+    RunPage,
+    WorkerList,
+)
+
+#: Where the API lives, below the server's base URL.
+API_PREFIX = "sched/api"
+
+#: Statuses every operation may answer with besides its success.
+COMMON_ERRORS = (400, 403, 422)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method of one route."""
+
+    operation_id: str
+    summary: str
+    tag: str
+    #: The JSON response model; ``None`` with ``content`` for other media types, or for 204.
+    response: type[BaseModel] | None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[Query] | None = None
+    #: Non-JSON response bodies: media type → JSON schema.
+    content: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: Response headers: name → (description, schema).
+    headers: tuple[tuple[str, str, dict[str, Any]], ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+_ID_ERRORS = (404,)
+_BODY_ERRORS = (413,)
+
+#: Every operation of the API, by (path template, method).
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/jobs", "get"): Operation(
+        "listJobs", "List your jobs, newest first", "jobs", JobPage, query=JobListQuery
+    ),
+    ("/jobs", "post"): Operation(
+        "createJob", "Create a job", "jobs", Job, status=201, body=JobCreate, errors=(404, 413)
+    ),
+    ("/jobs/{job_id}", "get"): Operation("getJob", "Get a job", "jobs", Job, errors=_ID_ERRORS),
+    ("/jobs/{job_id}", "patch"): Operation(
+        "updateJob",
+        "Change a job: an absent field is unchanged, null clears it",
+        "jobs",
+        Job,
+        body=JobUpdate,
+        errors=(404, 409, 413),
+    ),
+    ("/jobs/{job_id}", "delete"): Operation(
+        "deleteJob",
+        "Delete a job with its runs and their files",
+        "jobs",
+        None,
+        status=204,
+        errors=(404,),
+    ),
+    ("/jobs/{job_id}/pause", "post"): Operation(
+        "pauseJob", "Stop firing a job's schedule", "jobs", Job, errors=_ID_ERRORS
+    ),
+    ("/jobs/{job_id}/resume", "post"): Operation(
+        "resumeJob", "Fire a job's schedule again, from now on", "jobs", Job, errors=_ID_ERRORS
+    ),
+    ("/jobs/{job_id}/run", "post"): Operation(
+        "runJob",
+        "Run a job now, with optional parameter overrides",
+        "jobs",
+        Run,
+        status=201,
+        body=RunNow,
+        body_required=False,
+        errors=(404, 413),
+    ),
+    ("/jobs/{job_id}/stats", "get"): Operation(
+        "getJobStats",
+        "Outcome counts and duration percentiles of a job's runs",
+        "jobs",
+        JobStats,
+        errors=_ID_ERRORS,
+    ),
+    ("/runs", "get"): Operation(
+        "listRuns", "List your runs, newest first", "runs", RunPage, query=RunListQuery
+    ),
+    ("/runs/{run_id}", "get"): Operation("getRun", "Get a run", "runs", Run, errors=_ID_ERRORS),
+    ("/runs/{run_id}/cancel", "post"): Operation(
+        "cancelRun", "Cancel a queued or running run", "runs", Run, errors=(404, 409)
+    ),
+    ("/runs/{run_id}/rerun", "post"): Operation(
+        "rerun",
+        "Run the same notebook again with the same parameters",
+        "runs",
+        Run,
+        status=201,
+        errors=_ID_ERRORS,
+    ),
+    ("/runs/{run_id}/output", "get"): Operation(
+        "getRunOutput",
+        "The executed notebook, or its HTML rendering as a sandboxed download",
+        "runs",
+        None,
+        query=OutputQuery,
+        content=(
+            ("application/x-ipynb+json", {"type": "object"}),
+            ("text/html", {"type": "string"}),
+        ),
+        headers=(
+            (
+                "Content-Disposition",
+                "Always `attachment`: outputs are downloads, never pages of this origin.",
+                {"type": "string"},
+            ),
+        ),
+        errors=_ID_ERRORS,
+    ),
+    ("/runs/{run_id}/log", "get"): Operation(
+        "getRunLog",
+        "The run's log from byte `offset`",
+        "runs",
+        None,
+        query=LogQuery,
+        content=(("text/plain", {"type": "string"}),),
+        headers=(
+            (
+                "X-Next-Offset",
+                "The offset to ask for next, to follow the log.",
+                {"type": "string", "pattern": "^[0-9]+$"},
+            ),
+        ),
+        errors=_ID_ERRORS,
+    ),
+    ("/preview", "post"): Operation(
+        "previewTrigger",
+        "The next fire times of a trigger and a plain-language description",
+        "schedules",
+        Preview,
+        body=PreviewRequest,
+        errors=_BODY_ERRORS,
+    ),
+    ("/notebooks/parameters", "get"): Operation(
+        "getNotebookParameters",
+        "The parameters a notebook declares, with types and defaults",
+        "notebooks",
+        NotebookParameters,
+        query=ParametersQuery,
+        errors=(404,),
+    ),
+    ("/workers", "get"): Operation("listWorkers", "Workers alive now", "server", WorkerList),
+    ("/health", "get"): Operation(
+        "getHealth", "State of the scheduler in this server", "server", Health
+    ),
+    ("/openapi.json", "get"): Operation(
+        "getOpenAPI",
+        "This document",
+        "server",
+        None,
+        content=(("application/json", {"type": "object"}),),
+    ),
+}
+
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def url_pattern(template: str) -> str:
+    """The tornado URL pattern of a path template: ``/jobs/{job_id}`` → a named group."""
+    return API_PREFIX + _PATH_PARAM.sub(r"(?P<\1>[^/]+)", template)
+
+
+def _pairs() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    pairs: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
+    for op in OPERATIONS.values():
+        if op.body is not None:
+            pairs[(op.body, "validation")] = None
+        if op.query is not None:
+            pairs[(op.query, "validation")] = None
+        if op.response is not None:
+            pairs[(op.response, "serialization")] = None
+    return list(pairs)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: an optional field's ``null`` branch means "absent"."""
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    rest = [option for option in options if option != {"type": "null"}]
+    extra = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**(rest[0] if len(rest) == 1 else {"anyOf": rest}), **extra}
+
+
+def _query_parameters(query: type[Query], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": _without_null(properties[name]),
+        }
+        for name in query.model_fields
+    ]
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    from http.client import responses
+
+    return {
+        "description": responses.get(status, "Error"),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+
+def _links(created: type[BaseModel] | None) -> dict[str, Any]:
+    """Links from a created job (or run) to the operations on it, for clients and
+    stateful testing."""
+    param = {Job: "job_id", Run: "run_id"}.get(created) if created else None
+    return {
+        op.operation_id[0].upper() + op.operation_id[1:]: {
+            "operationId": op.operation_id,
+            "parameters": {param: "$response.body#/id"},
+        }
+        for (template, _), op in OPERATIONS.items()
+        if param and f"{{{param}}}" in template
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def document(base_url: str = "/") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API served under ``base_url``."""
+    refs, top = models_json_schema(_pairs(), ref_template="#/components/schemas/{model}")
+    components = top.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for (template, method), op in OPERATIONS.items():
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": op.operation_id,
+            "tags": [op.tag],
+        }
+        parameters = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+            for name in _PATH_PARAM.findall(template)
+        ]
+        if op.query is not None:
+            query_schema = components[refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[1]]
+            parameters += _query_parameters(op.query, query_schema)
+        if parameters:
+            operation["parameters"] = parameters
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": op.body_required,
+                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            }
+        success: dict[str, Any] = {"description": op.summary}
+        if op.response is not None:
+            success["content"] = {
+                "application/json": {"schema": refs[(op.response, "serialization")]}
+            }
+        elif op.content:
+            success["content"] = {media: {"schema": schema} for media, schema in op.content}
+        if op.headers:
+            success["headers"] = {
+                name: {"description": text, "schema": schema, "required": True}
+                for name, text, schema in op.headers
+            }
+        if op.status == 201:
+            success["links"] = _links(op.response)
+        responses: dict[str, Any] = {str(op.status): success}
+        for status in sorted({*COMMON_ERRORS, *op.errors}):
+            responses[str(status)] = _error_response(status)
+        operation["responses"] = responses
+        paths.setdefault(template, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "jupyter-sched",
+            "version": __version__,
+            "description": "Schedule Jupyter notebooks: jobs, runs, outputs and logs.",
+        },
+        "servers": [{"url": base_url.rstrip("/") + "/" + API_PREFIX}],
+        "security": [{"token": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token <the server's token>`, or the Jupyter login cookie "
+                    "(with an X-XSRFToken header on requests that change something).",
+                }
+            },
+        },
+    }

@@ -1,0 +1,282 @@
+/**
+ * jupyter-sched's JupyterLab extension: the "Scheduled notebooks" sidebar, the
+ * "Schedule notebook…" commands (file browser context menu, notebook toolbar, palette),
+ * job and run views, and the read-only drive of run outputs.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  Notification,
+  ToolbarButton,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
+
+import { Job, OutputFormat, Run, SchedAPI } from './api';
+import { schedIcon } from './components';
+import { DetailActions, JobView, RunView, detailWidget } from './detail';
+import { RunOutputDrive, outputPath } from './drive';
+import { showJobDialog } from './jobdialog';
+import { SchedModel } from './model';
+import { SchedPanel } from './panel';
+
+const PLUGIN_ID = 'jupyter-sched:plugin';
+
+export namespace CommandIDs {
+  export const openPanel = 'jupyter-sched:open-panel';
+  export const schedule = 'jupyter-sched:schedule';
+  export const scheduleSelected = 'jupyter-sched:schedule-selected';
+  export const openJob = 'jupyter-sched:open-job';
+  export const openRun = 'jupyter-sched:open-run';
+  export const refresh = 'jupyter-sched:refresh';
+}
+
+interface Preferences {
+  refreshInterval: number;
+  defaultTimezone: string;
+  outputFormats: OutputFormat[];
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Schedule notebooks and watch their runs from the sidebar.',
+  autoStart: true,
+  requires: [IDocumentManager],
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, ITranslator, IDefaultFileBrowser],
+  activate: (
+    app: JupyterFrontEnd,
+    docManager: IDocumentManager,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null,
+    fileBrowser: IDefaultFileBrowser | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('jupyter_sched');
+    const api = new SchedAPI(app.serviceManager.serverSettings);
+    const model = new SchedModel(api);
+    const prefs: Preferences = {
+      refreshInterval: 2,
+      defaultTimezone: '',
+      outputFormats: ['ipynb']
+    };
+    const { commands, shell } = app;
+
+    const drive = new RunOutputDrive(api);
+    app.serviceManager.contents.addDrive(drive);
+
+    const tracker = new WidgetTracker<MainAreaWidget<JobView | RunView>>({
+      namespace: 'jupyter-sched'
+    });
+
+    const kernelNames = (): string[] =>
+      Object.keys(app.serviceManager.kernelspecs.specs?.kernelspecs ?? {}).sort();
+
+    const openDetail = (content: JobView | RunView, label: string): void => {
+      const id =
+        content instanceof JobView
+          ? `jupyter-sched-job-${content.jobId}`
+          : `jupyter-sched-run-${content.runId}`;
+      const existing = tracker.find(w => w.id === id);
+      if (existing) {
+        content.dispose();
+        shell.activateById(existing.id);
+        void existing.content.reload();
+        return;
+      }
+      const widget = detailWidget(content, label);
+      void tracker.add(widget);
+      shell.add(widget, 'main');
+      shell.activateById(widget.id);
+    };
+
+    const schedule = async (path?: string, job?: Job): Promise<void> => {
+      const result = await showJobDialog({
+        api,
+        trans,
+        job,
+        path,
+        timezone: prefs.defaultTimezone,
+        outputFormats: prefs.outputFormats,
+        kernelNames: kernelNames(),
+        jobs: model.jobs.map(j => ({ id: j.id, name: j.name }))
+      });
+      if (!result) {
+        return;
+      }
+      void model.refresh();
+      if (job) {
+        Notification.success(trans.__('Saved “%1”.', result.job.name), { autoClose: 3000 });
+        return;
+      }
+      Notification.success(trans.__('Scheduled “%1”.', result.job.name), { autoClose: 3000 });
+      if (result.run) {
+        openDetail(new RunView(result.run.id, api, actions, trans), trans.__('Run'));
+      } else {
+        openDetail(new JobView(result.job.id, api, actions, trans), result.job.name);
+      }
+    };
+
+    const openOutput = async (run: Run, cell?: number | null): Promise<void> => {
+      const path = outputPath(run.id, run.notebook);
+      const widget = docManager.openOrReveal(
+        path,
+        'Notebook',
+        undefined,
+        { mode: 'tab-after' },
+        {
+          shouldStart: false,
+          canStart: false
+        }
+      );
+      if (!(widget instanceof NotebookPanel)) {
+        return;
+      }
+      await widget.context.ready;
+      if (widget.content.model) {
+        widget.content.model.readOnly = true;
+      }
+      widget.title.caption = trans.__('Output of run %1 (read-only)', run.id);
+      if (cell !== undefined && cell !== null) {
+        await widget.revealed;
+        const index = Math.max(0, Math.min(cell, widget.content.widgets.length - 1));
+        widget.content.activeCellIndex = index;
+        widget.content.deselectAll();
+        const target = widget.content.widgets[index];
+        await widget.content.scrollToItem(index, 'center').catch(() => undefined);
+        target?.node.classList.add('jp-sched-failing-cell');
+      }
+    };
+
+    const actions: DetailActions & { schedule(path?: string): void } = {
+      openJob: id => openDetail(new JobView(id, api, actions, trans), trans.__('Job')),
+      openRun: id => openDetail(new RunView(id, api, actions, trans), trans.__('Run')),
+      editJob: job => schedule(undefined, job),
+      openOutput,
+      openNotebook: path => void docManager.openOrReveal(path),
+      jobNames: () => model.jobNames,
+      interval: () => model.interval,
+      changed: () => void model.refresh(),
+      schedule: path => void schedule(path)
+    };
+
+    const panel = new SchedPanel(model, actions, trans);
+    shell.add(panel, 'left', { rank: 600 });
+    restorer?.add(panel, 'jupyter-sched-panel');
+    model.start();
+
+    commands.addCommand(CommandIDs.openPanel, {
+      label: trans.__('Scheduled Notebooks'),
+      caption: trans.__('Show the scheduled notebooks and their runs'),
+      icon: schedIcon,
+      execute: () => shell.activateById(panel.id)
+    });
+    commands.addCommand(CommandIDs.refresh, {
+      label: trans.__('Refresh Scheduled Notebooks'),
+      execute: () => model.refresh()
+    });
+
+    const currentNotebookPath = (): string | undefined => {
+      const current = shell.currentWidget;
+      if (current instanceof NotebookPanel && !current.context.path.includes(':')) {
+        return current.context.path;
+      }
+      return undefined;
+    };
+    commands.addCommand(CommandIDs.schedule, {
+      label: args =>
+        args.path || args.isPalette
+          ? trans.__('Schedule Notebook…')
+          : trans.__('Schedule notebook…'),
+      caption: trans.__('Run this notebook now, later or on a schedule, with its parameters'),
+      icon: args => (args.isPalette ? undefined : schedIcon),
+      execute: args => schedule((args.path as string | undefined) ?? currentNotebookPath())
+    });
+    commands.addCommand(CommandIDs.scheduleSelected, {
+      label: trans.__('Schedule notebook…'),
+      caption: trans.__('Run this notebook now, later or on a schedule, with its parameters'),
+      icon: schedIcon,
+      isVisible: () => {
+        const item = fileBrowser?.selectedItems().next();
+        return !!item && !item.done && item.value.type === 'notebook';
+      },
+      execute: () => {
+        const item = fileBrowser?.selectedItems().next();
+        if (item && !item.done) {
+          return schedule(item.value.path);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.openJob, {
+      label: trans.__('Open Scheduled Job'),
+      execute: args => actions.openJob(args.id as string)
+    });
+    commands.addCommand(CommandIDs.openRun, {
+      label: trans.__('Open Notebook Run'),
+      execute: args => actions.openRun(args.id as string)
+    });
+
+    if (palette) {
+      const category = trans.__('Scheduled Notebooks');
+      palette.addItem({ command: CommandIDs.schedule, category, args: { isPalette: true } });
+      palette.addItem({ command: CommandIDs.openPanel, category });
+      palette.addItem({ command: CommandIDs.refresh, category });
+    }
+
+    // The notebook toolbar button.
+    app.docRegistry.addWidgetExtension(
+      'Notebook',
+      new ToolbarExtension(app, trans.__('Schedule this notebook…'))
+    );
+
+    if (settingRegistry) {
+      const apply = (settings: ISettingRegistry.ISettings): void => {
+        const seconds = Number(settings.get('refreshInterval').composite);
+        prefs.refreshInterval = Number.isFinite(seconds) && seconds > 0 ? seconds : 2;
+        prefs.defaultTimezone = String(settings.get('defaultTimezone').composite ?? '');
+        const formats = settings.get('defaultOutputFormats').composite;
+        prefs.outputFormats = Array.isArray(formats) ? (formats as OutputFormat[]) : ['ipynb'];
+        model.interval = prefs.refreshInterval * 1000;
+      };
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          apply(settings);
+          settings.changed.connect(apply);
+        })
+        .catch(reason => console.warn('jupyter-sched: cannot load settings', reason));
+    }
+  }
+};
+
+/** Adds a "Schedule" button to every notebook's toolbar. */
+class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
+  constructor(
+    private app: JupyterFrontEnd,
+    private tooltip: string
+  ) {}
+
+  createNew(panel: NotebookPanel): IDisposable {
+    if (panel.context.path.includes(':')) {
+      return new DisposableDelegate(() => undefined); // run outputs and other drives
+    }
+    const button = new ToolbarButton({
+      icon: schedIcon,
+      tooltip: this.tooltip,
+      className: 'jp-sched-toolbar-button',
+      onClick: () =>
+        void this.app.commands.execute(CommandIDs.schedule, { path: panel.context.path })
+    });
+    panel.toolbar.insertItem(10, 'jupyter-sched:schedule', button);
+    return new DisposableDelegate(() => button.dispose());
+  }
+}
+
+export default plugin;

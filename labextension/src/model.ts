@@ -1,0 +1,170 @@
+/**
+ * The state the panel and the detail views show: jobs and recent runs, polled from the
+ * server every `interval` ms, with the connection's state for the "retrying…" banner.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { ApiError, Job, JobStats, JobStatus, Run, RunStatus, SchedAPI } from './api';
+
+export interface Filters {
+  jobStatus: JobStatus | '';
+  runStatus: RunStatus | '';
+  tag: string;
+}
+
+export class SchedModel {
+  constructor(readonly api: SchedAPI) {}
+
+  jobs: Job[] = [];
+  runs: Run[] = [];
+  filters: Filters = { jobStatus: '', runStatus: '', tag: '' };
+  /** Set once the first answer arrived. */
+  loaded = false;
+  /** The last failure when the server did not answer, else null. */
+  connectionError: ApiError | null = null;
+  /** The last error that was not a lost connection (a bad filter, a 500). */
+  error: ApiError | null = null;
+  /** When the last answer arrived (ms). */
+  updatedAt = 0;
+
+  /** How often to ask the server, in ms. */
+  get interval(): number {
+    return this._interval;
+  }
+  set interval(ms: number) {
+    this._interval = Math.max(250, ms);
+    this.schedule(this._interval);
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  setFilters(filters: Partial<Filters>): void {
+    this.filters = { ...this.filters, ...filters };
+    this._changed.emit();
+    void this.refresh();
+  }
+
+  /** All tags of the jobs seen (for the tag filter). */
+  get tags(): string[] {
+    return [...this._tags].sort();
+  }
+
+  start(): void {
+    if (!this._started) {
+      this._started = true;
+      void this.refresh();
+    }
+  }
+
+  /** Ask the server now (and then every `interval` again). */
+  async refresh(): Promise<void> {
+    if (this._disposed) {
+      return;
+    }
+    window.clearTimeout(this._timer);
+    const ticket = ++this._ticket;
+    const { jobStatus, runStatus, tag } = this.filters;
+    try {
+      const [jobs, runs] = await Promise.all([
+        this.api.listJobs({ status: jobStatus, tag }),
+        this.api.listRuns({ status: runStatus, limit: 50 })
+      ]);
+      if (ticket !== this._ticket) {
+        return; // a newer request (other filters) is on its way
+      }
+      this.jobs = jobs.jobs;
+      const jobIds = new Set(this.jobs.map(j => j.id));
+      // With a job filter, show the runs of the jobs shown.
+      this.runs =
+        jobStatus || tag ? runs.runs.filter(r => r.job_id && jobIds.has(r.job_id)) : runs.runs;
+      for (const job of this.jobs) {
+        job.tags.forEach(t => this._tags.add(t));
+      }
+      this.refreshStats();
+      this.loaded = true;
+      this.connectionError = null;
+      this.error = null;
+      this.updatedAt = Date.now();
+      this._failures = 0;
+    } catch (error) {
+      if (ticket !== this._ticket) {
+        return;
+      }
+      const e = error instanceof ApiError ? error : new ApiError(String(error), 0);
+      if (e.unreachable) {
+        this.connectionError = e;
+        this._failures++;
+      } else {
+        this.error = e;
+      }
+    }
+    this._changed.emit();
+    // Back off while the server is away, up to 30 s.
+    this.schedule(
+      this._failures ? Math.min(this._interval * 2 ** this._failures, 30000) : this._interval
+    );
+  }
+
+  /** Job id → name, of the jobs listed. */
+  get jobNames(): Record<string, string> {
+    return Object.fromEntries(this.jobs.map(j => [j.id, j.name]));
+  }
+
+  /** The job of a run, when it is known here. */
+  job(id: string | null): Job | undefined {
+    return id ? this.jobs.find(j => j.id === id) : undefined;
+  }
+
+  /** The statistics of a job, once fetched (again whenever its last run changes). */
+  stats(jobId: string): JobStats | undefined {
+    return this._stats.get(jobId)?.stats;
+  }
+
+  private refreshStats(): void {
+    for (const job of this.jobs) {
+      const key = job.last_run ? `${job.last_run.id}:${job.last_run.status}` : '';
+      const cached = this._stats.get(job.id);
+      if (cached && cached.key === key) {
+        continue;
+      }
+      this._stats.set(job.id, { key, stats: cached?.stats });
+      this.api.jobStats(job.id).then(
+        stats => {
+          this._stats.set(job.id, { key, stats });
+          this._changed.emit();
+        },
+        () => this._stats.delete(job.id)
+      );
+    }
+  }
+
+  /** Runs of `jobId` among the recent runs. */
+  runsOf(jobId: string): Run[] {
+    return this.runs.filter(r => r.job_id === jobId);
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    window.clearTimeout(this._timer);
+    Signal.clearData(this);
+  }
+
+  private schedule(ms: number): void {
+    window.clearTimeout(this._timer);
+    if (this._started && !this._disposed) {
+      this._timer = window.setTimeout(() => void this.refresh(), ms);
+    }
+  }
+
+  private _changed = new Signal<this, void>(this);
+  private _interval = 2000;
+  private _timer = 0;
+  private _ticket = 0;
+  private _failures = 0;
+  private _started = false;
+  private _disposed = false;
+  private _tags = new Set<string>();
+  private _stats = new Map<string, { key: string; stats?: JobStats }>();
+}

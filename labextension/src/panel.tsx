@@ -1,0 +1,303 @@
+/** The left sidebar panel "Scheduled notebooks": jobs, recent runs, filters. */
+import { TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget, UseSignal, addIcon, refreshIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { Job, RUN_STATUSES, Run } from './api';
+import { ProgressBar, StatusIcon, schedIcon } from './components';
+import {
+  formatDuration,
+  formatProgress,
+  formatRate,
+  formatRelative,
+  runTriggerLabel,
+  statusLabel
+} from './format';
+import { SchedModel } from './model';
+import { Gettext, describeTrigger, formatTime } from './triggers';
+
+/** What the panel asks the rest of the extension to do. */
+export interface Actions {
+  openJob(id: string): void;
+  openRun(id: string): void;
+  /** Open the create dialog, for `path` when given. */
+  schedule(path?: string): void;
+}
+
+export class SchedPanel extends ReactWidget {
+  constructor(
+    private model: SchedModel,
+    private actions: Actions,
+    private trans: TranslationBundle
+  ) {
+    super();
+    this.id = 'jupyter-sched-panel';
+    this.addClass('jp-sched-panel');
+    this.title.icon = schedIcon;
+    this.title.caption = trans.__('Scheduled notebooks');
+  }
+
+  protected onAfterShow(): void {
+    void this.model.refresh();
+  }
+
+  render(): JSX.Element {
+    return (
+      <UseSignal signal={this.model.changed}>
+        {() => (
+          <PanelView model={this.model} actions={this.actions} _={this.trans.__.bind(this.trans)} />
+        )}
+      </UseSignal>
+    );
+  }
+}
+
+function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): JSX.Element {
+  const { model, actions, _ } = props;
+  const { filters } = model;
+  const filtered = !!(filters.jobStatus || filters.runStatus || filters.tag);
+  const now = Date.now();
+  return (
+    <div className="jp-sched-panel-body">
+      <div className="jp-sched-panel-header">
+        <h2 className="jp-sched-panel-title">{_('Scheduled notebooks')}</h2>
+        <button
+          className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
+          title={_('Schedule a notebook…')}
+          aria-label={_('Schedule a notebook…')}
+          onClick={() => actions.schedule()}
+          data-action="new-job"
+        >
+          <addIcon.react tag="span" elementSize="normal" />
+        </button>
+        <button
+          className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
+          title={_('Refresh')}
+          aria-label={_('Refresh')}
+          onClick={() => void model.refresh()}
+        >
+          <refreshIcon.react tag="span" elementSize="normal" />
+        </button>
+      </div>
+      {model.connectionError && (
+        <div className="jp-sched-banner jp-sched-banner-warn" role="status" data-banner="offline">
+          {_('Cannot reach the server (%1) — retrying…', model.connectionError.message)}
+          {model.updatedAt
+            ? ' ' +
+              _(
+                'Showing what it said %1.',
+                formatRelative(new Date(model.updatedAt).toISOString(), now, _)
+              )
+            : ''}
+        </div>
+      )}
+      {model.error && (
+        <div className="jp-sched-banner jp-sched-banner-error" role="alert">
+          {model.error.message}
+        </div>
+      )}
+      <div className="jp-sched-filters">
+        <label>
+          {_('Jobs')}
+          <select
+            className="jp-mod-styled"
+            aria-label={_('Filter jobs by status')}
+            data-filter="job-status"
+            value={filters.jobStatus}
+            onChange={e => model.setFilters({ jobStatus: e.target.value as '' })}
+          >
+            <option value="">{_('all')}</option>
+            <option value="active">{_('active')}</option>
+            <option value="paused">{_('paused')}</option>
+          </select>
+        </label>
+        <label>
+          {_('Runs')}
+          <select
+            className="jp-mod-styled"
+            aria-label={_('Filter runs by status')}
+            data-filter="run-status"
+            value={filters.runStatus}
+            onChange={e => model.setFilters({ runStatus: e.target.value as '' })}
+          >
+            <option value="">{_('all')}</option>
+            {RUN_STATUSES.map(s => (
+              <option key={s} value={s}>
+                {statusLabel(s, _)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {_('Tag')}
+          <select
+            className="jp-mod-styled"
+            aria-label={_('Filter by tag')}
+            data-filter="tag"
+            value={filters.tag}
+            onChange={e => model.setFilters({ tag: e.target.value })}
+          >
+            <option value="">{_('any')}</option>
+            {model.tags.map(t => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {!model.loaded && !model.connectionError ? (
+        <div className="jp-sched-muted jp-sched-loading">{_('Loading…')}</div>
+      ) : model.loaded && !model.jobs.length && !model.runs.length && !filtered ? (
+        <EmptyState actions={actions} _={_} />
+      ) : (
+        <>
+          <section className="jp-sched-section" aria-label={_('Jobs')}>
+            <h3 className="jp-sched-section-title">
+              {_('Jobs')} <span className="jp-sched-count">{model.jobs.length}</span>
+            </h3>
+            {model.jobs.length ? (
+              <ul className="jp-sched-list" data-list="jobs">
+                {model.jobs.map(job => (
+                  <JobRow key={job.id} job={job} model={model} actions={actions} now={now} _={_} />
+                ))}
+              </ul>
+            ) : (
+              <div className="jp-sched-muted">{_('No jobs match the filters.')}</div>
+            )}
+          </section>
+          <section className="jp-sched-section" aria-label={_('Recent runs')}>
+            <h3 className="jp-sched-section-title">
+              {_('Recent runs')} <span className="jp-sched-count">{model.runs.length}</span>
+            </h3>
+            {model.runs.length ? (
+              <ul className="jp-sched-list" data-list="runs">
+                {model.runs.map(run => (
+                  <RunRow key={run.id} run={run} model={model} actions={actions} now={now} _={_} />
+                ))}
+              </ul>
+            ) : (
+              <div className="jp-sched-muted">{_('No runs match the filters.')}</div>
+            )}
+          </section>
+        </>
+      )}
+    </div>
+  );
+}
+
+function EmptyState(props: { actions: Actions; _: Gettext }): JSX.Element {
+  const { _ } = props;
+  return (
+    <div className="jp-sched-empty" data-empty="jobs">
+      <schedIcon.react tag="div" className="jp-sched-empty-icon" elementSize="xlarge" />
+      <h3>{_('No scheduled notebooks yet')}</h3>
+      <p>{_('Run a notebook now, later, or on a schedule with its own parameters:')}</p>
+      <ol>
+        <li>{_('Right-click a notebook in the file browser and choose “Schedule notebook…”,')}</li>
+        <li>{_('or click the calendar button in an open notebook’s toolbar,')}</li>
+        <li>{_('or use the button below.')}</li>
+      </ol>
+      <p>{_('Its runs, their outputs and logs will be listed here.')}</p>
+      <button
+        className="jp-Dialog-button jp-mod-accept jp-mod-styled"
+        onClick={() => props.actions.schedule()}
+      >
+        {_('Schedule a notebook…')}
+      </button>
+    </div>
+  );
+}
+
+function JobRow(props: {
+  job: Job;
+  model: SchedModel;
+  actions: Actions;
+  now: number;
+  _: Gettext;
+}): JSX.Element {
+  const { job, model, actions, now, _ } = props;
+  const stats = model.stats(job.id);
+  const last = job.last_run;
+  return (
+    <li
+      className={`jp-sched-row jp-sched-job${job.status === 'paused' ? ' jp-sched-mod-paused' : ''}`}
+      data-job-id={job.id}
+      data-job-name={job.name}
+      tabIndex={0}
+      role="button"
+      onClick={() => actions.openJob(job.id)}
+      onKeyDown={e => (e.key === 'Enter' ? actions.openJob(job.id) : undefined)}
+      title={_('Open job “%1”', job.name)}
+    >
+      <div className="jp-sched-row-main">
+        {last ? (
+          <StatusIcon status={last.status} label={_('last run %1', statusLabel(last.status, _))} />
+        ) : (
+          <span className="jp-sched-status jp-sched-status-none" title={_('never run')} />
+        )}
+        <span className="jp-sched-row-name">{job.name}</span>
+        {job.status === 'paused' && <span className="jp-sched-pill">{_('paused')}</span>}
+        <span className="jp-sched-row-aside" title={_('success rate')}>
+          {formatRate(stats?.success_rate)}
+        </span>
+      </div>
+      <div className="jp-sched-row-sub" title={job.notebook}>
+        {job.notebook}
+      </div>
+      <div className="jp-sched-row-sub">
+        <span data-field="trigger">
+          {describeTrigger(job.trigger, _, undefined, model.jobNames)}
+        </span>
+        {job.status === 'active' && job.next_fire_at && (
+          <span title={formatTime(job.next_fire_at)}>
+            {' '}
+            · {_('next %1', formatRelative(job.next_fire_at, now, _))}
+          </span>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function RunRow(props: {
+  run: Run;
+  model: SchedModel;
+  actions: Actions;
+  now: number;
+  _: Gettext;
+}): JSX.Element {
+  const { run, model, actions, now, _ } = props;
+  const job = model.job(run.job_id);
+  const name = job?.name ?? run.notebook;
+  const label = statusLabel(run.status, _);
+  return (
+    <li
+      className="jp-sched-row jp-sched-run"
+      data-run-id={run.id}
+      data-status={run.status}
+      data-job-name={job?.name ?? ''}
+      tabIndex={0}
+      role="button"
+      onClick={() => actions.openRun(run.id)}
+      onKeyDown={e => (e.key === 'Enter' ? actions.openRun(run.id) : undefined)}
+      title={_('Open run of “%1” (%2)', name, label)}
+    >
+      <div className="jp-sched-row-main">
+        <StatusIcon status={run.status} label={label} />
+        <span className="jp-sched-row-name">{name}</span>
+        <span className="jp-sched-row-aside">
+          {run.status === 'running' ? formatProgress(run, _) : formatDuration(run.duration_seconds)}
+        </span>
+      </div>
+      <div className="jp-sched-row-sub">
+        <span className="jp-sched-run-status">{label}</span> · {runTriggerLabel(run.trigger, _)}
+        {run.attempt > 1 ? ` · ${_('attempt %1', run.attempt)}` : ''} ·{' '}
+        <span title={formatTime(run.started_at ?? run.queued_at)}>
+          {formatRelative(run.started_at ?? run.queued_at, now, _)}
+        </span>
+      </div>
+      {run.status === 'running' && <ProgressBar run={run} label={formatProgress(run, _)} />}
+    </li>
+  );
+}

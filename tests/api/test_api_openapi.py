@@ -1,0 +1,227 @@
+"""The OpenAPI document: generated from the pydantic models, covering every route the
+server registers; and a property-based run of schemathesis against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_server.base.handlers import APIHandler
+from tornado.routing import PathMatches, Rule
+
+from jupyter_sched import openapi
+from jupyter_sched.handlers import SchedHandler
+from tests.servers import find_free_port
+
+from .conftest import REPO, Api
+
+METHODS = ("get", "post", "patch", "delete", "put", "head", "options")
+
+
+def registered_operations(web_app: Any) -> set[tuple[str, str]]:
+    """(URL regex, method) of every scheduler handler method the server routes to (not
+    counting jupyter_server's CORS preflight ``OPTIONS``, common to all its API handlers)."""
+    found = set()
+
+    def walk(rules: list[Rule]) -> None:
+        for rule in rules:
+            target = rule.target
+            if hasattr(target, "rules"):
+                walk(target.rules)
+            elif isinstance(target, type) and issubclass(target, SchedHandler):
+                assert isinstance(rule.matcher, PathMatches)
+                pattern = rule.matcher.regex.pattern.removesuffix("$")
+                for method in METHODS:
+                    if getattr(target, method) is not getattr(APIHandler, method):
+                        found.add((pattern, method))
+
+    walk(web_app.default_router.rules)
+    return found
+
+
+async def test_openapi_covers_every_registered_route(
+    api: Api, jp_serverapp: Any, jp_base_url: str
+) -> None:
+    document = await api.json("GET", "openapi.json")
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"] == [{"url": jp_base_url.rstrip("/") + "/sched/api"}]
+
+    registered = registered_operations(jp_serverapp.web_app)
+    assert len(registered) == 20
+    documented = {
+        (jp_base_url + openapi.url_pattern(path), method)
+        for path, methods in document["paths"].items()
+        for method in methods
+    }
+    assert documented == registered
+
+    schemas = document["components"]["schemas"]
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            assert operation["operationId"] and operation["summary"], where
+            assert "403" in operation["responses"] and "422" in operation["responses"], where
+            success = [code for code in operation["responses"] if code.startswith("2")]
+            assert len(success) == 1, where
+            body = operation["responses"][success[0]]
+            if success[0] != "204":
+                assert body["content"], where
+            if method in ("post", "patch") and path not in (
+                "/jobs/{job_id}/pause",
+                "/jobs/{job_id}/resume",
+                "/runs/{run_id}/cancel",
+                "/runs/{run_id}/rerun",
+            ):
+                assert "requestBody" in operation, where
+            for param in operation.get("parameters", []):
+                assert param["in"] in ("path", "query") and param["schema"], where
+    for ref in _refs(document):
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+    # The request models are the contract's: unknown fields are refused.
+    assert schemas["JobCreate"]["additionalProperties"] is False
+    assert set(schemas["JobCreate"]["required"]) == {"name", "notebook"}
+    assert set(schemas["Run"]["properties"]) >= {
+        "id", "job_id", "status", "trigger", "attempt", "scheduled_for", "queued_at",
+        "started_at", "finished_at", "duration_seconds", "parameters", "progress", "error",
+    }  # fmt: skip
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+async def test_responses_match_their_schemas(api: Api) -> None:
+    """A few real responses validated against the document (schemathesis does many more)."""
+    import jsonschema
+
+    document = await api.json("GET", "openapi.json")
+    components = {"components": document["components"]}
+
+    def check(path: str, method: str, status: int, value: Any) -> None:
+        content = document["paths"][path][method]["responses"][str(status)]["content"]
+        schema = {**content["application/json"]["schema"], **components}
+        jsonschema.validate(value, schema, cls=jsonschema.Draft202012Validator)
+
+    job = await api.json("POST", "jobs", {"name": "a", "notebook": "trivial.ipynb"}, status=201)
+    check("/jobs", "post", 201, job)
+    run = await api.json("POST", f"jobs/{job['id']}/run", status=201)
+    check("/jobs/{job_id}/run", "post", 201, run)
+    check("/jobs", "get", 200, await api.json("GET", "jobs"))
+    check("/runs", "get", 200, await api.json("GET", "runs"))
+    check("/jobs/{job_id}/stats", "get", 200, await api.json("GET", f"jobs/{job['id']}/stats"))
+    check("/health", "get", 200, await api.json("GET", "health"))
+    error = await api.error("GET", "jobs/nope", status=404)
+    check("/jobs/{job_id}", "get", 404, error)
+
+
+# -- schemathesis against a live `jupyter server` -----------------------------------------
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A ``jupyter server`` subprocess with the extension; yields (base URL, token)."""
+    root = tmp_path / "root"
+    (root / "reports").mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "sales_report.ipynb", root / "reports" / "sales.ipynb")
+    shutil.copy(REPO / "tests" / "notebooks" / "trivial.ipynb", root / "trivial.ipynb")
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "jpserver_extensions": {
+                        "jupyter_sched": True,
+                        "jupyterlab": False,
+                        "jupyter_lsp": False,
+                        "notebook_shim": False,
+                        "jupyter_server_terminals": False,
+                    }
+                },
+                "SchedApp": {"embedded_workers": False, "data_dir": str(tmp_path / "data")},
+            }
+        )
+    )
+    port, token = find_free_port(), "schemathesis-token"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(
+        HOME=str(tmp_path),
+        JUPYTER_CONFIG_DIR=str(config_dir),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+            f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                request = urllib.request.Request(
+                    f"{base}/sched/api/health", headers={"Authorization": f"token {token}"}
+                )
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error(live_server: tuple[str, str], tmp_path: Path) -> None:
+    base, token = live_server
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            str(schemathesis), "run", f"{base}/sched/api/openapi.json",
+            "--header", f"Authorization: token {token}",
+            "--checks", ",".join((
+                "not_a_server_error", "status_code_conformance", "content_type_conformance",
+                "response_schema_conformance", "response_headers_conformance",
+                "negative_data_rejection", "ignored_auth",
+            )),
+            "--max-examples", "15", "--workers", "1", "--request-timeout", "20",
+            "--max-failures", "5",
+        ],
+        capture_output=True, text=True, timeout=110, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert "19 selected" in result.stdout or "20 selected" in result.stdout, result.stdout
+    assert time.monotonic() - started < 90
