@@ -171,6 +171,40 @@ class SchedApp(ExtensionApp):
         help="Upper bound of a retry delay, whatever a job's backoff says.",
     )
 
+    # -- workflows -------------------------------------------------------------------------
+
+    webhook_rate_per_minute = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="Webhook calls one job's token may make per minute (429 beyond). Default 30.",
+    )
+    retention_days = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="Delete finished runs older than this many days (a job may set its own).",
+    )
+    retention_runs = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Keep only this many newest finished runs per job (a job may set its own).",
+    )
+    public_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Base URL of this server as people reach it, for links in notifications.",
+    )
+    smtp_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="SMTP server for notification emails (also JUPYTER_SCHED_SMTP_PORT, _FROM, "
+        "_USER, _PASSWORD, _STARTTLS).",
+    )
+
     # -- the API ---------------------------------------------------------------------------
 
     max_body_bytes = Integer(
@@ -264,7 +298,15 @@ class SchedApp(ExtensionApp):
             lease_seconds=self.lease_seconds,
             reconcile_seconds=self.reconcile_seconds,
             max_retry_delay_seconds=self.max_retry_delay_seconds,
-        )
+            **{
+                name: value
+                for name in (
+                    "webhook_rate_per_minute", "retention_days", "retention_runs",
+                    "public_url", "smtp_host",
+                )
+                if (value := getattr(self, name)) is not None
+            },
+        )  # fmt: skip
 
     def initialize_settings(self) -> None:
         settings = self.sched_settings()
@@ -303,6 +345,7 @@ class SchedApp(ExtensionApp):
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""
         argv = [sys.executable, "-m", "jupyter_sched.cli", "worker", "--exit-with-parent"]
+        argv += ["--parent-pid", str(os.getpid())]
         argv += ["-c", str(self.worker_concurrency)]
         argv += ["--grace", str(self.worker_stop_grace_seconds)]
         for queue in self.worker_queues:

@@ -83,14 +83,24 @@ def main(
     "--grace", default=30.0, show_default=True, help="Seconds runs get to finish on stop."
 )
 @click.option("--exit-with-parent", is_flag=True, help="Stop when the starting process dies.")
+@click.option(
+    "--parent-pid",
+    type=int,
+    help="With --exit-with-parent: the process to outlive no longer than (default: the parent).",
+)
 @click.pass_context
 def worker(
-    ctx: click.Context, concurrency: int, queues: list[str], grace: float, exit_with_parent: bool
+    ctx: click.Context,
+    concurrency: int,
+    queues: list[str],
+    grace: float,
+    exit_with_parent: bool,
+    parent_pid: int | None,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     service = _service(ctx)
     Worker(service.settings, service.db, queues, concurrency).run_forever(
-        grace, exit_with_parent=exit_with_parent
+        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
     )
 
 

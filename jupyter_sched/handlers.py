@@ -13,14 +13,16 @@ from collections.abc import Callable
 from http.client import responses
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 from tornado import web
 
 from . import openapi
-from .errors import SchedError, TooLarge
+from .errors import SchedError, TooLarge, Unauthorized
 from .schemas import (
+    DeleteJobQuery,
+    EventRuns,
     JobCreate,
     JobListQuery,
     JobUpdate,
@@ -28,10 +30,12 @@ from .schemas import (
     NotebookParameters,
     OutputQuery,
     ParametersQuery,
+    Payload,
     PreviewRequest,
     Query,
     RunListQuery,
     RunNow,
+    WebhookToken,
     WorkerInfo,
     WorkerList,
 )
@@ -186,7 +190,8 @@ class JobHandler(SchedHandler):
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        await self.call(self.service.delete_job, self.owner, job_id)
+        q = self.query(DeleteJobQuery)
+        await self.call(self.service.delete_job, self.owner, job_id, force=q.force)
         self.set_status(204)
         self.finish()
 
@@ -219,6 +224,55 @@ class StatsHandler(SchedHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         self.reply(await self.call(self.service.job_stats, self.owner, job_id))
+
+
+class WebhookTokenHandler(SchedHandler):
+    """Create (or rotate) and remove a job's webhook token."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        token = await self.call(self.service.create_webhook, self.owner, job_id)
+        url = f"{self.request.protocol}://{self.request.host}{self.base_url}sched/api/webhooks/{job_id}"
+        self.reply(WebhookToken(token=token, url=url), 201)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await self.call(self.service.delete_webhook, self.owner, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class EventsHandler(SchedHandler):
+    """Post an event: every active job of the caller waiting for it runs."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        payload = self.body(Payload, required=False).model_dump()
+        runs = await self.call(self.service.fire_event, self.owner, name, payload or None)
+        self.reply(EventRuns(runs=runs), 202)
+
+
+class WebhookCallHandler(SchedHandler):
+    """Run a job for a caller that holds its webhook token; no Jupyter session is used.
+
+    The token (``Authorization: Bearer <token>``) is the credential: this handler reads
+    no cookie, so there is no cross-site request to forge.
+    """
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    @allow_unauthenticated
+    async def post(self, job_id: str) -> None:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("a webhook call needs 'Authorization: Bearer <token>'")
+        payload = self.body(Payload, required=False).model_dump()
+        run = await self.call(self.service.fire_webhook, job_id, token.strip(), payload or None)
+        self.reply(run, 201)
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -344,6 +398,8 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
     ("/jobs/{job_id}/resume", ResumeHandler),
     ("/jobs/{job_id}/run", RunJobHandler),
     ("/jobs/{job_id}/stats", StatsHandler),
+    ("/jobs/{job_id}/webhook", WebhookTokenHandler),
+    ("/events/{name}", EventsHandler),
     ("/runs", RunsHandler),
     ("/runs/{run_id}", RunHandler),
     ("/runs/{run_id}/cancel", CancelHandler),
@@ -358,6 +414,12 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
 ]
 
 
+#: Routes that authenticate with a token of their own instead of a Jupyter session.
+TOKEN_ROUTES: list[tuple[str, type[SchedHandler]]] = [
+    ("/webhooks/{job_id}", WebhookCallHandler),
+]
+
+
 def handlers() -> list[tuple[str, type[SchedHandler]]]:
     """The URL patterns (relative to the server's base URL) and handlers of the API."""
-    return [(openapi.url_pattern(template), handler) for template, handler in ROUTES]
+    return [(openapi.url_pattern(template), handler) for template, handler in ROUTES + TOKEN_ROUTES]

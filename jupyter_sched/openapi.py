@@ -17,7 +17,9 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
 from .schemas import (
+    DeleteJobQuery,
     ErrorBody,
+    EventRuns,
     Health,
     Job,
     JobCreate,
@@ -29,6 +31,7 @@ from .schemas import (
     NotebookParameters,
     OutputQuery,
     ParametersQuery,
+    Payload,
     Preview,
     PreviewRequest,
     Query,
@@ -36,6 +39,7 @@ from .schemas import (
     RunListQuery,
     RunNow,
     RunPage,
+    WebhookToken,
     WorkerList,
 )
 
@@ -92,7 +96,39 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "jobs",
         None,
         status=204,
-        errors=(404,),
+        query=DeleteJobQuery,
+        errors=(404, 409),
+    ),
+    ("/jobs/{job_id}/webhook", "post"): Operation(
+        "createWebhook",
+        "Give a job a new webhook token (shown once; the previous one stops working)",
+        "workflows",
+        WebhookToken,
+        status=201,
+        errors=_ID_ERRORS,
+    ),
+    ("/jobs/{job_id}/webhook", "delete"): Operation(
+        "deleteWebhook", "Turn a job's webhook off", "workflows", None, status=204, errors=(404,)
+    ),
+    ("/events/{name}", "post"): Operation(
+        "postEvent",
+        "Run every active job of yours that waits for this event",
+        "workflows",
+        EventRuns,
+        status=202,
+        body=Payload,
+        body_required=False,
+        errors=_BODY_ERRORS,
+    ),
+    ("/webhooks/{job_id}", "post"): Operation(
+        "callWebhook",
+        "Run a job with its webhook token (Authorization: Bearer), without a Jupyter session",
+        "workflows",
+        Run,
+        status=201,
+        body=Payload,
+        body_required=False,
+        errors=(401, 404, 409, 413, 429),
     ),
     ("/jobs/{job_id}/pause", "post"): Operation(
         "pauseJob", "Stop firing a job's schedule", "jobs", Job, errors=_ID_ERRORS
@@ -197,6 +233,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 }
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+#: Path parameters whose values are more than an id.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\w.:-]+$"},
+}
 
 
 def url_pattern(template: str) -> str:
@@ -280,7 +320,9 @@ def document(base_url: str = "/") -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                "schema": _PATH_SCHEMAS.get(
+                    name, {"type": "string", "minLength": 1, "maxLength": 64}
+                ),
             }
             for name in _PATH_PARAM.findall(template)
         ]

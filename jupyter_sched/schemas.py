@@ -113,7 +113,7 @@ class ManualTrigger(Input):
     kind: Literal["manual"]
 
 
-EventName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:/-]+$")]
+EventName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.:-]+$")]
 
 
 class EventTrigger(Input):
@@ -161,7 +161,7 @@ class WebhookTarget(Input):
     format: Literal["json", "slack", "teams"] = "json"
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
     #: With ``slow`` in ``on``: a run that takes longer than this is reported.
-    slower_than_seconds: float | None = Field(default=None, gt=0)
+    slower_than_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
 
 
 class EmailTarget(Input):
@@ -172,7 +172,7 @@ class EmailTarget(Input):
         min_length=1, max_length=20
     )
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
-    slower_than_seconds: float | None = Field(default=None, gt=0)
+    slower_than_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
 
 
 NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator="kind")]
@@ -196,12 +196,12 @@ class JobFields(Input):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     start_at: UTCDatetime | None = None
     end_at: UTCDatetime | None = None
-    max_runs: int | None = Field(default=None, ge=1)
+    max_runs: int | None = Field(default=None, ge=1, le=10**9)
     priority: int = Field(default=0, ge=-100, le=100)
     queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
     notifications: list[NotificationTarget] = Field(default_factory=list, max_length=10)
-    retention_days: float | None = Field(default=None, gt=0)
-    retention_runs: int | None = Field(default=None, ge=1)
+    retention_days: float | None = Field(default=None, gt=0, le=36500)
+    retention_runs: int | None = Field(default=None, ge=1, le=10**9)
 
     @field_validator("output_formats")
     @classmethod
@@ -263,12 +263,12 @@ class JobUpdate(Input):
     tags: list[Tag] | None = Field(default=None, max_length=20)
     start_at: UTCDatetime | None = None
     end_at: UTCDatetime | None = None
-    max_runs: int | None = Field(default=None, ge=1)
+    max_runs: int | None = Field(default=None, ge=1, le=10**9)
     priority: int | None = Field(default=None, ge=-100, le=100)
     queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
     notifications: list[NotificationTarget] | None = Field(default=None, max_length=10)
-    retention_days: float | None = Field(default=None, gt=0)
-    retention_runs: int | None = Field(default=None, ge=1)
+    retention_days: float | None = Field(default=None, gt=0, le=36500)
+    retention_runs: int | None = Field(default=None, ge=1, le=10**9)
     #: When given, the update applies only if the job is still at this version.
     version: int | None = None
 
@@ -459,6 +459,33 @@ class ParametersQuery(Query):
     """Query of ``GET notebooks/parameters``: a notebook path relative to the server root."""
 
     path: str = Field(min_length=1, max_length=1024)
+
+
+class DeleteJobQuery(Query):
+    """Query of ``DELETE jobs/{id}``: ``force`` deletes a job that other jobs run after."""
+
+    force: bool = False
+
+
+class Payload(Input):
+    """Body of ``POST events/{name}`` and of webhook calls: any JSON object, handed to
+    notebooks that declare an ``event_payload`` parameter."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class EventRuns(BaseModel):
+    """The runs an event started."""
+
+    runs: list[Run]
+
+
+class WebhookToken(BaseModel):
+    """A job's new webhook token: shown this once, only its hash is kept."""
+
+    token: str
+    #: Where to POST, with ``Authorization: Bearer <token>``.
+    url: str
 
 
 class ErrorBody(BaseModel):

@@ -304,11 +304,18 @@ class Worker:
                 row.stopped_at = utcnow()
         log.info("worker %s stopped", self.id)
 
-    def run_forever(self, grace_seconds: float = 30.0, *, exit_with_parent: bool = False) -> None:
+    def run_forever(
+        self,
+        grace_seconds: float = 30.0,
+        *,
+        exit_with_parent: bool = False,
+        parent_pid: int | None = None,
+    ) -> None:
         """Start, then stop gracefully on SIGTERM or SIGINT (a second signal hurries it).
 
         With ``exit_with_parent`` the worker also stops when the process that started it
-        dies, so a killed server never leaves a second set of workers behind.
+        (``parent_pid``, default the parent process) dies, so a killed server never leaves
+        a second set of workers behind, even if it died while the worker was starting.
         """
         stopping = threading.Event()
 
@@ -319,14 +326,27 @@ class Worker:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        parent = parent_pid or os.getppid()
+        if exit_with_parent and not _alive(parent):
+            log.warning("parent process %d is gone; not starting", parent)
+            return
         self.start()
-        parent = os.getppid()
         try:
             while not stopping.wait(1.0):
-                if exit_with_parent and os.getppid() != parent:
+                if exit_with_parent and (os.getppid() != parent or not _alive(parent)):
                     log.warning("parent process died; stopping")
                     break
                 for consumer in self._consumers:
                     consumer.check_worker_health()
         finally:
             self.stop(grace_seconds)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

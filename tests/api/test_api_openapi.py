@@ -56,7 +56,7 @@ async def test_openapi_covers_every_registered_route(
     assert document["servers"] == [{"url": jp_base_url.rstrip("/") + "/sched/api"}]
 
     registered = registered_operations(jp_serverapp.web_app)
-    assert len(registered) == 20
+    assert len(registered) == 24
     documented = {
         (jp_base_url + openapi.url_pattern(path), method)
         for path, methods in document["paths"].items()
@@ -80,6 +80,7 @@ async def test_openapi_covers_every_registered_route(
                 "/jobs/{job_id}/resume",
                 "/runs/{run_id}/cancel",
                 "/runs/{run_id}/rerun",
+                "/jobs/{job_id}/webhook",
             ):
                 assert "requestBody" in operation, where
             for param in operation.get("parameters", []):
@@ -219,9 +220,11 @@ def test_schemathesis_finds_no_server_error(live_server: tuple[str, str], tmp_pa
             )),
             "--max-examples", "15", "--workers", "1", "--request-timeout", "20",
             "--max-failures", "5",
+            # Token-authenticated (not by the Jupyter token): tested in test_api_workflows.
+            "--exclude-operation-id", "callWebhook",
         ],
         capture_output=True, text=True, timeout=110, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
-    assert "19 selected" in result.stdout or "20 selected" in result.stdout, result.stdout
+    assert "22 selected" in result.stdout, result.stdout
     assert time.monotonic() - started < 90
