@@ -243,6 +243,64 @@ for _name, _help in (
     _job_action(_name, _help)
 
 
+@jobs.command("delete")
+@click.argument("job_id")
+@click.option("--force", is_flag=True, help="Also when other jobs run after this one.")
+@click.pass_context
+def jobs_delete(ctx: click.Context, job_id: str, force: bool) -> None:
+    """Delete a job with its runs and their files."""
+    try:
+        _service(ctx).delete_job(_owner(), job_id, force=force)
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"deleted {job_id}")
+
+
+@jobs.command("webhook")
+@click.argument("job_id")
+@click.option("--off", is_flag=True, help="Turn the job's webhook off instead.")
+@click.pass_context
+def jobs_webhook(ctx: click.Context, job_id: str, off: bool) -> None:
+    """Give a job a new webhook token (printed once; the previous one stops working)."""
+    service = _service(ctx)
+    try:
+        if off:
+            service.delete_webhook(_owner(), job_id)
+            click.echo(f"webhook of {job_id} is off")
+            return
+        token = service.create_webhook(_owner(), job_id)
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"token: {token}")
+    click.echo(f"POST {{server}}/sched/api/webhooks/{job_id} with 'Authorization: Bearer <token>'")
+
+
+@main.group()
+def events() -> None:
+    """Events that jobs wait for."""
+
+
+@events.command("fire")
+@click.argument("name")
+@click.option("--payload", help="A JSON object handed to notebooks declaring event_payload.")
+@click.pass_context
+def events_fire(ctx: click.Context, name: str, payload: str | None) -> None:
+    """Run every active job of yours that waits for event NAME; prints the run ids."""
+    try:
+        data = json.loads(payload) if payload else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    if data is not None and not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--payload")
+    try:
+        started = _service(ctx).fire_event(_owner(), name, data)
+    except SchedError as exc:
+        raise click.ClickException(exc.message) from None
+    for run in started:
+        click.echo(f"{run.id}  job {run.job_id}")
+    click.echo(f"{len(started)} run(s) started")
+
+
 @main.group()
 def runs() -> None:
     """List and manage your runs."""

@@ -96,3 +96,34 @@ def test_db_upgrade_and_lists(tmp_path: Path) -> None:
     assert run_id in listed.stdout and "succeeded" in listed.stdout
     missing = sched(tmp_path, "runs", "cancel", "01NOPE")
     assert missing.returncode == 1 and "no run" in missing.stderr
+
+
+def test_events_webhooks_and_forced_delete(tmp_path: Path) -> None:
+    from jupyter_sched.config import Settings
+    from jupyter_sched.service import Service
+
+    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
+    owner = os.environ.get("JUPYTER_SCHED_USER") or __import__("getpass").getuser()
+    event = {"kind": "event", "event": "sales.loaded"}
+    a = service.create_job(
+        owner, {"name": "A", "notebook": "notebooks/hello.ipynb", "trigger": event}
+    )
+    b = service.create_job(
+        owner,
+        {
+            "name": "B",
+            "notebook": "notebooks/hello.ipynb",
+            "trigger": {"kind": "after", "jobs": [a.id]},
+        },
+    )
+    service.db.dispose()
+    fired = sched(tmp_path, "events", "fire", "sales.loaded", "--payload", '{"rows": 2}')
+    assert fired.returncode == 0 and "1 run(s) started" in fired.stdout and a.id in fired.stdout
+    bad = sched(tmp_path, "events", "fire", "x", "--payload", "[1]")
+    assert bad.returncode == 2 and "JSON object" in bad.stderr
+    hook = sched(tmp_path, "jobs", "webhook", a.id)
+    assert hook.returncode == 0 and "token: sched_" in hook.stdout
+    refused = sched(tmp_path, "jobs", "delete", a.id)
+    assert refused.returncode == 1 and "B (" in refused.stderr
+    assert sched(tmp_path, "jobs", "delete", a.id, "--force").returncode == 0
+    assert b.id in sched(tmp_path, "jobs", "list").stdout
