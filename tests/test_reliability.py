@@ -115,6 +115,9 @@ def test_killed_worker_run_is_lost_then_retried_elsewhere(
     lease = service.settings.lease_seconds
     to_lost = wait_until(lambda: run_status(service, run.id) == "lost", 2 * lease, "run lost")
     gone = wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 5, "processes gone")
+    print(
+        f"figure: lost {to_lost:.2f}s after SIGKILL (lease {lease}s), processes gone {gone:.2f}s later"
+    )
     assert to_lost <= 2 * lease, f"lost after {to_lost:.2f}s (lease {lease}s)"
     assert gone < 5, f"kernel and cell child gone {time.monotonic() - killed_at:.2f}s after kill"
     lost = service.get_run(OWNER, run.id)
@@ -192,6 +195,7 @@ def test_timeout_stops_the_run_and_its_processes(
     final = wait_for_run(service, run.id, timeout=10)
     assert final.started_at and final.finished_at
     took = (final.finished_at - final.started_at).total_seconds()
+    print(f"figure: timed_out {took:.2f}s after start (timeout 3s)")
     assert final.status == "timed_out" and took <= 6, f"{final.status} after {took:.2f}s"
     assert final.error and final.error.ename == "Timeout"
     wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 3, "processes gone")
@@ -238,6 +242,7 @@ def test_cancel_running_run_from_another_process(
         requested = session.scalar(select(Run.cancel_requested_at).where(Run.id == run.id))
     assert requested and final.finished_at
     took = (final.finished_at - requested).total_seconds()
+    print(f"figure: cancelled {took:.2f}s after the request from another process")
     assert final.status == "cancelled" and took <= 3, f"{final.status} {took:.2f}s after request"
     wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 3, "processes gone")
     nb = nbformat.read(service.run_output(OWNER, run.id), as_version=4)
@@ -263,6 +268,7 @@ def test_graceful_shutdown_hands_running_runs_back(
     took = wait_until(lambda: proc.poll() is not None, 15, "worker exits")
     final = service.get_run(OWNER, run.id)
     assert final.status == "lost" and final.error and final.error.ename == "WorkerShutdown"
+    print(f"figure: worker stopped {took:.2f}s after SIGTERM (grace 1s), run handed back as lost")
     assert took < 8, f"worker took {took:.2f}s to stop"
     assert proc.returncode == 0
     assert not pid_alive(child)
@@ -421,4 +427,5 @@ def test_everything_killed_nothing_lost(
         assert log.count("starting kernel") == 1, log
     assert hub_service.list_runs(OWNER, status="running").runs == []
     assert hub_service.list_runs(OWNER, status="queued").runs == []
+    print(f"figure: all 12 runs final {took:.1f}s after the restart, none executed twice")
     assert took < 60, f"all 12 runs final {took:.1f}s after the restart"
