@@ -115,9 +115,7 @@ def test_killed_worker_run_is_lost_then_retried_elsewhere(
     lease = service.settings.lease_seconds
     to_lost = wait_until(lambda: run_status(service, run.id) == "lost", 2 * lease, "run lost")
     gone = wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 5, "processes gone")
-    print(
-        f"figure: lost {to_lost:.2f}s after SIGKILL (lease {lease}s), processes gone {gone:.2f}s later"
-    )
+    print(f"figure: lost {to_lost:.2f}s after SIGKILL (lease {lease}s); gone in {gone:.2f}s")
     assert to_lost <= 2 * lease, f"lost after {to_lost:.2f}s (lease {lease}s)"
     assert gone < 5, f"kernel and cell child gone {time.monotonic() - killed_at:.2f}s after kill"
     lost = service.get_run(OWNER, run.id)
