@@ -360,6 +360,13 @@ function story(theme) {
           /max_null_ratio must be between 0 and 1, got 1\.5/
         );
         await page.screenshot({ path: screenshotPath(`run-failed${suffix}.png`) });
+        // The panel's polling saw the run fail: a notification, whose button opens the run.
+        const toast = page.locator('.jp-Notification-Toast-error', { hasText: /failed/ });
+        await toast.waitFor({ timeout: 10_000 });
+        assert.match(await toast.innerText(), /ValueError/);
+        await toast.locator('button:has-text("Open run")').click();
+        await runView(page, runId).waitFor();
+        await toast.waitFor({ state: 'detached', timeout: 5000 });
         await error.locator('[data-action="open-failing-cell"]').click();
         const active = page.locator('.jp-NotebookPanel:visible .jp-Cell.jp-mod-active');
         await active.locator('.jp-OutputArea-output').first().waitFor({ timeout: 20_000 });
@@ -492,6 +499,170 @@ function story(theme) {
       );
       await page.screenshot({ path: screenshotPath(`panel${suffix}.png`) });
     });
+
+    test(
+      'a job after another: its run follows, shown as a dependency, without a refresh',
+      { timeout: 150_000 },
+      async () => {
+        let dialog = await scheduleFromFileBrowser(page, 'hello.ipynb');
+        await dialog.locator('input[name="name"]').fill('Chain A');
+        await dialog.locator('label.jp-sched-segment:has-text("Only by hand")').click();
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        await dialog.waitFor({ state: 'detached' });
+        const a = (await lab.api('jobs')).body.jobs.find(j => j.name === 'Chain A');
+        assert.ok(a, 'job A was created');
+        assert.equal(a.trigger.kind, 'manual');
+        const panel = await openPanel(page);
+        await panel.locator(`li.jp-sched-job[data-job-id="${a.id}"]`).waitFor({ timeout: 5000 });
+
+        dialog = await scheduleFromFileBrowser(page, 'hello.ipynb');
+        await dialog.locator('input[name="name"]').fill('Chain B');
+        await dialog.locator('label.jp-sched-segment:has-text("After a job")').click();
+        await dialog.locator(`input[name="after-job"][value="${a.id}"]`).check();
+        await dialog.locator('select[name="condition"]').selectOption('success');
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        await dialog.waitFor({ state: 'detached' });
+        const b = (await lab.api('jobs')).body.jobs.find(j => j.name === 'Chain B');
+        assert.ok(b, 'job B was created');
+        assert.equal(b.trigger.kind, 'after');
+        assert.deepEqual(b.trigger.jobs, [a.id]);
+        assert.equal(b.trigger.condition, 'success');
+
+        await openPanel(page);
+        await panel.locator(`li.jp-sched-job[data-job-id="${a.id}"]`).click();
+        const view = page.locator(`.jp-sched-job-detail [data-job-id="${a.id}"]`);
+        await view.waitFor();
+        const known = await openRunIds(page);
+        await view.locator('[data-action="run-now"]').click();
+        const runA = await newRunView(page, known);
+        await openPanel(page);
+        await waitStatus(page, runA, 'succeeded');
+        // B's run appears in the recent runs by itself, as a dependency, and succeeds.
+        const handle = await page.waitForFunction(
+          () =>
+            document.querySelector('#jupyter-sched-panel li.jp-sched-run[data-job-name="Chain B"]')
+              ?.dataset.runId,
+          null,
+          { timeout: 60_000, polling: 100 }
+        );
+        const runB = await handle.jsonValue();
+        assert.match(await panelRun(page, runB).innerText(), /after another job/);
+        await waitStatus(page, runB, 'succeeded');
+        const run = (await lab.api(`runs/${runB}`)).body;
+        assert.equal(run.trigger, 'dependency');
+        assert.ok(run.caused_by.includes(runA), `caused by ${run.caused_by}`);
+        await page.screenshot({ path: screenshotPath(`panel-chain${suffix}.png`) });
+        ids.chainA = a.id;
+        ids.chainRunA = runA;
+        ids.chainRunB = runB;
+      }
+    );
+
+    test('a dependency run links to the run that caused it', { timeout: 30_000 }, async () => {
+      const panel = await openPanel(page);
+      await panelRun(page, ids.chainRunB).click();
+      const view = runView(page, ids.chainRunB);
+      const link = view.locator(`[data-section="caused-by"] a[data-caused-by="${ids.chainRunA}"]`);
+      await link.waitFor({ timeout: 5000 });
+      assert.match(await link.innerText(), /Chain A/);
+      await link.click();
+      await runView(page, ids.chainRunA).waitFor({ timeout: 5000 });
+      assert.ok(await panel.isVisible());
+    });
+
+    test(
+      'a webhook URL: created with its token shown once, then turned off',
+      { timeout: 60_000 },
+      async () => {
+        const panel = await openPanel(page);
+        await panel.locator(`li.jp-sched-job[data-job-id="${ids.chainA}"]`).click();
+        const view = page.locator(`.jp-sched-job-detail [data-job-id="${ids.chainA}"]`);
+        const section = view.locator('[data-section="webhook"]');
+        await section.locator('[data-action="create-webhook"]').click();
+        const secret = section.locator('[data-field="webhook-secret"]');
+        await secret.waitFor({ timeout: 5000 });
+        const token = await secret.inputValue();
+        const url = await section.locator('[data-field="webhook-url"]').inputValue();
+        assert.match(url, new RegExp(`/sched/api/webhooks/${ids.chainA}$`));
+        assert.ok(token.length >= 16, 'a token is shown');
+        assert.equal((await lab.api(`jobs/${ids.chainA}`)).body.webhook, true);
+        await section.locator('[data-action="copy-webhook-url"]').click();
+        await section.locator('[role="status"]').first().waitFor({ timeout: 5000 });
+        await section.locator('[data-action="rotate-webhook"]').waitFor();
+        await page.screenshot({ path: screenshotPath(`job-webhook${suffix}.png`) });
+        // The URL and token run the job without a Jupyter session.
+        const called = await fetch(url, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body: '{}'
+        });
+        assert.equal(called.status, 201);
+        await section.locator('[data-action="delete-webhook"]').click();
+        await section.locator('[data-action="create-webhook"]').waitFor({ timeout: 5000 });
+        assert.equal(await secret.count(), 0, 'the token is not shown any more');
+        assert.equal((await lab.api(`jobs/${ids.chainA}`)).body.webhook, false);
+      }
+    );
+
+    test(
+      'notification targets and retention in the dialog, with the server’s field errors',
+      { timeout: 60_000 },
+      async () => {
+        const dialog = await scheduleFromFileBrowser(page, 'hello.ipynb');
+        await dialog.locator('input[name="name"]').fill('Notified');
+        await dialog.locator('label.jp-sched-segment:has-text("Only by hand")').click();
+        await dialog.locator('.jp-sched-advanced summary').click();
+        // More days than the server keeps: its message shows next to the field.
+        await dialog.locator('input[name="retention_days"]').fill('99999');
+        await dialog.locator('input[name="retention_runs"]').fill('5');
+        await dialog.locator('[data-action="add-webhook-target"]').click();
+        await dialog.locator('input[name="notifications.0.url"]').fill('ftp://nowhere');
+        await dialog.locator('select[name="notifications.0.format"]').selectOption('slack');
+        await dialog.locator('[data-action="add-email-target"]').click();
+        await dialog.locator('input[name="notifications.1.to"]').fill('ops@example.org');
+        await dialog.locator('input[name="notifications.1.on"][value="success"]').check();
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        // Checked here first: the URL.
+        await dialog.locator('[data-error-for="notifications.0.url"]').waitFor({ timeout: 5000 });
+        await dialog
+          .locator('input[name="notifications.0.url"]')
+          .fill('https://hooks.example.org/x');
+        await dialog
+          .locator('[data-error-for="notifications.0.url"]')
+          .waitFor({ state: 'detached' });
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        const error = dialog.locator('[data-error-for="retention_days"]');
+        await error.waitFor({ timeout: 5000 });
+        assert.ok((await error.innerText()).length > 0);
+        await page.screenshot({ path: screenshotPath(`dialog-notifications${suffix}.png`) });
+        await dialog.locator('input[name="retention_days"]').fill('30');
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        await dialog.waitFor({ state: 'detached' });
+        const job = (await lab.api('jobs')).body.jobs.find(j => j.name === 'Notified');
+        assert.ok(job, 'the job was created');
+        assert.equal(job.retention_days, 30);
+        assert.equal(job.retention_runs, 5);
+        assert.deepEqual(
+          job.notifications.map(({ kind, url, format, to, on }) => ({ kind, url, format, to, on })),
+          [
+            {
+              kind: 'webhook',
+              url: 'https://hooks.example.org/x',
+              format: 'slack',
+              to: undefined,
+              on: ['failure']
+            },
+            {
+              kind: 'email',
+              url: undefined,
+              format: undefined,
+              to: ['ops@example.org'],
+              on: ['failure', 'success']
+            }
+          ]
+        );
+      }
+    );
 
     test('no console errors during the story', () => {
       // The only HTTP errors are the server refusing the invalid cron (preview and create);

@@ -31,6 +31,12 @@ export type PreviewRequest = Schemas['PreviewRequest'];
 export type NotebookParameter = Schemas['NotebookParameter'];
 export type ErrorBody = Schemas['ErrorBody'];
 export type Health = Schemas['Health'];
+export type WebhookToken = Schemas['WebhookToken'];
+export type WebhookTarget = Schemas['WebhookTarget'];
+export type EmailTarget = Schemas['EmailTarget'];
+export type NotificationTarget = WebhookTarget | EmailTarget;
+export type NotifyOn = NonNullable<WebhookTarget['on']>[number];
+export type WebhookFormat = NonNullable<WebhookTarget['format']>;
 export type Overlap = Job['overlap'];
 export type Misfire = Job['misfire'];
 export type OutputFormat = NonNullable<JobCreate['output_formats']>[number];
@@ -218,6 +224,14 @@ export class SchedAPI {
       `jobs/${encodeURIComponent(id)}/run`,
       parameters ? { parameters } : {}
     );
+  }
+  /** Create or rotate a job's webhook token (the token is only ever shown in this answer). */
+  createWebhook(id: string): Promise<WebhookToken> {
+    return this.send('POST', `jobs/${encodeURIComponent(id)}/webhook`);
+  }
+  /** Turn a job's webhook off. */
+  deleteWebhook(id: string): Promise<void> {
+    return this.send('DELETE', `jobs/${encodeURIComponent(id)}/webhook`);
   }
   jobStats(id: string): Promise<JobStats> {
     return this.json(`jobs/${encodeURIComponent(id)}/stats`);

@@ -181,3 +181,57 @@ export function DurationChart(props: {
     </svg>
   );
 }
+
+/**
+ * A read-only text with a Copy button: copies with the clipboard API, or selects the text
+ * for the user to copy when the clipboard is not available (no secure context, refused).
+ */
+export function CopyField(props: {
+  value: string;
+  label: string;
+  name: string;
+  _: Gettext;
+}): JSX.Element {
+  const { value, label, name, _ } = props;
+  const input = React.useRef<HTMLInputElement>(null);
+  const [copied, setCopied] = React.useState<'' | 'copied' | 'selected'>('');
+  const select = (): void => {
+    input.current?.focus();
+    input.current?.select();
+    setCopied('selected');
+  };
+  const copy = (): void => {
+    const clipboard = typeof navigator !== 'undefined' ? navigator.clipboard : undefined;
+    if (!clipboard?.writeText) {
+      select();
+      return;
+    }
+    clipboard.writeText(value).then(() => setCopied('copied'), select);
+  };
+  return (
+    <span className="jp-sched-copy">
+      <input
+        ref={input}
+        className="jp-mod-styled jp-sched-copy-value"
+        readOnly
+        aria-label={label}
+        data-field={name}
+        value={value}
+        onFocus={e => e.target.select()}
+      />
+      <button
+        className="jp-mod-styled jp-sched-button"
+        data-action={`copy-${name}`}
+        title={_('Copy %1', label)}
+        onClick={copy}
+      >
+        {_('Copy')}
+      </button>
+      {copied && (
+        <span className="jp-sched-muted" role="status">
+          {copied === 'copied' ? _('Copied.') : _('Selected: press Ctrl+C to copy.')}
+        </span>
+      )}
+    </span>
+  );
+}

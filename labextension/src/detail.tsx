@@ -4,8 +4,15 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ApiError, FINISHED, Job, JobStats, Run, SchedAPI } from './api';
-import { DurationChart, ProgressBar, StatusBadge, StatusIcon, schedIcon } from './components';
+import { ApiError, FINISHED, Job, JobStats, Run, SchedAPI, WebhookToken } from './api';
+import {
+  CopyField,
+  DurationChart,
+  ProgressBar,
+  StatusBadge,
+  StatusIcon,
+  schedIcon
+} from './components';
 import {
   formatDuration,
   formatProgress,
@@ -158,6 +165,39 @@ export class JobView extends LiveView<JobData> {
       this.parent.title.label = job.name;
     }
     return { job, stats, runs: runs.runs };
+  }
+
+  /** The token just created or rotated: shown once, until the view closes. */
+  webhookToken: WebhookToken | null = null;
+
+  private async createWebhook(job: Job): Promise<void> {
+    const _ = this._;
+    if (job.webhook) {
+      const answer = await showDialog({
+        title: _('Rotate the webhook token of “%1”?', job.name),
+        body: _('The current token stops working at once; callers need the new one.'),
+        buttons: [
+          Dialog.cancelButton({ label: _('Cancel') }),
+          Dialog.warnButton({ label: _('Rotate token') })
+        ]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    await this.act(async () => {
+      this.webhookToken = await this.api.createWebhook(job.id);
+    });
+  }
+
+  private async deleteWebhook(job: Job): Promise<void> {
+    await this.act(
+      async () => {
+        await this.api.deleteWebhook(job.id);
+        this.webhookToken = null;
+      },
+      this._('The webhook of “%1” is off.', job.name)
+    );
   }
 
   private async remove(job: Job): Promise<void> {
@@ -314,6 +354,57 @@ export class JobView extends LiveView<JobData> {
           <h2>{_('Run history')}</h2>
           <RunTable runs={runs} actions={this.actions} now={now} _={_} />
         </section>
+        <section className="jp-sched-detail-section" data-section="webhook">
+          <h2>{_('Webhook')}</h2>
+          <p className="jp-sched-muted" data-field="webhook-state">
+            {job.webhook
+              ? _('On: a POST to the webhook URL with the token runs this job.')
+              : _('Off: create a URL that runs this job from outside Jupyter, with a token.')}
+          </p>
+          {this.webhookToken && job.webhook && (
+            <div className="jp-sched-webhook-token" data-field="webhook-token">
+              <div>
+                <CopyField
+                  value={this.webhookToken.url}
+                  label={_('webhook URL')}
+                  name="webhook-url"
+                  _={_}
+                />
+              </div>
+              <div>
+                <CopyField
+                  value={this.webhookToken.token}
+                  label={_('token')}
+                  name="webhook-secret"
+                  _={_}
+                />
+              </div>
+              <p className="jp-sched-warning" role="note">
+                {_(
+                  'Copy the token now: it is shown only this once. Send it as “Authorization: Bearer <token>”.'
+                )}
+              </p>
+            </div>
+          )}
+          <div className="jp-sched-actions">
+            <button
+              className="jp-mod-styled jp-sched-button"
+              data-action={job.webhook ? 'rotate-webhook' : 'create-webhook'}
+              onClick={() => void this.createWebhook(job)}
+            >
+              {job.webhook ? _('Rotate token') : _('Create webhook URL')}
+            </button>
+            {job.webhook && (
+              <button
+                className="jp-mod-styled jp-mod-warn jp-sched-button"
+                data-action="delete-webhook"
+                onClick={() => void this.deleteWebhook(job)}
+              >
+                {_('Turn off')}
+              </button>
+            )}
+          </div>
+        </section>
         <section className="jp-sched-detail-section" data-section="settings">
           <h2>{_('Settings')}</h2>
           <table className="jp-sched-table jp-sched-settings">
@@ -450,6 +541,8 @@ interface RunData {
   job: Job | null;
   /** The runs this one retries, newest first. */
   chain: Run[];
+  /** The upstream runs that started this one (dependency runs). */
+  causes: Run[];
 }
 
 /** How much of a log the view keeps (the tail). */
@@ -486,11 +579,24 @@ export class RunView extends LiveView<RunData> {
       chain.push(older);
       previous = older.retry_of;
     }
+    const causes: Run[] = [];
+    for (const id of (run.caused_by ?? []).slice(0, 20)) {
+      let cause = this.chainCache.get(id);
+      if (!cause) {
+        cause = await this.api.getRun(id).catch(() => undefined);
+        if (cause && FINISHED.has(cause.status)) {
+          this.chainCache.set(id, cause);
+        }
+      }
+      if (cause) {
+        causes.push(cause);
+      }
+    }
     await this.tailLog(FINISHED.has(run.status));
     if (this.parent instanceof MainAreaWidget) {
       this.parent.title.label = this._('Run of %1', job?.name ?? run.notebook.split('/').pop());
     }
-    return { run, job, chain };
+    return { run, job, chain, causes };
   }
 
   protected live(data: RunData): boolean {
@@ -562,7 +668,7 @@ export class RunView extends LiveView<RunData> {
         </div>
       );
     }
-    const { run, job, chain } = this.data;
+    const { run, job, chain, causes } = this.data;
     const now = Date.now();
     const finished = FINISHED.has(run.status);
     const hasOutput = finished && run.status !== 'skipped' && run.started_at !== null;
@@ -691,6 +797,40 @@ export class RunView extends LiveView<RunData> {
             </tbody>
           </table>
         </section>
+        {run.caused_by && run.caused_by.length > 0 && (
+          <section className="jp-sched-detail-section" data-section="caused-by">
+            <h2>{_('Caused by')}</h2>
+            <ul className="jp-sched-chain">
+              {run.caused_by.map(id => {
+                const cause = causes.find(r => r.id === id);
+                const name = cause?.job_id
+                  ? (this.actions.jobNames()[cause.job_id] ?? cause.notebook)
+                  : (cause?.notebook ?? id);
+                return (
+                  <li key={id}>
+                    <a
+                      href="#"
+                      data-caused-by={id}
+                      onClick={e => (e.preventDefault(), this.actions.openRun(id))}
+                    >
+                      {cause && (
+                        <>
+                          <StatusIcon
+                            status={cause.status}
+                            label={statusLabel(cause.status, _)}
+                          />{' '}
+                        </>
+                      )}
+                      {cause
+                        ? _('run of %1: %2', name, statusLabel(cause.status, _))
+                        : _('run %1', id)}
+                    </a>
+                  </li>
+                );
+              })}
+            </ul>
+          </section>
+        )}
         {(chain.length > 0 || run.attempt > 1) && (
           <section className="jp-sched-detail-section" data-section="attempts">
             <h2>{_('Attempts')}</h2>

@@ -170,6 +170,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new SchedPanel(model, actions, trans);
     shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, 'jupyter-sched-panel');
+    model.runFailed.connect((_, run) => {
+      const job = model.job(run.job_id);
+      const name = job?.name ?? run.notebook;
+      const message =
+        run.status === 'timed_out'
+          ? trans.__('The run of “%1” timed out.', name)
+          : run.status === 'lost'
+            ? trans.__('The run of “%1” was lost.', name)
+            : trans.__('The run of “%1” failed.', name);
+      const detail = run.error?.ename
+        ? ` ${run.error.ename}${run.error.evalue ? `: ${run.error.evalue}` : ''}`
+        : '';
+      Notification.error(message + detail, {
+        actions: [
+          {
+            label: trans.__('Open run'),
+            caption: trans.__('Open the run’s details'),
+            callback: () => actions.openRun(run.id)
+          }
+        ],
+        data: { runId: run.id },
+        // The default (0) would only add it to the notification center, without a toast.
+        autoClose: false
+      });
+    });
     model.start();
 
     commands.addCommand(CommandIDs.openPanel, {

@@ -28,7 +28,16 @@ import {
   formatTime,
   triggerToForm
 } from './triggers';
-import { JobForm, formToJob, parameterInput, parameterText, parseParameter } from './validation';
+import {
+  JobForm,
+  NotificationForm,
+  formToJob,
+  newNotificationForm,
+  notificationsToForm,
+  parameterInput,
+  parameterText,
+  parseParameter
+} from './validation';
 
 export interface JobDialogOptions {
   api: SchedAPI;
@@ -156,7 +165,16 @@ function initialForm(options: JobDialogOptions): JobForm {
       outputFormats: job.output_formats.filter(
         (f): f is OutputFormat => f === 'ipynb' || f === 'html'
       ),
-      tags: job.tags.join(', ')
+      tags: job.tags.join(', '),
+      notifications: notificationsToForm(job.notifications),
+      retentionDays:
+        job.retention_days !== null && job.retention_days !== undefined
+          ? String(job.retention_days)
+          : '',
+      retentionRuns:
+        job.retention_runs !== null && job.retention_runs !== undefined
+          ? String(job.retention_runs)
+          : ''
     };
   }
   const path = options.path ?? '';
@@ -174,7 +192,10 @@ function initialForm(options: JobDialogOptions): JobForm {
     overlap: 'allow',
     misfire: 'run_once',
     outputFormats: ['ipynb', ...options.outputFormats.filter(f => f !== 'ipynb')],
-    tags: ''
+    tags: '',
+    notifications: [],
+    retentionDays: '',
+    retentionRuns: ''
   };
 }
 
@@ -426,7 +447,12 @@ class JobEditor extends ReactWidget {
         : e.unreachable
           ? this._('Cannot reach the server: nothing was saved. Try again.')
           : e.message;
-    this.setErrors({ [known.has(field) ? field : '']: message });
+    const ours =
+      known.has(field) ||
+      field === 'retention_days' ||
+      field === 'retention_runs' ||
+      /^notifications\.\d+(\.|$)/.test(field);
+    this.setErrors({ [ours ? field : '']: message });
     this.focusFirstError();
   }
 
@@ -461,15 +487,18 @@ function EditorView(props: {
 }): JSX.Element {
   const { editor, state, options, _ } = props;
   const { form, errors } = state;
-  const advancedErrors = [
-    'kernel',
-    'retries',
-    'timeout_seconds',
-    'overlap',
-    'misfire',
-    'output_formats',
-    'tags'
-  ].some(f => errors[f]);
+  const advancedErrors =
+    [
+      'kernel',
+      'retries',
+      'timeout_seconds',
+      'overlap',
+      'misfire',
+      'output_formats',
+      'tags',
+      'retention_days',
+      'retention_runs'
+    ].some(f => errors[f]) || Object.keys(errors).some(f => f.startsWith('notifications'));
   return (
     <div className="jp-sched-form">
       {errors[''] && (
@@ -532,7 +561,11 @@ function EditorView(props: {
         _={_}
       />
       <details className="jp-sched-advanced" open={advancedErrors || undefined}>
-        <summary>{_('Advanced: kernel, retries, timeout, overlap, outputs, tags')}</summary>
+        <summary>
+          {_(
+            'Advanced: kernel, retries, timeout, overlap, outputs, tags, retention, notifications'
+          )}
+        </summary>
         <Field label={_('Kernel')} field="kernel" error={errors.kernel}>
           <select
             className="jp-mod-styled"
@@ -675,7 +708,216 @@ function EditorView(props: {
             onChange={e => editor.change({ tags: e.target.value }, ['tags'])}
           />
         </Field>
+        <Field
+          label={_('Keep runs')}
+          field="retention_days"
+          error={errors.retention_days}
+          hint={_('Empty: the server’s default.')}
+        >
+          <span className="jp-sched-inline">
+            <input
+              className="jp-mod-styled"
+              name="retention_days"
+              inputMode="numeric"
+              placeholder={_('days')}
+              aria-label={_('Keep finished runs this many days')}
+              value={form.retentionDays ?? ''}
+              onChange={e => editor.change({ retentionDays: e.target.value }, ['retention_days'])}
+            />{' '}
+            {_('days')}
+          </span>
+        </Field>
+        <Field
+          label={_('Keep last')}
+          field="retention_runs"
+          error={errors.retention_runs}
+          hint={_('Empty: the server’s default.')}
+        >
+          <span className="jp-sched-inline">
+            <input
+              className="jp-mod-styled"
+              name="retention_runs"
+              inputMode="numeric"
+              placeholder={_('runs')}
+              aria-label={_('Keep the newest this many finished runs')}
+              value={form.retentionRuns ?? ''}
+              onChange={e => editor.change({ retentionRuns: e.target.value }, ['retention_runs'])}
+            />{' '}
+            {_('runs')}
+          </span>
+        </Field>
+        <NotificationsEditor
+          targets={form.notifications ?? []}
+          errors={errors}
+          onChange={(notifications, touched) => editor.change({ notifications }, touched)}
+          _={_}
+        />
       </details>
+    </div>
+  );
+}
+
+const NOTIFY_ON: NotificationForm['on'] = ['failure', 'success', 'slow'];
+
+/** The notification targets of the Advanced section: webhooks and email addresses. */
+function NotificationsEditor(props: {
+  targets: NotificationForm[];
+  errors: Record<string, string>;
+  onChange: (targets: NotificationForm[], touched: string[]) => void;
+  _: Gettext;
+}): JSX.Element {
+  const { targets, errors, onChange, _ } = props;
+  const onLabels: Record<string, string> = {
+    failure: _('on failure'),
+    success: _('on success'),
+    slow: _('when slow')
+  };
+  const set = (i: number, changes: Partial<NotificationForm>, keys: string[]): void =>
+    onChange(
+      targets.map((t, j) => (j === i ? { ...t, ...changes } : t)),
+      keys.map(k => `notifications.${i}.${k}`)
+    );
+  // Removing a target renumbers the ones after it: their errors no longer apply.
+  const remove = (i: number): void =>
+    onChange(
+      targets.filter((_t, j) => j !== i),
+      Object.keys(errors).filter(k => k.startsWith('notifications'))
+    );
+  return (
+    <div className="jp-sched-notifications" data-section="notifications">
+      <div className="jp-sched-label-text">{_('Notify')}</div>
+      {errors.notifications && (
+        <div className="jp-sched-error" role="alert" data-error-for="notifications">
+          {errors.notifications}
+        </div>
+      )}
+      {targets.map((target, i) => {
+        const at = `notifications.${i}`;
+        const shown = [`${at}.url`, `${at}.to`, `${at}.on`, `${at}.slower_than_seconds`];
+        const other = Object.keys(errors).find(
+          k => (k === at || k.startsWith(`${at}.`)) && !shown.includes(k)
+        );
+        return (
+          <div className="jp-sched-notification" key={i} data-notification={i}>
+            {target.kind === 'webhook' ? (
+              <Field label={_('Webhook URL')} field={`${at}.url`} error={errors[`${at}.url`]}>
+                <span className="jp-sched-inline">
+                  <input
+                    className="jp-mod-styled"
+                    name={`${at}.url`}
+                    placeholder="https://hooks.example.org/…"
+                    value={target.url}
+                    onChange={e => set(i, { url: e.target.value }, ['url'])}
+                  />
+                  <select
+                    className="jp-mod-styled"
+                    name={`${at}.format`}
+                    aria-label={_('Message format')}
+                    value={target.format}
+                    onChange={e =>
+                      set(i, { format: e.target.value as NotificationForm['format'] }, ['format'])
+                    }
+                  >
+                    <option value="json">JSON</option>
+                    <option value="slack">Slack</option>
+                    <option value="teams">Teams</option>
+                  </select>
+                </span>
+              </Field>
+            ) : (
+              <Field
+                label={_('Email to')}
+                field={`${at}.to`}
+                error={errors[`${at}.to`]}
+                hint={_('Separated by commas or spaces.')}
+              >
+                <input
+                  className="jp-mod-styled"
+                  name={`${at}.to`}
+                  placeholder="ops@example.org"
+                  value={target.to}
+                  onChange={e => set(i, { to: e.target.value }, ['to'])}
+                />
+              </Field>
+            )}
+            <Field label={_('When')} field={`${at}.on`} error={errors[`${at}.on`]}>
+              <span className="jp-sched-inline">
+                {NOTIFY_ON.map(on => (
+                  <label className="jp-sched-check" key={on}>
+                    <input
+                      type="checkbox"
+                      name={`${at}.on`}
+                      value={on}
+                      checked={target.on.includes(on)}
+                      onChange={e =>
+                        set(
+                          i,
+                          {
+                            on: e.target.checked
+                              ? NOTIFY_ON.filter(o => o === on || target.on.includes(o))
+                              : target.on.filter(o => o !== on)
+                          },
+                          ['on', 'slower_than_seconds']
+                        )
+                      }
+                    />{' '}
+                    {onLabels[on]}
+                  </label>
+                ))}
+              </span>
+            </Field>
+            {target.on.includes('slow') && (
+              <Field
+                label={_('Slow after')}
+                field={`${at}.slower_than_seconds`}
+                error={errors[`${at}.slower_than_seconds`]}
+              >
+                <span className="jp-sched-inline">
+                  <input
+                    className="jp-mod-styled"
+                    name={`${at}.slower_than_seconds`}
+                    inputMode="numeric"
+                    value={target.slowerThan}
+                    onChange={e => set(i, { slowerThan: e.target.value }, ['slower_than_seconds'])}
+                  />{' '}
+                  {_('seconds')}
+                </span>
+              </Field>
+            )}
+            {other && (
+              <div className="jp-sched-error" role="alert" data-error-for={other}>
+                {errors[other]}
+              </div>
+            )}
+            <button
+              type="button"
+              className="jp-mod-styled jp-sched-button"
+              data-action="remove-notification"
+              onClick={() => remove(i)}
+            >
+              {_('Remove')}
+            </button>
+          </div>
+        );
+      })}
+      <div className="jp-sched-actions">
+        <button
+          type="button"
+          className="jp-mod-styled jp-sched-button"
+          data-action="add-webhook-target"
+          onClick={() => onChange([...targets, newNotificationForm('webhook')], [])}
+        >
+          {_('Add webhook')}
+        </button>
+        <button
+          type="button"
+          className="jp-mod-styled jp-sched-button"
+          data-action="add-email-target"
+          onClick={() => onChange([...targets, newNotificationForm('email')], [])}
+        >
+          {_('Add email')}
+        </button>
+      </div>
     </div>
   );
 }

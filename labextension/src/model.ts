@@ -5,6 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, Job, JobStats, JobStatus, Run, RunStatus, SchedAPI } from './api';
+import { FailureWatch } from './failures';
 
 export interface Filters {
   jobStatus: JobStatus | '';
@@ -38,6 +39,11 @@ export class SchedModel {
 
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  /** A run that was queued or running went failed, timed out or lost (seen by polling). */
+  get runFailed(): ISignal<this, Run> {
+    return this._runFailed;
   }
 
   setFilters(filters: Partial<Filters>): void {
@@ -82,6 +88,7 @@ export class SchedModel {
       for (const job of this.jobs) {
         job.tags.forEach(t => this._tags.add(t));
       }
+      this._newlyFailed = this._failuresWatch.update(runs.runs);
       this.refreshStats();
       this.loaded = true;
       this.connectionError = null;
@@ -101,6 +108,11 @@ export class SchedModel {
       }
     }
     this._changed.emit();
+    if (this._newlyFailed.length) {
+      const failed = this._newlyFailed;
+      this._newlyFailed = [];
+      failed.forEach(run => this._runFailed.emit(run));
+    }
     // Back off while the server is away, up to 30 s.
     this.schedule(
       this._failures ? Math.min(this._interval * 2 ** this._failures, 30000) : this._interval
@@ -159,6 +171,9 @@ export class SchedModel {
   }
 
   private _changed = new Signal<this, void>(this);
+  private _runFailed = new Signal<this, Run>(this);
+  private _failuresWatch = new FailureWatch();
+  private _newlyFailed: Run[] = [];
   private _interval = 2000;
   private _timer = 0;
   private _ticket = 0;

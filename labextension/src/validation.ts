@@ -2,7 +2,16 @@
  * The create/edit dialog's form: its state as typed, and how it becomes an API body or a
  * list of errors by field. Pure: no DOM, no JupyterLab.
  */
-import type { JobCreate, Misfire, NotebookParameter, OutputFormat, Overlap } from './api';
+import type {
+  JobCreate,
+  Misfire,
+  NotebookParameter,
+  NotificationTarget,
+  NotifyOn,
+  OutputFormat,
+  Overlap,
+  WebhookFormat
+} from './api';
 import { Checked, Gettext, TriggerForm, formToTrigger, identity } from './triggers';
 
 /** The input a parameter of type `type` gets. */
@@ -115,6 +124,96 @@ export interface JobForm {
   misfire: Misfire;
   outputFormats: OutputFormat[];
   tags: string;
+  /** Where to tell about runs (left out: the job's are not changed). */
+  notifications?: NotificationForm[];
+  /** Keep finished runs this many days ('' = the server's default). */
+  retentionDays?: string;
+  /** Keep the newest this many finished runs ('' = the server's default). */
+  retentionRuns?: string;
+}
+
+/** A notification target as typed: a webhook URL, or email addresses. */
+export interface NotificationForm {
+  kind: 'webhook' | 'email';
+  /** The webhook's URL. */
+  url: string;
+  format: WebhookFormat;
+  /** The email addresses, comma or space separated. */
+  to: string;
+  on: NotifyOn[];
+  /** Seconds after which a run is "slow" ('' = none). */
+  slowerThan: string;
+}
+
+export function newNotificationForm(kind: NotificationForm['kind']): NotificationForm {
+  return { kind, url: '', format: 'json', to: '', on: ['failure'], slowerThan: '' };
+}
+
+/** The form of a job's notification targets. */
+export function notificationsToForm(
+  targets: readonly NotificationTarget[] | null | undefined
+): NotificationForm[] {
+  return (targets ?? []).map(t => ({
+    ...newNotificationForm(t.kind),
+    url: t.kind === 'webhook' ? t.url : '',
+    format: t.kind === 'webhook' ? (t.format ?? 'json') : 'json',
+    to: t.kind === 'email' ? t.to.join(', ') : '',
+    on: [...(t.on ?? ['failure'])],
+    slowerThan:
+      t.slower_than_seconds !== null && t.slower_than_seconds !== undefined
+        ? String(t.slower_than_seconds)
+        : ''
+  }));
+}
+
+/**
+ * The notification targets the forms describe; errors are set in `errors` by the server's
+ * field names ("notifications.0.url").
+ */
+export function formToNotifications(
+  forms: readonly NotificationForm[],
+  errors: Record<string, string>,
+  _: Gettext = identity
+): NotificationTarget[] {
+  const targets: NotificationTarget[] = [];
+  forms.forEach((form, i) => {
+    const at = `notifications.${i}`;
+    if (!form.on.length) {
+      errors[`${at}.on`] = _('Choose when to notify.');
+    }
+    const slower = numberField(
+      form.slowerThan,
+      `${at}.slower_than_seconds`,
+      errors,
+      { min: 1, optional: true },
+      _
+    );
+    if (
+      form.on.includes('slow') &&
+      (slower === null || slower === undefined) &&
+      !errors[`${at}.slower_than_seconds`]
+    ) {
+      errors[`${at}.slower_than_seconds`] = _('Say after how many seconds a run is slow.');
+    }
+    const common = { on: form.on, slower_than_seconds: slower ?? null };
+    if (form.kind === 'webhook') {
+      const url = form.url.trim();
+      if (!/^https?:\/\/\S+$/.test(url)) {
+        errors[`${at}.url`] = _('Expected an http:// or https:// URL.');
+      }
+      targets.push({ kind: 'webhook', url, format: form.format, ...common });
+    } else {
+      const to = [...new Set(form.to.split(/[,;\s]+/).filter(Boolean))];
+      const bad = to.find(a => !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(a));
+      if (!to.length) {
+        errors[`${at}.to`] = _('Give at least one email address.');
+      } else if (bad !== undefined) {
+        errors[`${at}.to`] = _('“%1” is not an email address.', bad);
+      }
+      targets.push({ kind: 'email', to, ...common });
+    }
+  });
+  return targets;
 }
 
 function numberField(
@@ -204,6 +303,29 @@ export function formToJob(
   if (badTag !== undefined) {
     errors.tags = _('Tag "%1": use letters, digits and . : / - _ (at most 50).', badTag);
   }
+  const notifications = form.notifications
+    ? formToNotifications(form.notifications, errors, _)
+    : undefined;
+  const retentionDays =
+    form.retentionDays !== undefined
+      ? numberField(
+          form.retentionDays,
+          'retention_days',
+          errors,
+          { integer: true, min: 1, optional: true },
+          _
+        )
+      : undefined;
+  const retentionRuns =
+    form.retentionRuns !== undefined
+      ? numberField(
+          form.retentionRuns,
+          'retention_runs',
+          errors,
+          { integer: true, min: 1, optional: true },
+          _
+        )
+      : undefined;
   if (Object.keys(errors).length || !trigger.ok) {
     return { ok: false, errors };
   }
@@ -222,5 +344,14 @@ export function formToJob(
     output_formats: ['ipynb', ...form.outputFormats.filter(f => f !== 'ipynb')],
     tags
   };
+  if (notifications) {
+    body.notifications = notifications;
+  }
+  if (retentionDays !== undefined) {
+    body.retention_days = retentionDays;
+  }
+  if (retentionRuns !== undefined) {
+    body.retention_runs = retentionRuns;
+  }
   return { ok: true, value: body };
 }
