@@ -35,6 +35,13 @@ class InvalidInput(SchedError):
     reason = "invalid"
 
 
+class DependencyCycle(SchedError):
+    """Jobs that would run after each other in a circle (a 400: the request is wrong as a
+    whole, not one value)."""
+
+    reason = "dependency_cycle"
+
+
 class NotFound(SchedError):
     """The job, run or notebook does not exist, or belongs to another user."""
 

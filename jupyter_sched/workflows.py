@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .errors import InvalidInput, RateLimited, Unauthorized
+from .errors import DependencyCycle, InvalidInput, RateLimited, Unauthorized
 from .models import Dependency, Job, Run
 
 #: Run statuses that satisfy each ``after`` condition.
@@ -55,13 +55,13 @@ def check_upstreams(session: Session, owner: str, job_id: str | None, upstreams:
     if job_id is None:
         return  # a new job has no dependents yet, so it cannot close a cycle
     if job_id in upstreams:
-        raise InvalidInput("trigger.jobs: a job cannot run after itself", field="trigger.jobs")
+        raise DependencyCycle("trigger.jobs: a job cannot run after itself", field="trigger.jobs")
     # A cycle exists if the job is already upstream of one of its new upstream jobs.
     for upstream in upstreams:
         path = _path(session, job_id, upstream)
         if path is not None:
             cycle = " → ".join(_names(session, [*path, job_id]))
-            raise InvalidInput(
+            raise DependencyCycle(
                 f"trigger.jobs: this would make a cycle: {cycle}", field="trigger.jobs"
             )
 

@@ -17,7 +17,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from jupyter_sched.errors import Conflict, InvalidInput, RateLimited, Unauthorized
+from jupyter_sched.errors import (
+    Conflict,
+    DependencyCycle,
+    InvalidInput,
+    RateLimited,
+    Unauthorized,
+)
 from jupyter_sched.lifecycle import Outcome, claim, finish
 from jupyter_sched.models import Job, Notification
 from jupyter_sched.notify import deliver_due
@@ -124,11 +130,11 @@ def test_cycles_are_refused_with_the_cycle_named(service: Service) -> None:
     a = job(service, "A")
     b = job(service, "B", **after(a))
     c = job(service, "C", **after(b))
-    with pytest.raises(InvalidInput) as cycle:
+    with pytest.raises(DependencyCycle) as cycle:
         service.update_job(OWNER, a, after(c))
-    assert cycle.value.field == "trigger.jobs"
+    assert cycle.value.field == "trigger.jobs" and cycle.value.status_code == 400
     assert f"A ({a}) → B ({b}) → C ({c}) → A ({a})" in cycle.value.message
-    with pytest.raises(InvalidInput, match="after itself"):
+    with pytest.raises(DependencyCycle, match="after itself"):
         service.update_job(OWNER, a, after(a))
     with pytest.raises(InvalidInput, match="no job"):
         job(service, "X", **after("01NOSUCHJOB"))
