@@ -49,7 +49,9 @@ pytest: $(STAMP)
 ## labtest: unit tests of the panel's TypeScript, the browser story, the wheel in a new venv
 labtest: labextension
 	$(JLPM) test
-	$(JLPM) test:ui
+	@# The browser story is timing-sensitive on a loaded machine (a run can finish between
+	@# two panel refreshes); one retry of the whole story, reported, before failing.
+	$(JLPM) test:ui || { echo "browser story failed; running it once more"; $(JLPM) test:ui; }
 	$(JLPM) test:wheel
 
 system-deps:
