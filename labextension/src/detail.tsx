@@ -22,6 +22,7 @@ import {
   statusLabel
 } from './format';
 import { Gettext, describeTrigger, formatTime } from './triggers';
+import { inFlight, nextPollDelay } from './polling';
 
 /** What the detail views ask the rest of the extension to do. */
 export interface DetailActions {
@@ -33,8 +34,10 @@ export interface DetailActions {
   openNotebook(path: string): void;
   /** Job id → name, for the upstream jobs of `after` triggers. */
   jobNames(): Record<string, string>;
-  /** The poll interval (ms). */
+  /** The poll interval (ms) when nothing is in flight. */
   interval(): number;
+  /** The poll interval (ms) while a run is queued or running. */
+  followInterval(): number;
   /** Tell the panel to refresh now. */
   changed(): void;
 }
@@ -64,6 +67,10 @@ abstract class LiveView<T> extends ReactWidget {
   protected live(_data: T): boolean {
     return true;
   }
+  /** Whether this answer shows something in flight (polled at the follow interval). */
+  protected following(_data: T): boolean {
+    return false;
+  }
 
   async reload(): Promise<void> {
     window.clearTimeout(this._timer);
@@ -83,7 +90,11 @@ abstract class LiveView<T> extends ReactWidget {
     }
     this.update();
     if (this.isAttached && (!this.data || this.live(this.data) || this.offline)) {
-      this._timer = window.setTimeout(() => void this.reload(), this.actions.interval());
+      const delay = nextPollDelay(
+        { interval: this.actions.interval(), follow: this.actions.followInterval() },
+        !!this.data && !this.offline && this.following(this.data)
+      );
+      this._timer = window.setTimeout(() => void this.reload(), delay);
     }
   }
 
@@ -165,6 +176,10 @@ export class JobView extends LiveView<JobData> {
       this.parent.title.label = job.name;
     }
     return { job, stats, runs: runs.runs };
+  }
+
+  protected following(data: JobData): boolean {
+    return inFlight(data.runs.map(r => r.status));
   }
 
   /** The token just created or rotated: shown once, until the view closes. */
@@ -601,6 +616,9 @@ export class RunView extends LiveView<RunData> {
 
   protected live(data: RunData): boolean {
     return !FINISHED.has(data.run.status) || !this.logDone;
+  }
+  protected following(data: RunData): boolean {
+    return inFlight([data.run.status]);
   }
 
   /** Read the log from where the last read ended. */

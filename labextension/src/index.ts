@@ -40,6 +40,7 @@ export namespace CommandIDs {
 
 interface Preferences {
   refreshInterval: number;
+  followInterval: number;
   defaultTimezone: string;
   outputFormats: OutputFormat[];
 }
@@ -64,6 +65,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new SchedModel(api);
     const prefs: Preferences = {
       refreshInterval: 2,
+      followInterval: 0.5,
       defaultTimezone: '',
       outputFormats: ['ipynb']
     };
@@ -163,6 +165,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openNotebook: path => void docManager.openOrReveal(path),
       jobNames: () => model.jobNames,
       interval: () => model.interval,
+      followInterval: () => model.followInterval,
       changed: () => void model.refresh(),
       schedule: path => void schedule(path)
     };
@@ -265,10 +268,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const apply = (settings: ISettingRegistry.ISettings): void => {
         const seconds = Number(settings.get('refreshInterval').composite);
         prefs.refreshInterval = Number.isFinite(seconds) && seconds > 0 ? seconds : 2;
+        const follow = Number(settings.get('followInterval').composite);
+        prefs.followInterval = Number.isFinite(follow) && follow > 0 ? follow : 0.5;
         prefs.defaultTimezone = String(settings.get('defaultTimezone').composite ?? '');
         const formats = settings.get('defaultOutputFormats').composite;
         prefs.outputFormats = Array.isArray(formats) ? (formats as OutputFormat[]) : ['ipynb'];
         model.interval = prefs.refreshInterval * 1000;
+        model.followInterval = prefs.followInterval * 1000;
       };
       settingRegistry
         .load(PLUGIN_ID)

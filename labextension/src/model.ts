@@ -1,11 +1,13 @@
 /**
  * The state the panel and the detail views show: jobs and recent runs, polled from the
- * server every `interval` ms, with the connection's state for the "retrying…" banner.
+ * server every `interval` ms (every `followInterval` ms while a run is in flight), with the
+ * connection's state for the "retrying…" banner.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, Job, JobStats, JobStatus, Run, RunStatus, SchedAPI } from './api';
 import { FailureWatch } from './failures';
+import { inFlight, MIN_INTERVAL, nextPollDelay } from './polling';
 
 export interface Filters {
   jobStatus: JobStatus | '';
@@ -28,13 +30,27 @@ export class SchedModel {
   /** When the last answer arrived (ms). */
   updatedAt = 0;
 
-  /** How often to ask the server, in ms. */
+  /** How often to ask the server when no run is in flight, in ms. */
   get interval(): number {
     return this._interval;
   }
   set interval(ms: number) {
-    this._interval = Math.max(250, ms);
-    this.schedule(this._interval);
+    this._interval = Math.max(MIN_INTERVAL, ms);
+    this.schedule(this.nextDelay());
+  }
+
+  /** How often to ask the server while a run is queued or running, in ms. */
+  get followInterval(): number {
+    return this._followInterval;
+  }
+  set followInterval(ms: number) {
+    this._followInterval = Math.max(MIN_INTERVAL, ms);
+    this.schedule(this.nextDelay());
+  }
+
+  /** True while one of the recent runs is queued or running. */
+  get following(): boolean {
+    return inFlight(this.runs.map(r => r.status));
   }
 
   get changed(): ISignal<this, void> {
@@ -113,9 +129,14 @@ export class SchedModel {
       this._newlyFailed = [];
       failed.forEach(run => this._runFailed.emit(run));
     }
-    // Back off while the server is away, up to 30 s.
-    this.schedule(
-      this._failures ? Math.min(this._interval * 2 ** this._failures, 30000) : this._interval
+    this.schedule(this.nextDelay());
+  }
+
+  /** The wait before the next request (backs off while the server is away). */
+  private nextDelay(): number {
+    return nextPollDelay(
+      { interval: this._interval, follow: this._followInterval, failures: this._failures },
+      this.following
     );
   }
 
@@ -175,6 +196,7 @@ export class SchedModel {
   private _failuresWatch = new FailureWatch();
   private _newlyFailed: Run[] = [];
   private _interval = 2000;
+  private _followInterval = 500;
   private _timer = 0;
   private _ticket = 0;
   private _failures = 0;
