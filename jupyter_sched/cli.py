@@ -7,6 +7,7 @@ Every command reads the deployment from ``JUPYTER_SCHED_*`` environment variable
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
 import logging
@@ -158,7 +159,10 @@ def run(
         raise click.ClickException(exc.message) from None
     click.echo(f"run {created.id}: {relative}")
     if local:
-        Worker(settings, service.db, concurrency=1).execute(created.id)
+        # One run and the process ends: a kernel pre-started for a next run would only be
+        # killed half-started at exit.
+        single = dataclasses.replace(settings, prestart_kernels=False)
+        Worker(single, service.db, concurrency=1).execute(created.id)
     final = _follow(service, created.id)
     _print_run(service, final)
     ctx.exit(0 if final.status == "succeeded" else 1)

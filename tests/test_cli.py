@@ -64,6 +64,8 @@ def test_run_local_with_typed_parameters(tmp_path: Path) -> None:
     ):
         assert line in text
     assert "cell 1/" in Path(log.group(1)).read_text()
+    # Only the run's kernel starts: no spare one is launched and then killed at exit.
+    assert "IPKernelApp" not in result.stderr, result.stderr
 
 
 def test_failed_run_exits_non_zero_with_the_error(tmp_path: Path) -> None:
