@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.yarn-state.yml
 LABEXTENSIONS := $(VENV)/share/jupyter/labextensions
 
 .PHONY: run demo test check lint format typecheck pytest labtest system-deps install \
-	labextension bench clean
+	labextension bench bench-reference clean
 
 ## run: JupyterLab on notebooks/ with the scheduler working (embedded worker, REST API, panel)
 run: $(STAMP) labextension
@@ -85,6 +85,10 @@ labextension: $(NODE_STAMP)
 ## bench: the run-latency benchmark against raw papermill
 bench: $(STAMP)
 	$(BIN)/python bench/run_latency.py
+
+## bench-reference: run latency against the official jupyter-scheduler (own venv in bench/)
+bench-reference: $(STAMP)
+	$(BIN)/python bench/vs_jupyter_scheduler.py
 
 clean:
 	rm -rf $(VENV) .sched-demo dist build node_modules lib jupyter_sched/labextension
