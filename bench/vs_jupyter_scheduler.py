@@ -49,7 +49,12 @@ time; the idle one costs nearly nothing.
 
 Usage::
 
-    python bench/vs_jupyter_scheduler.py [--n 10] [--json F] [--logs DIR]
+    python bench/vs_jupyter_scheduler.py [--n 10] [--order alternate|blocks] [--json F]
+                                         [--logs DIR]
+
+``--order blocks`` runs all samples of jupyter-sched back to back, then all of
+jupyter-scheduler's: the worst case for jupyter-sched, whose next kernel then has no idle
+time to boot in.
 
 The exit code is 0 whatever the ratio (this is a measurement), and 1 when a run failed or
 a server could not be started.
@@ -425,7 +430,7 @@ def their_sample(server: Server, i: int) -> Sample:
 # -- the benchmark --------------------------------------------------------------------------
 
 
-def measure(n: int, work_dir: Path, logs: Path | None) -> Results:
+def measure(n: int, order: str, work_dir: Path, logs: Path | None) -> Results:
     results = Results()
     reference_jupyter = ensure_reference_venv()
     our_jupyter = Path(sys.prefix) / "bin" / "jupyter"
@@ -462,9 +467,13 @@ def measure(n: int, work_dir: Path, logs: Path | None) -> Results:
             for i in range(WARMUP):
                 for _, sample in kinds:
                     sample(-1 - i)
-            for i in range(n):
+            if order == "alternate":
+                for i in range(n):
+                    for name, sample in kinds:
+                        results.samples[name].append(sample(i))
+            else:
                 for name, sample in kinds:
-                    results.samples[name].append(sample(i))
+                    results.samples[name].extend(sample(i) for i in range(n))
     finally:
         if logs is not None:
             logs.mkdir(parents=True, exist_ok=True)
@@ -474,7 +483,7 @@ def measure(n: int, work_dir: Path, logs: Path | None) -> Results:
     return results
 
 
-def report(results: Results) -> dict[str, Any]:
+def report(results: Results, order: str) -> dict[str, Any]:
     totals = {
         name: summary([s.total for s in samples]) for name, samples in results.samples.items()
     }
@@ -485,7 +494,7 @@ def report(results: Results) -> dict[str, Any]:
     n = len(results.samples[OURS])
     figures: dict[str, Any] = {
         "n": n,
-        "order": "alternate",
+        "order": order,
         "unit": "seconds",
         "notebook": NOTEBOOK_NAME,
         "reference": REFERENCE_REQUIREMENTS[0],
@@ -495,7 +504,7 @@ def report(results: Results) -> dict[str, Any]:
         "ratio": ratio,
         "samples": {name: [s.total for s in samples] for name, samples in results.samples.items()},
     }
-    print(f"run latency through the REST API, {NOTEBOOK_NAME}, n={n} each, alternate (seconds)")
+    print(f"run latency through the REST API, {NOTEBOOK_NAME}, n={n} each, {order} (seconds)")
     print(f"{'kind':<18} {'median':>8} {'p90':>8} {'min':>8} {'max':>8} {'submit':>8} {'n':>4}")
     for name, row in totals.items():
         print(
@@ -518,13 +527,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--logs", type=Path, metavar="DIR", help="keep both servers' logs in this directory"
     )
+    parser.add_argument(
+        "--order",
+        choices=("alternate", "blocks"),
+        default="alternate",
+        help="blocks: all samples of one kind back to back, then the other's",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
 
     work_dir = Path(tempfile.mkdtemp(prefix="sched-vs-ref-"))
     try:
-        results = measure(args.n, work_dir, args.logs)
+        results = measure(args.n, args.order, work_dir, args.logs)
     except (RunFailed, subprocess.CalledProcessError) as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
@@ -533,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    figures = report(results)
+    figures = report(results, args.order)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
