@@ -214,26 +214,37 @@ def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
 
 
 def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
-    """Mark runs whose worker stopped heartbeating as ``lost`` (and retry them)."""
+    """Mark runs whose worker stopped heartbeating as ``lost`` (and retry them).
+
+    A run whose cancel was requested ends ``cancelled`` instead, and is not retried: its
+    worker died before it could act on the request, but the user's wish stands.
+    """
     cutoff = now - timedelta(seconds=settings.lease_seconds)
     stale = or_(
         Run.heartbeat_at < cutoff,
         and_(Run.heartbeat_at.is_(None), Run.claimed_at < cutoff),
     )
     with db.read() as session:
-        candidates = session.scalars(select(Run.id).where(Run.status == "running", stale)).all()
+        candidates = session.execute(
+            select(Run.id, Run.cancel_requested_at).where(Run.status == "running", stale)
+        ).all()
     lost = []
-    for run_id in candidates:
-        outcome = Outcome(
-            "lost",
-            "WorkerLost",
-            f"no heartbeat from the run's worker for {settings.lease_seconds:g} s",
-        )
+    for run_id, cancel_requested_at in candidates:
+        if cancel_requested_at is not None:
+            outcome = Outcome(
+                "cancelled", "Cancelled", "the run was cancelled (its worker had stopped)"
+            )
+        else:
+            outcome = Outcome(
+                "lost",
+                "WorkerLost",
+                f"no heartbeat from the run's worker for {settings.lease_seconds:g} s",
+            )
         if finish(
             db, run_id, outcome, now, max_retry_delay=settings.max_retry_delay_seconds, where=stale
         ):
             lost.append(run_id)
-            log.warning("run %s is lost: its worker stopped heartbeating", run_id)
+            log.warning("run %s is %s: its worker stopped heartbeating", run_id, outcome.status)
     return lost
 
 

@@ -171,6 +171,20 @@ def test_reaper_marks_silent_runs_lost_and_retries_them(service: Service) -> Non
         assert retry.not_before == now + timedelta(seconds=5)
 
 
+def test_a_cancelled_run_whose_worker_died_ends_cancelled_not_retried(service: Service) -> None:
+    job_id = interval_job(service, every=3600, retries=2, retry_delay_seconds=1)
+    run_id = service.run_job(OWNER, job_id, now=T0).id
+    assert claim(service.db, run_id, "w1", T0)
+    with service.db.write() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=T0))
+    # The request is recorded, but the worker that should act on it is gone.
+    assert service.cancel_run(OWNER, run_id, now=T0 + timedelta(seconds=1)).status == "running"
+    now = T0 + timedelta(seconds=service.settings.lease_seconds + 1)
+    assert reap_lost_runs(service.db, service.settings, now) == [run_id]
+    runs = runs_of(service, job_id)
+    assert [(r.id, r.status, r.error_ename) for r in runs] == [(run_id, "cancelled", "Cancelled")]
+
+
 @pytest.mark.slow
 def test_cron_with_seconds_fires_on_time(service: Service, worker: Worker) -> None:
     """Every 2 s for 10 s with one worker: one run per fire, none missed, none late."""
