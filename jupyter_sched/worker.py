@@ -102,7 +102,11 @@ class Worker:
             max_retry_delay=self.settings.max_retry_delay_seconds,
             **refs,
         )
-        if run is None:
+        if run is None and not self._exists(run_id):
+            # Deleted with its job while it ran: what the run wrote since has no owner.
+            RunFolder(self.settings.artifacts_dir, run_id).remove()
+            log.info("run %s was deleted while it ran; its files are removed", run_id)
+        elif run is None:
             log.warning("run %s was finished elsewhere before it completed here", run_id)
         else:
             log.info("run %s %s", run_id, outcome.status)
@@ -110,6 +114,10 @@ class Worker:
                 dispatch(self.db, self.queues, now, job_id=run.job_id)
         if not self._stopping.is_set():
             self.kernels.refill()
+
+    def _exists(self, run_id: str) -> bool:
+        with self.db.read() as session:
+            return session.get(Run, run_id) is not None
 
     def _execute_claimed(self, run_id: str) -> tuple[Outcome, dict[str, Any]]:
         folder = RunFolder(self.settings.artifacts_dir, run_id)
@@ -212,6 +220,9 @@ class Worker:
                 select(Run.id, Run.status, Run.cancel_requested_at).where(Run.id.in_(ids))
             ).all()
         by_id = {run.run_id: run for run in active}
+        for run_id in set(ids) - {row.id for row in rows}:
+            # Its job was deleted: nobody can see the run any more, so it stops at once.
+            by_id[run_id].execution.abort("cancelled")
         for run_id, status, cancel_requested_at in rows:
             if cancel_requested_at is not None:
                 by_id[run_id].execution.abort("cancelled")

@@ -247,6 +247,24 @@ def test_cancel_running_run_from_another_process(
     assert "started" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
 
 
+def test_deleting_a_job_stops_its_running_run_and_leaves_no_files(
+    service: Service, worker: Worker, tmp_path: Path
+) -> None:
+    marker = tmp_path / "child.pid"
+    job_id = sleep_job(service, marker, seconds=600)
+    run = service.run_job(OWNER, job_id)
+    child = child_pid_of(marker)
+    kernel = os.getpgid(child)
+    started = time.monotonic()
+    service.delete_job(OWNER, job_id)
+    wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 3, "processes gone")
+    print(f"figure: the run's processes gone {time.monotonic() - started:.2f}s after the delete")
+    wait_until(lambda: not worker.active, 5, "the worker lets go of the run")
+    folder = service.settings.artifacts_dir / run.id
+    wait_until(lambda: not folder.exists(), 5, "the run's folder is gone")
+    assert service.list_runs(OWNER).runs == []
+
+
 def test_kernel_that_kills_itself_fails_the_run(service: Service, worker: Worker) -> None:
     run = wait_for_run(service, service.run_notebook(OWNER, "tests/notebooks/kill_kernel.ipynb").id)
     assert run.status == "failed"
