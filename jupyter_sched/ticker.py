@@ -293,9 +293,6 @@ class Ticker:
 
     def _loop(self) -> None:
         last_reconcile = last_sweep = 0.0
-        retention = (
-            self.settings.retention_days is not None or self.settings.retention_runs is not None
-        )
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -303,9 +300,8 @@ class Ticker:
                 tick(self.db, self.queues, self.settings, utcnow(), reconcile_queue=due)
                 if due:
                     last_reconcile = time.monotonic()
-                if retention and (
-                    time.monotonic() - last_sweep >= self.settings.retention_sweep_seconds
-                ):
+                # Swept even without a deployment retention: jobs may have their own.
+                if time.monotonic() - last_sweep >= self.settings.retention_sweep_seconds:
                     prune(self.db, self.settings, utcnow())
                     last_sweep = time.monotonic()
                 self.ticks += 1

@@ -9,8 +9,9 @@ from jupyter_sched.artifacts import RunFolder
 from jupyter_sched.lifecycle import Outcome, claim, finish
 from jupyter_sched.retention import prune
 from jupyter_sched.service import Service
+from jupyter_sched.ticker import Ticker
 
-from .conftest import OWNER
+from .conftest import OWNER, wait_until
 from .test_cli import sched
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -64,6 +65,26 @@ def test_keep_days_never_touches_a_running_run(service: Service) -> None:
     assert report.run_ids == old[:3]
     left = {r.id for r in service.list_runs(OWNER, job_id=job.id).runs}
     assert left == {*old[3:], running.id}
+
+
+def test_the_ticker_sweeps_a_jobs_own_retention(service: Service) -> None:
+    """No deployment retention is set: the job's own "keep the last 2" still applies."""
+    assert service.settings.retention_runs is None and service.settings.retention_days is None
+    job = service.create_job(
+        OWNER,
+        {"name": "r", "notebook": "notebooks/hello.ipynb", "retention_runs": 2},
+        now=T0,
+    )
+    old = finished_runs(service, job.id, 5)
+    ticker = Ticker(service.db, service.queues, service.settings.replace(retention_sweep_seconds=1))
+    ticker.start()
+    try:
+        wait_until(lambda: len(service.list_runs(OWNER, job_id=job.id).runs) == 2, 5, "the sweep")
+    finally:
+        ticker.stop()
+    assert {r.id for r in service.list_runs(OWNER, job_id=job.id).runs} == set(old[3:])
+    for run_id in old[:3]:
+        assert not RunFolder(service.settings.artifacts_dir, run_id).path.exists()
 
 
 def test_prune_command(tmp_path: Path) -> None:
