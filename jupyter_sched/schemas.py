@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationInfo,
     field_validator,
 )
 
@@ -152,6 +153,13 @@ Trigger = Annotated[
 NotifyOn = Literal["failure", "success", "slow"]
 
 
+def _slow_threshold(value: float | None, info: ValidationInfo) -> float | None:
+    # A "slow" notification with no threshold would be accepted and never sent.
+    if value is None and "slow" in info.data.get("on", ()):
+        raise ValueError("required when `on` includes slow")
+    return value
+
+
 class WebhookTarget(Input):
     """POST a JSON message about the run to ``url`` (Slack and Teams incoming webhooks
     take the ``slack`` and ``teams`` formats)."""
@@ -161,7 +169,13 @@ class WebhookTarget(Input):
     format: Literal["json", "slack", "teams"] = "json"
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
     #: With ``slow`` in ``on``: a run that takes longer than this is reported.
-    slower_than_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    slower_than_seconds: float | None = Field(
+        default=None, gt=0, le=7 * 86400, validate_default=True
+    )
+
+    _slow_needs_threshold = field_validator("slower_than_seconds")(
+        lambda value, info: _slow_threshold(value, info)
+    )
 
 
 class EmailTarget(Input):
@@ -172,7 +186,13 @@ class EmailTarget(Input):
         min_length=1, max_length=20
     )
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
-    slower_than_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    slower_than_seconds: float | None = Field(
+        default=None, gt=0, le=7 * 86400, validate_default=True
+    )
+
+    _slow_needs_threshold = field_validator("slower_than_seconds")(
+        lambda value, info: _slow_threshold(value, info)
+    )
 
 
 NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator="kind")]

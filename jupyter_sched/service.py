@@ -84,8 +84,11 @@ def parse_json(model: type[M], raw: str | bytes) -> M:
 def _invalid(exc: ValidationError) -> InvalidInput:
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
+    # pydantic puts the tags of discriminated unions in the location
     if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
-        del loc[1]  # pydantic puts the union's tag in the location
+        del loc[1]
+    if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
+        del loc[2]
     field = ".".join(loc) or None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -99,6 +102,7 @@ def _invalid(exc: ValidationError) -> InvalidInput:
 
 
 _TRIGGER_KINDS = ("cron", "interval", "once", "manual", "event", "after")
+_TARGET_KINDS = ("webhook", "email")
 
 
 def describe_trigger(trigger: Trigger) -> str:

@@ -114,6 +114,16 @@ BAD_BODIES: dict[str, tuple[Any, int, str]] = {
     "unknown overlap": ({"overlap": "sometimes"}, 422, "overlap"),
     "unknown output format": ({"output_formats": ["pdf"]}, 422, "output_formats.0"),
     "unknown kernel": ({"kernel": "no-such-kernel"}, 422, "kernel"),
+    "slow notification without a threshold": (
+        {"notifications": [{"kind": "webhook", "url": "https://hooks.example/x", "on": ["slow"]}]},
+        422,
+        "notifications.0.slower_than_seconds",
+    ),
+    "bad email address": (
+        {"notifications": [{"kind": "email", "to": ["nobody"]}]},
+        422,
+        "notifications.0.to.0",
+    ),
     "empty name": ({"name": ""}, 422, "name"),
     "missing name": ({"name": None}, 422, "name"),
 }
