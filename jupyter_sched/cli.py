@@ -79,7 +79,13 @@ def main(
 
 @main.command()
 @click.option("-c", "--concurrency", default=2, show_default=True, help="Runs at once per queue.")
-@click.option("-q", "--queue", "queues", multiple=True, default=["default"], show_default=True)
+@click.option(
+    "-q",
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Queue to take runs from (repeatable; default: the deployment's default queue).",
+)
 @click.option(
     "--grace", default=30.0, show_default=True, help="Seconds runs get to finish on stop."
 )
@@ -100,6 +106,7 @@ def worker(
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     service = _service(ctx)
+    queues = list(queues) or [service.settings.default_queue]
     Worker(service.settings, service.db, queues, concurrency).run_forever(
         grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
     )

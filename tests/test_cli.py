@@ -12,8 +12,10 @@ import nbformat
 import pytest
 
 from jupyter_sched.cli import parse_value
+from jupyter_sched.service import Service
 
-from .conftest import REPO
+from .conftest import REPO, wait_until
+from .test_reliability import Processes
 
 
 def sched(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -129,3 +131,14 @@ def test_events_webhooks_and_forced_delete(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "B (" in refused.stderr
     assert sched(tmp_path, "jobs", "delete", a.id, "--force").returncode == 0
     assert b.id in sched(tmp_path, "jobs", "list").stdout
+
+
+def test_worker_takes_the_deployment_default_queue(service: Service, tmp_path: Path) -> None:
+    processes = Processes(tmp_path)
+    try:
+        proc = processes.spawn(service.settings.replace(default_queue="reports"), "worker")
+        wait_until(lambda: any(w["pid"] == proc.pid for w in service.workers()), 30, "worker up")
+        (registered,) = [w for w in service.workers() if w["pid"] == proc.pid]
+        assert registered["queues"] == ["reports"]
+    finally:
+        processes.stop_all()
