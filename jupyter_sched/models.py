@@ -85,6 +85,10 @@ class Job(Base):
     name: Mapped[str] = mapped_column(String(200))
     owner: Mapped[str] = mapped_column(String(255))
     notebook: Mapped[str] = mapped_column(String(1024))
+    #: The root ``notebook`` is relative to: that of the server that checked it. On a hub
+    #: every user's server has its own, and tickers and workers serve all users.
+    #: ``None``: the root of whichever process reads it.
+    root_dir: Mapped[str | None] = mapped_column(String(4096))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     kernel: Mapped[str | None] = mapped_column(String(255))
     #: The trigger as the API gives it; ``trigger_kind`` repeats its kind for indexed lookups.
@@ -142,6 +146,8 @@ class Run(Base):
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     owner: Mapped[str] = mapped_column(String(255))
     notebook: Mapped[str] = mapped_column(String(1024))
+    #: As :attr:`Job.root_dir`, copied from the job (or the server, for an ad-hoc run).
+    root_dir: Mapped[str | None] = mapped_column(String(4096))
     kernel: Mapped[str | None] = mapped_column(String(255))
     #: The schedule fire this run is for; unique per job so each fire makes one run.
     scheduled_for: Mapped[datetime | None]

@@ -25,6 +25,12 @@ _CHECKED_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def notebook_root(recorded: str | None, default: Path) -> Path:
+    """The root a job's or run's notebook path is relative to: the one recorded with it
+    by the server that checked it, else ``default`` (this process's root)."""
+    return Path(recorded) if recorded else default
+
+
 def resolve_notebook(root: Path, path: str, *, field: str = "notebook") -> Path:
     """The real path of notebook ``path`` (relative to ``root``), which must stay inside it.
 

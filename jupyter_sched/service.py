@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,13 @@ from .executor import kernel_language
 from .lifecycle import dispatch, new_run, request_cancel
 from .models import FINAL_STATUSES, Job, JobCounts, Run
 from .models import Worker as WorkerRow
-from .notebooks import check_parameters, notebook_parameters, read_notebook, resolve_notebook
+from .notebooks import (
+    check_parameters,
+    notebook_parameters,
+    notebook_root,
+    read_notebook,
+    resolve_notebook,
+)
 from .queue import Queues
 from .schemas import (
     NOT_NULLABLE,
@@ -166,6 +173,7 @@ class Service:
             name=spec.name,
             owner=owner,
             notebook=spec.notebook,
+            root_dir=self._root,
             trigger=spec.trigger.model_dump(mode="json"),
             trigger_kind=spec.trigger.kind,
             status="active",
@@ -289,6 +297,7 @@ class Service:
                 set(changes) | ({"trigger"} if trigger is not None else set())
             ):
                 self._check_job(merged.notebook, merged.parameters, merged.kernel, merged, now)
+                job.root_dir = self._root  # the path was checked against this server's root
             if changes.get("notifications") is not None:
                 changes["notifications"] = [
                     t.model_dump(mode="json") for t in changes["notifications"]
@@ -386,8 +395,9 @@ class Service:
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
             notebook = job.notebook
+            root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters:
-            path = resolve_notebook(self.settings.root_dir, notebook)
+            path = resolve_notebook(root, notebook)
             check_parameters(parameters, notebook_parameters(path))
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
@@ -426,6 +436,7 @@ class Service:
                 trigger="manual",
                 owner=owner,
                 notebook=notebook,
+                root_dir=self._root,
                 parameters=parameters,
                 kernel=kernel,
                 timeout_seconds=timeout_seconds,
@@ -573,6 +584,7 @@ class Service:
                 trigger="manual",
                 owner=old.owner,
                 notebook=old.notebook,
+                root_dir=old.root_dir,
                 kernel=old.kernel,
                 timeout_seconds=old.timeout_seconds,
                 queue=old.queue,
@@ -711,6 +723,11 @@ class Service:
         )
 
     # -- helpers ------------------------------------------------------------------------
+
+    @property
+    def _root(self) -> str:
+        """This server's root, recorded with every notebook path it checks."""
+        return os.path.realpath(self.settings.root_dir)
 
     def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
         job = session.get(Job, job_id)

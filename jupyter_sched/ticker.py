@@ -34,7 +34,7 @@ from .lifecycle import (
     request_cancel,
 )
 from .models import Job, Run
-from .notebooks import resolve_notebook
+from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
 from .queue import Queues
 from .retention import prune
@@ -201,9 +201,10 @@ def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
         if run is None:
             return
         notebook = run.notebook
+        root = notebook_root(run.root_dir, settings.root_dir)
     folder = RunFolder(settings.artifacts_dir, run_id)
     try:
-        folder.snapshot(resolve_notebook(settings.root_dir, notebook))
+        folder.snapshot(resolve_notebook(root, notebook))
     except Exception as exc:  # noqa: BLE001 - the worker fails the run with a clear error
         log.info("run %s: no snapshot of %s (%s)", run_id, notebook, exc)
         return

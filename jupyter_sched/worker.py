@@ -30,7 +30,7 @@ from .executor import Execution, KernelSupply, RunFiles
 from .lifecycle import Outcome, claim, dispatch, finish
 from .models import Run
 from .models import Worker as WorkerRow
-from .notebooks import notebook_parameters, resolve_notebook
+from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues
 from .ticker import utcnow
 from .workflows import RESERVED_PARAMETERS
@@ -137,7 +137,8 @@ class Worker:
         try:
             # The path is checked again at execution time: a symlink swapped in after the
             # job was created must not lead outside the root.
-            notebook = resolve_notebook(self.settings.root_dir, run.notebook)
+            root = notebook_root(run.root_dir, self.settings.root_dir)
+            notebook = resolve_notebook(root, run.notebook)
             cwd = notebook.parent
             if not folder.has_snapshot():
                 folder.snapshot(notebook)

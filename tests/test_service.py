@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import nbformat
 import pytest
 from sqlalchemy import func, select
 
 from jupyter_sched.errors import Conflict, InvalidInput, NotFound, PathOutsideRoot, SchedError
 from jupyter_sched.models import Job, Run
 from jupyter_sched.service import Service
+from jupyter_sched.ticker import fire_due_jobs
+from jupyter_sched.worker import Worker
 
 from .conftest import OWNER
 
@@ -208,3 +212,43 @@ def test_symlink_out_of_the_root_is_refused(service: Service, tmp_path) -> None:
             )
     finally:
         link.unlink()
+
+
+def test_on_a_hub_each_notebook_runs_from_its_owners_root(service: Service, tmp_path: Path) -> None:
+    """Every user's server has its own root; tickers and workers serve all users. A job
+    must run the notebook its owner chose, from the owner's root, whoever fires it."""
+    roots = {}
+    for user in ("alice", "bob"):
+        roots[user] = tmp_path / "home" / user
+        (roots[user] / "reports").mkdir(parents=True)
+        source = f"import os; print('notebook of {user}', os.getcwd())"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        nbformat.write(nb, roots[user] / "reports" / "daily.ipynb")
+    servers = {
+        user: Service.open(service.settings.replace(root_dir=root)) for user, root in roots.items()
+    }
+    job = servers["alice"].create_job(
+        "alice",
+        {"name": "daily", "notebook": "reports/daily.ipynb",
+         "trigger": {"kind": "interval", "every_seconds": 3600}},
+    )  # fmt: skip
+    # Bob's server ticks (Alice's is stopped) and a worker on a third machine executes.
+    due = job.next_fire_at
+    assert due is not None
+    (run_id,) = fire_due_jobs(servers["bob"].db, servers["bob"].settings, due).fired
+    elsewhere = service.settings.replace(root_dir=tmp_path / "worker-cwd")
+    Worker(elsewhere, service.db, worker_id="w").execute(run_id)
+    run = service.get_run("alice", run_id)
+    assert run.status == "succeeded", run.error
+    nb = nbformat.read(service.run_output("alice", run_id), as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert printed.strip() == f"notebook of alice {roots['alice'] / 'reports'}"
+    # Reruns and ad-hoc runs keep the root of the server that checked the path.
+    rerun = servers["alice"].rerun("alice", run_id)
+    with service.db.read() as session:
+        assert session.get(Run, rerun.id).root_dir == str(roots["alice"])  # type: ignore[union-attr]
+    adhoc = servers["bob"].run_notebook("bob", "reports/daily.ipynb", dispatch=False)
+    with service.db.read() as session:
+        assert session.get(Run, adhoc.id).root_dir == str(roots["bob"])  # type: ignore[union-attr]
+    for server in servers.values():
+        server.db.dispose()
