@@ -613,6 +613,38 @@ function story(theme) {
     );
 
     test(
+      'deleting a job others run after names them, and "Delete anyway" deletes it',
+      { timeout: 30_000 },
+      async () => {
+        const panel = await openPanel(page);
+        await panel.locator(`li.jp-sched-job[data-job-id="${ids.chainA}"]`).click();
+        const view = page.locator(`.jp-sched-job-detail [data-job-id="${ids.chainA}"]`);
+        await view.locator('[data-action="delete"]').click();
+        await page
+          .locator('.jp-Dialog')
+          .getByRole('button', { name: 'Delete', exact: true })
+          .click();
+        // The server refuses (Chain B runs after Chain A); the dialog says so.
+        const dependents = page.locator('.jp-Dialog [data-dialog="delete-dependents"]');
+        await dependents.waitFor({ timeout: 5000 });
+        assert.match(await dependents.innerText(), /Chain B/);
+        await page.locator('.jp-Dialog').getByRole('button', { name: 'Delete anyway' }).click();
+        await view.waitFor({ state: 'detached', timeout: 5000 });
+        const jobs = (await lab.api('jobs')).body.jobs;
+        assert.equal(
+          jobs.find(j => j.id === ids.chainA),
+          undefined,
+          'Chain A is deleted'
+        );
+        // Left with no job to wait for, Chain B now runs by hand.
+        assert.equal(jobs.find(j => j.name === 'Chain B').trigger.kind, 'manual');
+        await panel
+          .locator(`li.jp-sched-job[data-job-id="${ids.chainA}"]`)
+          .waitFor({ state: 'detached', timeout: 5000 });
+      }
+    );
+
+    test(
       'notification targets and retention in the dialog, with the server’s field errors',
       { timeout: 60_000 },
       async () => {
@@ -673,15 +705,17 @@ function story(theme) {
     );
 
     test('no console errors during the story', () => {
-      // The only HTTP errors are the server refusing the invalid cron (preview and create);
-      // Chromium logs those answers as "Failed to load resource", which is no page error.
-      const expected = /^4\d\d POST .*\/sched\/api\/(preview|jobs)(\?\d+)?$/;
+      // The only HTTP errors are the server refusing the invalid cron (preview and create)
+      // and the delete of a job others run after; Chromium logs those answers as "Failed to
+      // load resource", which is no page error.
+      const expected =
+        /^(4\d\d POST .*\/sched\/api\/(preview|jobs)|409 DELETE .*\/sched\/api\/jobs\/\w+)(\?\d+)?$/;
       assert.deepEqual(
         httpErrors.filter(e => !expected.test(e)),
         []
       );
       const refused =
-        /^console: Failed to load resource: the server responded with a status of 4\d\d .*\/sched\/api\/(preview|jobs)(\?\d+)?\)$/;
+        /^console: Failed to load resource: the server responded with a status of 4\d\d .*\/sched\/api\/(preview|jobs|jobs\/\w+)(\?\d+)?\)$/;
       assert.deepEqual(
         errors.filter(e => !refused.test(e)),
         []

@@ -187,12 +187,16 @@ export class SchedAPI {
     return (await response.json()) as T;
   }
 
-  private send<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.json<T>(path, {
-      method,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json' }
-    });
+  private send<T>(method: string, path: string, body?: unknown, query = {}): Promise<T> {
+    return this.json<T>(
+      path,
+      {
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json' }
+      },
+      query
+    );
   }
 
   listJobs(
@@ -209,8 +213,14 @@ export class SchedAPI {
   updateJob(id: string, changes: JobUpdate): Promise<Job> {
     return this.send('PATCH', `jobs/${encodeURIComponent(id)}`, changes);
   }
-  deleteJob(id: string): Promise<void> {
-    return this.send('DELETE', `jobs/${encodeURIComponent(id)}`);
+  /**
+   * Delete a job. The server refuses (409) a job that other jobs run after, unless
+   * `force`: they then no longer wait for it.
+   */
+  deleteJob(id: string, options: { force?: boolean } = {}): Promise<void> {
+    return this.send('DELETE', `jobs/${encodeURIComponent(id)}`, undefined, {
+      force: options.force ? 'true' : undefined
+    });
   }
   pauseJob(id: string): Promise<Job> {
     return this.send('POST', `jobs/${encodeURIComponent(id)}/pause`);

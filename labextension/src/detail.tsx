@@ -74,8 +74,13 @@ abstract class LiveView<T> extends ReactWidget {
 
   async reload(): Promise<void> {
     window.clearTimeout(this._timer);
+    if (this._held) {
+      return;
+    }
+    const loading = this.load();
+    this._loading = loading.catch(() => undefined);
     try {
-      this.data = await this.load();
+      this.data = await loading;
       this.error = null;
       this.offline = false;
     } catch (error) {
@@ -89,13 +94,27 @@ abstract class LiveView<T> extends ReactWidget {
       return;
     }
     this.update();
-    if (this.isAttached && (!this.data || this.live(this.data) || this.offline)) {
+    if (this.isAttached && !this._held && (!this.data || this.live(this.data) || this.offline)) {
       const delay = nextPollDelay(
         { interval: this.actions.interval(), follow: this.actions.followInterval() },
         !!this.data && !this.offline && this.following(this.data)
       );
       this._timer = window.setTimeout(() => void this.reload(), delay);
     }
+  }
+
+  /**
+   * Stop polling until {@link resume}, once the load in flight has ended: while what the
+   * view shows is being deleted, a poll would only get a 404.
+   */
+  protected async hold(): Promise<void> {
+    this._held = true;
+    window.clearTimeout(this._timer);
+    await this._loading;
+  }
+  protected resume(): void {
+    this._held = false;
+    void this.reload();
   }
 
   protected onAfterAttach(): void {
@@ -144,6 +163,8 @@ abstract class LiveView<T> extends ReactWidget {
 
   protected _: Gettext;
   private _timer = 0;
+  private _held = false;
+  private _loading: Promise<unknown> = Promise.resolve();
 }
 
 // -- job detail ---------------------------------------------------------------------------
@@ -231,14 +252,58 @@ export class JobView extends LiveView<JobData> {
     if (!answer.button.accept) {
       return;
     }
+    await this.hold();
     try {
-      await this.api.deleteJob(job.id);
+      if (!(await this.deleteJob(job))) {
+        this.resume();
+        return;
+      }
       Notification.success(_('Deleted “%1”.', job.name), { autoClose: 3000 });
       this.actions.changed();
       this.parent?.dispose();
     } catch (error) {
       Notification.error(errorText(error), { autoClose: 8000 });
+      this.resume();
     }
+  }
+
+  /**
+   * Delete `job`; false when the user keeps it after all. Jobs that run after it make the
+   * server refuse (409, naming them), since deleting it changes what they wait for: the
+   * user sees which and decides.
+   */
+  private async deleteJob(job: Job): Promise<boolean> {
+    const _ = this._;
+    try {
+      await this.api.deleteJob(job.id);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) {
+        throw error;
+      }
+      const answer = await showDialog({
+        title: _('Other jobs run after “%1”', job.name),
+        body: (
+          <div data-dialog="delete-dependents">
+            <p>{error.message}</p>
+            <p>
+              {_(
+                'Deleted anyway, they no longer wait for it; a job left with no other job to wait for runs only by hand.'
+              )}
+            </p>
+          </div>
+        ),
+        buttons: [
+          Dialog.cancelButton({ label: _('Cancel') }),
+          Dialog.warnButton({ label: _('Delete anyway') })
+        ]
+      });
+      if (!answer.button.accept) {
+        return false;
+      }
+    }
+    await this.api.deleteJob(job.id, { force: true });
+    return true;
   }
 
   render(): JSX.Element {

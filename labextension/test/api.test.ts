@@ -1,6 +1,7 @@
+import { ServerConnection } from '@jupyterlab/services';
 import { describe, expect, it } from 'vitest';
 
-import { ApiError, errorFromResponse, formField } from '../src/api';
+import { ApiError, SchedAPI, errorFromResponse, formField } from '../src/api';
 
 describe('errorFromResponse', () => {
   it('reads the server’s {message, reason, field}', () => {
@@ -59,5 +60,51 @@ describe('formField', () => {
     ['output_formats.0', 'output_formats']
   ])('%s → %j', (field, expected) => {
     expect(formField(field)).toBe(expected);
+  });
+});
+
+describe('SchedAPI.deleteJob', () => {
+  /** A client whose requests are recorded as "METHOD URL" and get `answer()`. */
+  function recording(answer = () => new Response(null, { status: 204 })): {
+    api: SchedAPI;
+    requests: string[];
+  } {
+    const requests: string[] = [];
+    const settings = ServerConnection.makeSettings({
+      baseUrl: 'http://localhost:8888/base/',
+      // no cache-busting number in the URLs compared
+      init: { cache: 'default' },
+      fetch: async (input: RequestInfo | URL) => {
+        const request = input as Request;
+        requests.push(`${request.method} ${request.url}`);
+        return answer();
+      }
+    });
+    return { api: new SchedAPI(settings), requests };
+  }
+
+  it('asks for the job only, unless forced', async () => {
+    const { api, requests } = recording();
+    await api.deleteJob('a b');
+    await api.deleteJob('a b', { force: false });
+    await api.deleteJob('a b', { force: true });
+    expect(requests).toEqual([
+      'DELETE http://localhost:8888/base/sched/api/jobs/a%20b',
+      'DELETE http://localhost:8888/base/sched/api/jobs/a%20b',
+      'DELETE http://localhost:8888/base/sched/api/jobs/a%20b?force=true'
+    ]);
+  });
+
+  it('lets the server’s refusal through as an ApiError', async () => {
+    const body = {
+      message: 'job_id: other jobs run after this one: B (j2); delete with force',
+      reason: 'conflict',
+      field: 'job_id'
+    };
+    const { api } = recording(() => new Response(JSON.stringify(body), { status: 409 }));
+    const error = await api.deleteJob('j1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).status).toBe(409);
+    expect((error as ApiError).message).toBe(body.message);
   });
 });
