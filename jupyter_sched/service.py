@@ -108,6 +108,22 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     )
 
 
+#: Queues named ``user-<name>`` belong to user <name>. On a hub, the workers of such a queue
+#: run as that user, so nobody else may send notebooks there.
+USER_QUEUE_PREFIX = "user-"
+
+
+def check_queue(owner: str, queue: str) -> str:
+    """``queue`` if ``owner`` may send runs to it; :class:`InvalidInput` otherwise."""
+    own = f"{USER_QUEUE_PREFIX}{owner}"
+    if queue.startswith(USER_QUEUE_PREFIX) and queue != own:
+        raise InvalidInput(
+            f"queue: {queue!r} is another user's personal queue; yours is {own!r}",
+            field="queue",
+        )
+    return queue
+
+
 _TRIGGER_KINDS = ("cron", "interval", "once", "manual", "event", "after")
 _TARGET_KINDS = ("webhook", "email")
 
@@ -182,7 +198,7 @@ class Service:
             updated_at=now,
             version=1,
             **spec.model_dump(exclude={"name", "notebook", "trigger", "queue"}),
-            queue=spec.queue or self.settings.default_queue,
+            queue=check_queue(owner, spec.queue or self.settings.default_queue),
         )
         job.next_fire_at = job_next_fire(job, now)
         with self.db.write() as session:
@@ -278,8 +294,11 @@ class Service:
                     f"version: the job changed meanwhile (now version {job.version})",
                     field="version",
                 )
-            if "queue" in changes and changes["queue"] is None:
-                changes["queue"] = self.settings.default_queue  # null: back to the default
+            if "queue" in changes:
+                # null: back to the default
+                changes["queue"] = check_queue(
+                    owner, changes["queue"] or self.settings.default_queue
+                )
             if "output_formats" in changes:
                 changes["output_formats"] = [
                     "ipynb",
@@ -440,7 +459,7 @@ class Service:
                 parameters=parameters,
                 kernel=kernel,
                 timeout_seconds=timeout_seconds,
-                queue=queue or self.settings.default_queue,
+                queue=check_queue(owner, queue or self.settings.default_queue),
             )
             run.output_formats = ["ipynb", *sorted(set(output_formats or []) - {"ipynb"})]
             if not dispatch:

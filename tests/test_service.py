@@ -252,3 +252,25 @@ def test_on_a_hub_each_notebook_runs_from_its_owners_root(service: Service, tmp_
         assert session.get(Run, adhoc.id).root_dir == str(roots["bob"])  # type: ignore[union-attr]
     for server in servers.values():
         server.db.dispose()
+
+
+def test_personal_queues_take_only_their_users_runs(service: Service) -> None:
+    """On a hub, the workers of ``user-alice`` run as Alice: Bob may not send work there."""
+    alices = service.create_job("alice", job_body(queue="user-alice"))
+    assert alices.queue == "user-alice"
+    bobs = service.create_job("bob", job_body())
+    for attempt in (
+        lambda: service.create_job("bob", job_body(queue="user-alice")),
+        lambda: service.update_job("bob", bobs.id, {"queue": "user-alice"}),
+        lambda: service.run_notebook("bob", "notebooks/hello.ipynb", queue="user-alice"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            attempt()
+        assert refused.value.field == "queue"
+        assert "'user-bob'" in refused.value.message
+    assert service.get_job("bob", bobs.id).queue == "default"
+    assert service.create_job("bob", job_body(queue="user-bob")).queue == "user-bob"
+    assert service.create_job("bob", job_body(queue="heavy")).queue == "heavy"
+    assert [j.queue for j in service.list_jobs("bob").jobs if j.queue.startswith("user-")] == [
+        "user-bob"
+    ]

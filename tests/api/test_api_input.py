@@ -124,6 +124,7 @@ BAD_BODIES: dict[str, tuple[Any, int, str]] = {
         422,
         "notifications.0.to.0",
     ),
+    "another user's personal queue": ({"queue": "user-mallory"}, 422, "queue"),
     "empty name": ({"name": ""}, 422, "name"),
     "missing name": ({"name": None}, 422, "name"),
 }
