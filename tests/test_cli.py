@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ from .conftest import REPO, wait_until
 from .test_reliability import Processes
 
 
-def sched(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def sched(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data"),
@@ -30,6 +31,7 @@ def sched(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         capture_output=True,
         text=True,
+        input=stdin,
         timeout=120,
         check=False,
     )
@@ -142,3 +144,63 @@ def test_worker_takes_the_deployment_default_queue(service: Service, tmp_path: P
         assert registered["queues"] == ["reports"]
     finally:
         processes.stop_all()
+
+
+def test_jobs_create_and_update_cover_the_api_fields(tmp_path: Path) -> None:
+    created = sched(
+        tmp_path, "jobs", "create", "notebooks/sales_report.ipynb", "--name", "Sales EU",
+        "-p", "region", "EU", "-p", "days", "7",
+        "--cron", "0 6 * * 1-5", "--timezone", "Europe/Paris", "--retries", "2",
+        "--tag", "finance", "--html", "--notify-webhook", "https://hooks.example/x",
+        "--notify-on", "failure,slow", "--slower-than", "600", "--keep-runs", "30",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    job_id = re.search(r"^job (\w+): Sales EU", created.stdout, re.M)
+    assert job_id, created.stdout
+    assert "at 06:00 on Monday to Friday (Europe/Paris)" in created.stdout
+    after = sched(
+        tmp_path, "jobs", "create", "notebooks/hello.ipynb",
+        "--after", job_id.group(1), "--when", "completion", "--pass-results",
+    )  # fmt: skip
+    assert after.returncode == 0, after.stderr
+
+    def show(job: str) -> dict[str, object]:
+        shown = sched(tmp_path, "jobs", "show", job)
+        assert shown.returncode == 0, shown.stderr
+        return json.loads(shown.stdout)  # type: ignore[no-any-return]
+
+    job = show(job_id.group(1))
+    assert job["parameters"] == {"region": "EU", "days": 7}
+    assert job["trigger"] == {"kind": "cron", "cron": "0 6 * * 1-5", "timezone": "Europe/Paris"}
+    assert (job["retries"], job["tags"], job["retention_runs"]) == (2, ["finance"], 30)
+    assert job["output_formats"] == ["ipynb", "html"]
+    assert job["notifications"] == [
+        {"kind": "webhook", "url": "https://hooks.example/x", "format": "json",
+         "on": ["failure", "slow"], "slower_than_seconds": 600.0}
+    ]  # fmt: skip
+    follower_id = re.search(r"^job (\w+):", after.stdout, re.M)
+    assert follower_id
+    assert show(follower_id.group(1))["trigger"] == {
+        "kind": "after", "jobs": [job_id.group(1)], "condition": "completion",
+        "pass_results": True,
+    }  # fmt: skip
+
+    # Options change only what they name; in --json, null goes back to the default.
+    updated = sched(
+        tmp_path, "jobs", "update", job_id.group(1), "--every", "3600", "--json", "-",
+        stdin='{"retention_runs": null, "retries": 5}',
+    )  # fmt: skip
+    assert updated.returncode == 0, updated.stderr
+    assert "every hour" in updated.stdout
+    job = show(job_id.group(1))
+    assert job["trigger"] == {"kind": "interval", "every_seconds": 3600.0}
+    assert (job["retries"], job["retention_runs"], job["tags"]) == (5, None, ["finance"])
+
+    # Bad input: the server's message, and nothing changed.
+    bad = sched(tmp_path, "jobs", "update", job_id.group(1), "--cron", "61 * * * *")
+    assert bad.returncode == 1
+    assert "trigger.cron" in bad.stderr and "61" in bad.stderr
+    two = sched(tmp_path, "jobs", "create", "notebooks/hello.ipynb", "--cron", "* * * * *",
+                "--every", "5")  # fmt: skip
+    assert two.returncode == 2 and "choose one trigger" in two.stderr
+    assert show(job_id.group(1))["trigger"] == {"kind": "interval", "every_seconds": 3600.0}
