@@ -198,11 +198,71 @@ class SchedApp(ExtensionApp):
         help="Base URL of this server as people reach it, for links in notifications.",
     )
     smtp_host = Unicode(
+        None, allow_none=True, config=True, help="SMTP server for notification emails."
+    )
+    smtp_port = Integer(None, allow_none=True, config=True, help="Its port. Default 25.")
+    smtp_from = Unicode(
         None,
         allow_none=True,
         config=True,
-        help="SMTP server for notification emails (also JUPYTER_SCHED_SMTP_PORT, _FROM, "
-        "_USER, _PASSWORD, _STARTTLS).",
+        help="Sender of notification emails. Default jupyter-sched@localhost.",
+    )
+    smtp_user = Unicode(None, allow_none=True, config=True, help="SMTP login, if it needs one.")
+    smtp_password = Unicode(None, allow_none=True, config=True, help="SMTP password.")
+    smtp_starttls = Bool(
+        None, allow_none=True, config=True, help="Upgrade the SMTP connection with STARTTLS."
+    )
+    notify_max_attempts = Integer(
+        None,
+        allow_none=True,
+        min=1,
+        config=True,
+        help="Delivery attempts of one notification before it is given up. Default 5.",
+    )
+    notify_retry_seconds = Float(
+        None,
+        allow_none=True,
+        min=0.0,
+        config=True,
+        help="Delay before a notification's second attempt; doubles after. Default 10.",
+    )
+    retention_sweep_seconds = Float(
+        None,
+        allow_none=True,
+        min=1.0,
+        config=True,
+        help="How often the ticker deletes runs past retention. Default 3600.",
+    )
+
+    # -- the embedded worker's execution ---------------------------------------------------
+
+    watch_seconds = Float(
+        None,
+        allow_none=True,
+        min=0.01,
+        config=True,
+        help="How often workers look for cancel requests and deadlines. Default 0.5.",
+    )
+    kill_grace_seconds = Float(
+        None,
+        allow_none=True,
+        min=0.0,
+        config=True,
+        help="After an interrupt, how long a kernel gets before it is killed. Default 1.",
+    )
+    poll_max_seconds = Float(
+        None,
+        allow_none=True,
+        min=0.01,
+        config=True,
+        help="Longest an embedded-queue worker sleeps between polls. Default 0.1.",
+    )
+    prestart_kernels = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="Keep a started Python kernel ready per worker thread (each serves one run). "
+        "Default on.",
     )
 
     # -- the API ---------------------------------------------------------------------------
@@ -302,7 +362,10 @@ class SchedApp(ExtensionApp):
                 name: value
                 for name in (
                     "webhook_rate_per_minute", "retention_days", "retention_runs",
-                    "public_url", "smtp_host",
+                    "public_url", "smtp_host", "smtp_port", "smtp_from", "smtp_user",
+                    "smtp_password", "smtp_starttls", "notify_max_attempts",
+                    "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
+                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels",
                 )
                 if (value := getattr(self, name)) is not None
             },

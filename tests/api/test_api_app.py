@@ -5,6 +5,7 @@ left behind), and the hub set-up: PostgreSQL + Redis with a separate worker proc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -208,3 +209,23 @@ class TestHubDeployment:
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(30)
+
+
+def test_every_setting_is_a_traitlet(tmp_path: Path) -> None:
+    from jupyter_server.serverapp import ServerApp
+
+    # root_dir is the server's own; everything else can be set in jupyter_server_config.
+    names = {f.name for f in dataclasses.fields(Settings)} - {"root_dir"}
+    assert names <= set(SchedApp.class_trait_names(config=True)), names - set(
+        SchedApp.class_trait_names(config=True)
+    )
+    configured = {"smtp_port": 2525, "smtp_starttls": True, "prestart_kernels": False,
+                  "kill_grace_seconds": 0.25, "retention_sweep_seconds": 60.0,
+                  "notify_max_attempts": 2}  # fmt: skip
+    app = SchedApp(config=Config({"SchedApp": configured}))
+    app.serverapp = ServerApp(root_dir=str(tmp_path))
+    settings = app.sched_settings()
+    assert {name: getattr(settings, name) for name in configured} == configured
+    assert settings.root_dir == tmp_path
+    # and the embedded worker gets them too
+    assert worker_env(settings)["JUPYTER_SCHED_PRESTART_KERNELS"] in {"0", "false", "False"}
