@@ -168,6 +168,7 @@ def _fire_job(
         return  # another ticker handled this job
     if missed:
         log.info("job %s: %d missed fire(s) not run (misfire=%s)", job.id, len(missed), job.misfire)
+        _record_missed(session, job, missed, now, report)
     active = session.scalars(
         select(Run.id).where(Run.job_id == job.id, Run.status.in_(("queued", "running")))
     ).all()
@@ -179,6 +180,7 @@ def _fire_job(
                 trigger="schedule",
                 scheduled_for=scheduled_for,
                 status="skipped",
+                finished_at=now,
                 error_ename="Skipped",
                 error_evalue=f"the previous run {active[0]} was still going (overlap=skip)",
             )
@@ -192,6 +194,32 @@ def _fire_job(
         if insert_run(session, run):
             report.fired.append(run.id)
             active = [*active, run.id]
+
+
+def _record_missed(
+    session: Session, job: Job, missed: list[datetime], now: datetime, report: TickReport
+) -> None:
+    """One ``skipped`` run, at the latest missed fire, says in the history that fires were
+    missed while nothing was ticking (one row, however long the outage)."""
+    first, last = missed[0], missed[-1]
+    span = (
+        f"the fire at {last.isoformat()}"
+        if len(missed) == 1
+        else f"{len(missed)} fires from {first.isoformat()} to {last.isoformat()}"
+    )
+    run = new_run(
+        job,
+        now=now,
+        trigger="schedule",
+        scheduled_for=last,
+        status="skipped",
+        finished_at=now,
+        error_ename="Missed",
+        error_evalue=f"{span} came while no scheduler was running (misfire={job.misfire})",
+    )
+    if insert_run(session, run):
+        count_final(session, job.id, "skipped", now)
+        report.skipped.append(run.id)
 
 
 def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:

@@ -76,9 +76,16 @@ def test_misfire_after_three_missed_fires(service: Service, policy: str, expecte
     assert [r.scheduled_for for r in runs_of(service, job_id)] == [T0 + timedelta(seconds=60)]
     # down while the fires at +120, +180 and +240 were due; back 35 s after the last one
     fire_due_jobs(service.db, settings, T0 + timedelta(seconds=275))
-    caught_up = [r.scheduled_for for r in runs_of(service, job_id)][1:]
+    later = runs_of(service, job_id)[1:]
+    caught_up = [r.scheduled_for for r in later if r.status == "queued"]
     assert caught_up == [T0 + timedelta(seconds=240)] * expected
     assert next_fire_at(service, job_id) == T0 + timedelta(seconds=300)
+    # The history says what was missed: one skipped run at the latest fire not run.
+    (skipped,) = [r for r in later if r.status == "skipped"]
+    not_run = 3 - expected
+    assert skipped.scheduled_for == T0 + timedelta(seconds=120 + 60 * (not_run - 1))
+    assert skipped.error_ename == "Missed" and skipped.finished_at is not None
+    assert f"{not_run} fires from " in (skipped.error_evalue or "")
 
 
 def test_start_end_window_and_max_runs(service: Service) -> None:
