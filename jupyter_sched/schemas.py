@@ -525,6 +525,8 @@ class WorkerInfo(Output):
     pid: int
     queues: list[str]
     concurrency: int
+    #: Runs it executes now (whoever owns them: only the number is shown).
+    running: int
     started_at: datetime
     heartbeat_at: datetime
 

@@ -706,11 +706,18 @@ class Service:
                     WorkerRow.heartbeat_at >= cutoff, WorkerRow.stopped_at.is_(None)
                 )
             ).all()
+            running = dict(
+                session.execute(
+                    select(Run.worker_id, func.count())
+                    .where(Run.status == "running", Run.worker_id.in_([w.id for w in rows]))
+                    .group_by(Run.worker_id)
+                ).all()
+            )
             return [
                 {
                     "id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
-                    "concurrency": w.concurrency, "started_at": w.started_at,
-                    "heartbeat_at": w.heartbeat_at,
+                    "concurrency": w.concurrency, "running": running.get(w.id, 0),
+                    "started_at": w.started_at, "heartbeat_at": w.heartbeat_at,
                 }
                 for w in rows
             ]  # fmt: skip

@@ -1267,6 +1267,8 @@ export type components = {
       pid: number;
       /** Queues */
       queues: string[];
+      /** Running */
+      running: number;
       /**
        * Started At
        * Format: date-time

@@ -118,6 +118,8 @@ class TestEmbeddedWorker:
         first_pid = worker.pid
         assert first_pid is not None
         run = await self._running_sleeper(api)
+        (listed,) = (await api.json("GET", "workers"))["workers"]
+        assert (listed["pid"], listed["running"]) == (first_pid, 1)
         kernels = await eventually(lambda: _async(_kernels_of(first_pid)), timeout=20)
         await asyncio.sleep(2.5)  # the watchdog has listed the worker's kernels
 
