@@ -27,7 +27,6 @@ import json
 import random
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from figures import free_port
 from sqlalchemy import func, insert, select
 from ulid import ULID
 
@@ -156,12 +156,6 @@ def count_runs(db: Database) -> None:
         rows = list(counts.values())
         for start in range(0, len(rows), BATCH):
             conn.execute(insert(JobCounts), rows[start : start + BATCH])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

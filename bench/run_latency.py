@@ -46,7 +46,6 @@ import argparse
 import json
 import logging
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -58,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import papermill
+from figures import summary
 
 from jupyter_sched.config import Settings
 from jupyter_sched.service import Service
@@ -98,26 +98,6 @@ class SchedulerSample:
 class Results:
     papermill: list[float] = field(default_factory=list)
     scheduler: list[SchedulerSample] = field(default_factory=list)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of ``values``, interpolated between the closest ranks."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(values),
-        "p90": percentile(values, 0.9),
-        "min": min(values),
-        "max": max(values),
-    }
 
 
 def papermill_sample(out_dir: Path, i: int) -> float:

@@ -69,8 +69,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +78,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from figures import free_port, summary
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "tests" / "notebooks" / "trivial.ipynb"
@@ -136,26 +136,6 @@ class Results:
     startup: dict[str, float] = field(default_factory=dict)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of ``values``, interpolated between the closest ranks."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    pos = q * (len(ordered) - 1)
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(values),
-        "p90": percentile(values, 0.9),
-        "min": min(values),
-        "max": max(values),
-    }
-
-
 # -- HTTP ---------------------------------------------------------------------------------
 
 
@@ -198,12 +178,6 @@ class Client:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the reference virtualenv -------------------------------------------------------------
