@@ -174,19 +174,8 @@ def _fire_job(
     ).all()
     for scheduled_for in to_run:
         if job.overlap == "skip" and active:
-            run = new_run(
-                job,
-                now=now,
-                trigger="schedule",
-                scheduled_for=scheduled_for,
-                status="skipped",
-                finished_at=now,
-                error_ename="Skipped",
-                error_evalue=f"the previous run {active[0]} was still going (overlap=skip)",
-            )
-            if insert_run(session, run):
-                count_final(session, job.id, "skipped", now)
-                report.skipped.append(run.id)
+            why = f"the previous run {active[0]} was still going (overlap=skip)"
+            _record_skipped(session, job, scheduled_for, now, report, "Skipped", why)
             continue
         if job.overlap == "replace":
             to_replace.extend(active)
@@ -194,6 +183,31 @@ def _fire_job(
         if insert_run(session, run):
             report.fired.append(run.id)
             active = [*active, run.id]
+
+
+def _record_skipped(
+    session: Session,
+    job: Job,
+    scheduled_for: datetime,
+    now: datetime,
+    report: TickReport,
+    ename: str,
+    evalue: str,
+) -> None:
+    """A ``skipped`` run of the fire at ``scheduled_for``, final at once, saying why."""
+    run = new_run(
+        job,
+        now=now,
+        trigger="schedule",
+        scheduled_for=scheduled_for,
+        status="skipped",
+        finished_at=now,
+        error_ename=ename,
+        error_evalue=evalue,
+    )
+    if insert_run(session, run):
+        count_final(session, job.id, "skipped", now)
+        report.skipped.append(run.id)
 
 
 def _record_missed(
@@ -207,19 +221,8 @@ def _record_missed(
         if len(missed) == 1
         else f"{len(missed)} fires from {first.isoformat()} to {last.isoformat()}"
     )
-    run = new_run(
-        job,
-        now=now,
-        trigger="schedule",
-        scheduled_for=last,
-        status="skipped",
-        finished_at=now,
-        error_ename="Missed",
-        error_evalue=f"{span} came while no scheduler was running (misfire={job.misfire})",
-    )
-    if insert_run(session, run):
-        count_final(session, job.id, "skipped", now)
-        report.skipped.append(run.id)
+    why = f"{span} came while no scheduler was running (misfire={job.misfire})"
+    _record_skipped(session, job, last, now, report, "Missed", why)
 
 
 def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
