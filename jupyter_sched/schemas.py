@@ -351,6 +351,8 @@ class Job(Output):
     notebook: str
     parameters: dict[str, Any]
     trigger: Trigger
+    #: The trigger in plain words, as the ``preview`` endpoint words it.
+    trigger_description: str
     kernel: str | None
     status: JobStatus
     next_fire_at: datetime | None

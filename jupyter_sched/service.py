@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -265,10 +265,7 @@ class Service:
             jobs = list(session.scalars(query))
             page, next_cursor = jobs[:limit], jobs[limit].id if len(jobs) > limit else None
             last_runs = self._last_runs(session, [job.id for job in page])
-            out = [
-                JobOut.model_validate(job).model_copy(update={"last_run": last_runs.get(job.id)})
-                for job in page
-            ]
+            out = [_job_model(job, last_runs.get(job.id)) for job in page]
         return JobPage(jobs=out, next_cursor=page[-1].id if next_cursor else None)
 
     def update_job(
@@ -307,7 +304,7 @@ class Service:
             trigger = changes.pop("trigger", None)
             merged = JobCreate.model_validate(
                 {
-                    **JobOut.model_validate(job).model_dump(include=set(JobCreate.model_fields)),
+                    **_job_model(job).model_dump(include=set(JobCreate.model_fields)),
                     **({"trigger": trigger} if trigger is not None else {}),
                     **changes,
                 }
@@ -777,10 +774,26 @@ class Service:
         return {run.job_id: RunOut.model_validate(run) for run in runs if run.job_id}
 
     def _job_out(self, job: Job, session: Session | None = None) -> JobOut:
-        out = JobOut.model_validate(job)
-        if session is None:
-            return out
-        return out.model_copy(update={"last_run": self._last_runs(session, [job.id]).get(job.id)})
+        last_run = self._last_runs(session, [job.id]).get(job.id) if session is not None else None
+        return _job_model(job, last_run)
+
+
+_trigger_adapter: TypeAdapter[Trigger] = TypeAdapter(Trigger)
+#: The fields of the API's job read from the attributes of its row.
+_JOB_ROW_FIELDS = tuple(set(JobOut.model_fields) - {"trigger_description", "last_run"})
+
+
+def _job_model(job: Job, last_run: RunOut | None = None) -> JobOut:
+    """The API's view of a job row: its fields, its trigger in words, its last run."""
+    trigger = _trigger_adapter.validate_python(job.trigger)
+    return JobOut.model_validate(
+        {name: getattr(job, name) for name in _JOB_ROW_FIELDS}
+        | {
+            "trigger": trigger,
+            "trigger_description": describe_trigger(trigger),
+            "last_run": last_run,
+        }
+    )
 
 
 def _page_size(limit: int) -> int:

@@ -599,6 +599,8 @@ export type components = {
         | components['schemas']['ManualTrigger']
         | components['schemas']['EventTrigger']
         | components['schemas']['AfterTrigger'];
+      /** Trigger Description */
+      trigger_description: string;
       /**
        * Updated At
        * Format: date-time

@@ -41,6 +41,9 @@ async def test_create_follows_the_contract(api: Api) -> None:
         assert job[key] == value, key
     assert job["owner"] == default_owner()
     assert job["status"] == "active" and job["last_run"] is None
+    # The trigger in the words the preview gives it, so every client words it alike.
+    preview = await api.json("POST", "preview", {"trigger": body["trigger"]})
+    assert job["trigger_description"] == preview["description"]
     fire = datetime.fromisoformat(job["next_fire_at"])
     assert fire.utcoffset() == timedelta(0) and fire > datetime.now(UTC)
     assert job == await api.json("GET", f"jobs/{job['id']}")
@@ -66,6 +69,10 @@ async def test_list_filters_and_cursor_pagination(api: Api) -> None:
         if cursor is None:
             break
     assert seen == newest_first
+
+    manual = await api.json("POST", "preview", {"trigger": {"kind": "manual"}})
+    listed = await api.json("GET", "jobs")
+    assert {j["trigger_description"] for j in listed["jobs"]} == {manual["description"]}
 
     tagged = await api.json("GET", "jobs", params={"tag": "even"})
     assert [j["id"] for j in tagged["jobs"]] == newest_first[::2]
@@ -102,6 +109,8 @@ async def test_patch_absent_unchanged_null_clears(api: Api) -> None:
         "PATCH", f"jobs/{job['id']}", {"trigger": {"kind": "cron", "cron": "0 3 * * *"}}
     )
     assert cron["trigger"]["kind"] == "cron" and cron["next_fire_at"].endswith("03:00:00Z")
+    words = await api.json("POST", "preview", {"trigger": cron["trigger"]})
+    assert cron["trigger_description"] == words["description"] != job["trigger_description"]
     queue = await api.json("PATCH", f"jobs/{job['id']}", {"queue": None})
     assert queue["queue"] == "default"
 

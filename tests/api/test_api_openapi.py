@@ -90,6 +90,8 @@ async def test_openapi_covers_every_registered_route(
     # The request models are the contract's: unknown fields are refused.
     assert schemas["JobCreate"]["additionalProperties"] is False
     assert set(schemas["JobCreate"]["required"]) == {"name", "notebook"}
+    # A job always carries its trigger in words.
+    assert "trigger_description" in schemas["Job"]["required"]
     assert set(schemas["Run"]["properties"]) >= {
         "id", "job_id", "status", "trigger", "attempt", "scheduled_for", "queued_at",
         "started_at", "finished_at", "duration_seconds", "parameters", "progress", "error",
