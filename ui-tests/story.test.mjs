@@ -288,10 +288,22 @@ function story(theme) {
         assert.equal(job.trigger.cron, '* * * * *');
         assert.deepEqual(job.tags, ['finance', 'demo']);
         ids.sales = job.id;
-        // The job's view opens, and the panel lists the job.
-        await page.locator(`.jp-sched-job-detail [data-job-id="${job.id}"]`).waitFor();
+        // The job's view opens, and the panel lists the job; both word its trigger as the
+        // server does, as the dialog's preview did.
+        assert.equal(job.trigger_description, expected.body.description);
+        const view = page.locator(`.jp-sched-job-detail [data-job-id="${job.id}"]`);
+        await view.waitFor();
+        assert.equal(
+          await view.locator('[data-field="trigger"]').innerText(),
+          job.trigger_description
+        );
         const panel = await openPanel(page);
-        await panel.locator(`li.jp-sched-job[data-job-id="${job.id}"]`).waitFor({ timeout: 5000 });
+        const row = panel.locator(`li.jp-sched-job[data-job-id="${job.id}"]`);
+        await row.waitFor({ timeout: 5000 });
+        assert.equal(
+          await row.locator('[data-field="trigger"]').innerText(),
+          job.trigger_description
+        );
       }
     );
 
@@ -731,6 +743,10 @@ function story(theme) {
         await panel.locator('[data-banner="offline"]').waitFor({ timeout: 20_000 });
         assert.match(await panel.locator('[data-banner="offline"]').innerText(), /retrying/);
         assert.ok((await panel.locator('li.jp-sched-job').count()) > 0, 'the jobs stay listed');
+        // The job view left open says so too, keeping what it showed.
+        const view = page.locator('.jp-sched-job-detail:visible');
+        await view.locator('[data-banner="offline"]').waitFor({ timeout: 20_000 });
+        assert.ok((await view.locator('[data-job-id]').count()) > 0, 'the job stays shown');
       }
     );
   });

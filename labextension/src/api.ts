@@ -1,11 +1,14 @@
 /**
  * The REST API of the server extension (`{base}sched/api/`): its types, taken from the
- * generated `api-types.ts`, a client, and how its errors map to form fields.
+ * generated `api-types.ts`, a client whose requests are typed by the generated `paths`
+ * (path, method, parameters, body and answer), and how its errors map to form fields.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { components } from './api-types';
+import type { components, paths } from './api-types';
+
+export type { RunStatus } from './statuses';
 
 type Schemas = components['schemas'];
 export type Job = Schemas['Job'];
@@ -15,7 +18,6 @@ export type JobPage = Schemas['JobPage'];
 export type JobStats = Schemas['JobStats'];
 export type Run = Schemas['Run'];
 export type RunPage = Schemas['RunPage'];
-export type RunStatus = Run['status'];
 export type RunTrigger = Run['trigger'];
 export type JobStatus = Job['status'];
 export type Trigger = Job['trigger'];
@@ -29,6 +31,7 @@ export type TriggerKind = Trigger['kind'];
 export type Preview = Schemas['Preview'];
 export type PreviewRequest = Schemas['PreviewRequest'];
 export type NotebookParameter = Schemas['NotebookParameter'];
+export type NotebookParameters = Schemas['NotebookParameters'];
 export type ErrorBody = Schemas['ErrorBody'];
 export type Health = Schemas['Health'];
 export type WebhookToken = Schemas['WebhookToken'];
@@ -40,28 +43,6 @@ export type WebhookFormat = NonNullable<WebhookTarget['format']>;
 export type Overlap = Job['overlap'];
 export type Misfire = Job['misfire'];
 export type OutputFormat = NonNullable<JobCreate['output_formats']>[number];
-
-/** Every run status, in the order the UI lists them. */
-export const RUN_STATUSES: RunStatus[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'lost',
-  'skipped'
-];
-
-/** Statuses after which a run changes no more. */
-export const FINISHED: ReadonlySet<RunStatus> = new Set([
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'lost',
-  'skipped'
-]);
 
 /**
  * An error answered by the server (`status` > 0) or a request that did not reach it
@@ -82,6 +63,17 @@ export class ApiError extends Error {
   get unreachable(): boolean {
     return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
   }
+}
+
+/**
+ * `error` as an {@link ApiError}: itself, else (a failure that is not the server's answer)
+ * an error of status 0.
+ */
+export function asApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) {
+    return error;
+  }
+  return new ApiError(error instanceof Error ? error.message : String(error), 0);
 }
 
 /**
@@ -107,7 +99,8 @@ export function errorFromResponse(status: number, text: string, statusText = '')
  * The form field a server error belongs to. The server names fields with dots
  * (`trigger.cron`, `parameters.days`); the dialog's fields are:
  * `name`, `notebook`, `parameters.<name>`, `trigger` (and `trigger.<key>` for its parts),
- * and the advanced settings by their API name. Anything else is shown at the top (`''`).
+ * `notifications.<i>.<key>`, and the other advanced settings by their API name. Anything
+ * else is shown at the top (`''`).
  */
 export function formField(field: string | null | undefined): string {
   if (!field) {
@@ -132,11 +125,66 @@ export function formField(field: string | null | undefined): string {
   ) {
     return 'retries';
   }
+  if (head === 'notifications') {
+    // a target's part: `notifications.<i>.<key>`
+    return parts.slice(0, 3).join('.');
+  }
   if (head === 'body' || head === 'version') {
     return '';
   }
   return head;
 }
+
+// -- requests typed by the generated `paths` ---------------------------------------------
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+type Path = keyof paths;
+
+/** The operation of method `M` on path `P` (never when the path has no such method). */
+type Operation<P extends Path, M extends Method> = NonNullable<paths[P][M]>;
+
+/** The paths that answer method `M`. */
+type PathsWith<M extends Method> = {
+  [P in Path]: [Operation<P, M>] extends [never] ? never : P;
+}[Path];
+
+type ParametersOf<O> = O extends { parameters: infer T } ? T : never;
+type PathParams<O> = ParametersOf<O> extends { path: infer T } ? T : never;
+type QueryParams<O> = ParametersOf<O> extends { query?: infer T } ? T : never;
+type JsonBody<O> = O extends { requestBody?: infer R }
+  ? [NonNullable<R>] extends [never]
+    ? never
+    : NonNullable<R> extends { content: { 'application/json': infer B } }
+      ? B
+      : never
+  : never;
+
+/** What a request of operation `O` takes: its path parameters, query and JSON body. */
+export type RequestOptions<O> = ([PathParams<O>] extends [never]
+  ? { path?: undefined }
+  : { path: PathParams<O> }) &
+  ([QueryParams<O>] extends [never] | [undefined]
+    ? { query?: undefined }
+    : { query?: QueryParams<O> }) &
+  ([JsonBody<O>] extends [never]
+    ? { body?: undefined }
+    : O extends { requestBody: object }
+      ? { body: JsonBody<O> }
+      : { body?: JsonBody<O> }) & { signal?: AbortSignal };
+
+/** The options argument, left out when nothing in it is required. */
+type OptionsArgs<O> =
+  Record<string, never> extends RequestOptions<O> ? [RequestOptions<O>?] : [RequestOptions<O>];
+
+type SuccessOf<O> = O extends { responses: infer R }
+  ? R[Extract<keyof R, 200 | 201 | 202 | 204>]
+  : never;
+
+/** The JSON answer of operation `O` when it succeeds (`void` for 204 and non-JSON ones). */
+export type JsonAnswer<O> =
+  SuccessOf<O> extends { content: { 'application/json': infer T } } ? T : void;
+
+type QueryValue = string | number | boolean | undefined | null;
 
 /** The API's URL below the server's base URL. */
 export const API_PREFIX = 'sched/api';
@@ -147,22 +195,35 @@ export class SchedAPI {
     readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
   ) {}
 
-  /** The absolute URL of `path` (below `sched/api/`) with `query`. */
-  url(path: string, query: Record<string, string | number | undefined | null> = {}): string {
-    const params = Object.entries(query)
-      .filter(([, v]) => v !== undefined && v !== null && v !== '')
-      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
-      .join('&');
-    const url = URLExt.join(this.serverSettings.baseUrl, API_PREFIX, path);
-    return params ? `${url}?${params}` : url;
-  }
-
-  /** The response to a request, or an {@link ApiError}. */
-  async fetch(path: string, init: RequestInit = {}, query = {}): Promise<Response> {
+  /**
+   * The response to `method` on `path` (a path of the API, `{name}` filled from
+   * `options.path`), or an {@link ApiError}.
+   */
+  async request<M extends Method, P extends PathsWith<M>>(
+    method: M,
+    path: P,
+    ...[options]: OptionsArgs<Operation<P, M>>
+  ): Promise<Response> {
+    const {
+      path: params,
+      query,
+      body,
+      signal
+    } = (options ?? {}) as {
+      path?: Record<string, string>;
+      query?: Record<string, QueryValue>;
+      body?: unknown;
+      signal?: AbortSignal;
+    };
+    const init: RequestInit = { method: method.toUpperCase(), signal };
+    if (method !== 'get') {
+      init.headers = { 'Content-Type': 'application/json' };
+      init.body = body === undefined ? undefined : JSON.stringify(body);
+    }
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(
-        this.url(path, query),
+        this.url(path, params, query),
         init,
         this.serverSettings
       );
@@ -179,115 +240,136 @@ export class SchedAPI {
     return response;
   }
 
-  async json<T>(path: string, init: RequestInit = {}, query = {}): Promise<T> {
-    const response = await this.fetch(path, init, query);
+  /** The JSON answer of `method` on `path` (nothing for 204), or an {@link ApiError}. */
+  async call<M extends Method, P extends PathsWith<M>>(
+    method: M,
+    path: P,
+    ...options: OptionsArgs<Operation<P, M>>
+  ): Promise<JsonAnswer<Operation<P, M>>> {
+    const response = await this.request(method, path, ...options);
     if (response.status === 204) {
-      return undefined as T;
+      return undefined as JsonAnswer<Operation<P, M>>;
     }
-    return (await response.json()) as T;
+    return (await response.json()) as JsonAnswer<Operation<P, M>>;
   }
 
-  private send<T>(method: string, path: string, body?: unknown, query = {}): Promise<T> {
-    return this.json<T>(
-      path,
-      {
-        method,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headers: { 'Content-Type': 'application/json' }
-      },
-      query
-    );
-  }
-
-  listJobs(
-    query: { status?: JobStatus | ''; tag?: string; limit?: number } = {}
-  ): Promise<JobPage> {
-    return this.json('jobs', {}, { limit: 200, ...query });
+  listJobs(query: { status?: JobStatus; tag?: string; limit?: number } = {}): Promise<JobPage> {
+    return this.call('get', '/jobs', { query: { limit: 200, ...query } });
   }
   getJob(id: string): Promise<Job> {
-    return this.json(`jobs/${encodeURIComponent(id)}`);
+    return this.call('get', '/jobs/{job_id}', { path: { job_id: id } });
   }
   createJob(job: JobCreate): Promise<Job> {
-    return this.send('POST', 'jobs', job);
+    return this.call('post', '/jobs', { body: job });
   }
   updateJob(id: string, changes: JobUpdate): Promise<Job> {
-    return this.send('PATCH', `jobs/${encodeURIComponent(id)}`, changes);
+    return this.call('patch', '/jobs/{job_id}', { path: { job_id: id }, body: changes });
   }
   /**
    * Delete a job. The server refuses (409) a job that other jobs run after, unless
    * `force`: they then no longer wait for it.
    */
   deleteJob(id: string, options: { force?: boolean } = {}): Promise<void> {
-    return this.send('DELETE', `jobs/${encodeURIComponent(id)}`, undefined, {
-      force: options.force ? 'true' : undefined
+    return this.call('delete', '/jobs/{job_id}', {
+      path: { job_id: id },
+      query: { force: options.force || undefined }
     });
   }
   pauseJob(id: string): Promise<Job> {
-    return this.send('POST', `jobs/${encodeURIComponent(id)}/pause`);
+    return this.call('post', '/jobs/{job_id}/pause', { path: { job_id: id } });
   }
   resumeJob(id: string): Promise<Job> {
-    return this.send('POST', `jobs/${encodeURIComponent(id)}/resume`);
+    return this.call('post', '/jobs/{job_id}/resume', { path: { job_id: id } });
   }
   runJob(id: string, parameters?: Record<string, unknown>): Promise<Run> {
-    return this.send(
-      'POST',
-      `jobs/${encodeURIComponent(id)}/run`,
-      parameters ? { parameters } : {}
-    );
+    return this.call('post', '/jobs/{job_id}/run', {
+      path: { job_id: id },
+      body: parameters ? { parameters } : {}
+    });
   }
   /** Create or rotate a job's webhook token (the token is only ever shown in this answer). */
   createWebhook(id: string): Promise<WebhookToken> {
-    return this.send('POST', `jobs/${encodeURIComponent(id)}/webhook`);
+    return this.call('post', '/jobs/{job_id}/webhook', { path: { job_id: id } });
   }
   /** Turn a job's webhook off. */
   deleteWebhook(id: string): Promise<void> {
-    return this.send('DELETE', `jobs/${encodeURIComponent(id)}/webhook`);
+    return this.call('delete', '/jobs/{job_id}/webhook', { path: { job_id: id } });
   }
   jobStats(id: string): Promise<JobStats> {
-    return this.json(`jobs/${encodeURIComponent(id)}/stats`);
+    return this.call('get', '/jobs/{job_id}/stats', { path: { job_id: id } });
   }
   listRuns(
-    query: { job_id?: string; status?: RunStatus | ''; limit?: number } = {}
+    query: { job_id?: string; status?: Run['status']; limit?: number } = {}
   ): Promise<RunPage> {
-    return this.json('runs', {}, { limit: 50, ...query });
+    return this.call('get', '/runs', { query: { limit: 50, ...query } });
   }
   getRun(id: string): Promise<Run> {
-    return this.json(`runs/${encodeURIComponent(id)}`);
+    return this.call('get', '/runs/{run_id}', { path: { run_id: id } });
   }
   cancelRun(id: string): Promise<Run> {
-    return this.send('POST', `runs/${encodeURIComponent(id)}/cancel`);
+    return this.call('post', '/runs/{run_id}/cancel', { path: { run_id: id } });
   }
   rerun(id: string): Promise<Run> {
-    return this.send('POST', `runs/${encodeURIComponent(id)}/rerun`);
+    return this.call('post', '/runs/{run_id}/rerun', { path: { run_id: id } });
   }
   /** The executed notebook of a run, as notebook JSON. */
   async runOutput(id: string): Promise<Record<string, unknown>> {
-    return this.json(`runs/${encodeURIComponent(id)}/output`, {}, { format: 'ipynb' });
+    const response = await this.request('get', '/runs/{run_id}/output', {
+      path: { run_id: id },
+      query: { format: 'ipynb' }
+    });
+    return (await response.json()) as Record<string, unknown>;
   }
-  /** The URL that downloads a run's HTML (the server answers it as an attachment). */
+  /** A run's output file in `format` (the HTML rendering is a download, never a page). */
+  async runOutputFile(id: string, format: OutputFormat): Promise<Blob> {
+    const response = await this.request('get', '/runs/{run_id}/output', {
+      path: { run_id: id },
+      query: { format }
+    });
+    return response.blob();
+  }
+  /** The URL that downloads a run's output in `format` (the server answers an attachment). */
   outputUrl(id: string, format: OutputFormat): string {
-    return this.url(`runs/${encodeURIComponent(id)}/output`, { format });
+    return this.url('/runs/{run_id}/output', { run_id: id }, { format });
   }
   /** The log of a run from byte `offset`, and where to continue. */
   async runLog(id: string, offset = 0): Promise<{ text: string; next: number }> {
-    const response = await this.fetch(`runs/${encodeURIComponent(id)}/log`, {}, { offset });
+    const response = await this.request('get', '/runs/{run_id}/log', {
+      path: { run_id: id },
+      query: { offset }
+    });
     const text = await response.text();
     const header = response.headers.get('X-Next-Offset');
     const next = header !== null && /^\d+$/.test(header) ? Number(header) : offset;
     return { text, next };
   }
-  preview(request: PreviewRequest, init: RequestInit = {}): Promise<Preview> {
-    return this.json('preview', {
-      ...init,
-      method: 'POST',
-      body: JSON.stringify(request),
-      headers: { 'Content-Type': 'application/json' }
-    });
+  preview(request: PreviewRequest, options: { signal?: AbortSignal } = {}): Promise<Preview> {
+    return this.call('post', '/preview', { body: request, signal: options.signal });
   }
-  notebookParameters(path: string): Promise<{ parameters: NotebookParameter[] }> {
-    return this.json('notebooks/parameters', {}, { path });
+  notebookParameters(path: string): Promise<NotebookParameters> {
+    return this.call('get', '/notebooks/parameters', { query: { path } });
   }
   health(): Promise<Health> {
-    return this.json('health');
+    return this.call('get', '/health');
+  }
+
+  /** The absolute URL of API path `path` with its `{name}` parts filled in and `query`. */
+  private url(
+    path: Path,
+    params: Record<string, string> = {},
+    query: Record<string, QueryValue> = {}
+  ): string {
+    const filled = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+      if (params[name] === undefined) {
+        throw new Error(`no value for {${name}} in ${path}`);
+      }
+      return encodeURIComponent(params[name]);
+    });
+    const search = Object.entries(query)
+      .filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .join('&');
+    const url = URLExt.join(this.serverSettings.baseUrl, API_PREFIX, filled.slice(1));
+    return search ? `${url}?${search}` : url;
   }
 }

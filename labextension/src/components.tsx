@@ -10,9 +10,10 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import type { Run, RunStatus } from './api';
+import type { Run } from './api';
 import { formatDuration } from './format';
-import { Gettext } from './triggers';
+import { Gettext } from './i18n';
+import type { RunStatus } from './statuses';
 
 const calendarSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
   <g class="jp-icon3" fill="#616161">
@@ -108,6 +109,9 @@ export function Field(props: {
   );
 }
 
+/** The chart's size (SVG units) and margin. */
+const CHART = { width: 320, height: 90, pad: 4 };
+
 /**
  * Durations of runs (oldest left), one bar each, coloured by outcome; plain SVG scaled to
  * the slowest run, with a dashed line at the median.
@@ -117,7 +121,7 @@ export function DurationChart(props: {
   _: Gettext;
   median?: number | null;
 }): JSX.Element {
-  const { _ } = props;
+  const { median, _ } = props;
   const runs = props.runs
     .filter(r => r.duration_seconds !== null)
     .slice(0, 40)
@@ -125,12 +129,8 @@ export function DurationChart(props: {
   if (!runs.length) {
     return <div className="jp-sched-muted">{_('No finished runs yet.')}</div>;
   }
-  const width = 320;
-  const height = 90;
-  const pad = 4;
+  const { width, height, pad } = CHART;
   const max = Math.max(...runs.map(r => r.duration_seconds as number), 0.001);
-  const step = (width - 2 * pad) / runs.length;
-  const barWidth = Math.min(18, Math.max(2, step - 2));
   const y = (s: number): number => height - pad - ((height - 2 * pad) * s) / max;
   return (
     <svg
@@ -146,8 +146,37 @@ export function DurationChart(props: {
         y1={height - pad}
         y2={height - pad}
       />
-      {runs.map((run, i) => {
-        const top = y(run.duration_seconds as number);
+      <DurationBars runs={runs} y={y} />
+      {median ? (
+        <line
+          className="jp-sched-chart-median"
+          x1={pad}
+          x2={width - pad}
+          y1={y(median)}
+          y2={y(median)}
+        />
+      ) : null}
+      <text className="jp-sched-chart-label" x={pad} y={height + 11}>
+        {_('max %1', formatDuration(max))}
+      </text>
+      {median ? (
+        <text className="jp-sched-chart-label" x={width - pad} y={height + 11} textAnchor="end">
+          {_('median %1 (dashed)', formatDuration(median))}
+        </text>
+      ) : null}
+    </svg>
+  );
+}
+
+/** One bar per run, its top at `y(duration)`, with the run's time and duration as title. */
+function DurationBars(props: { runs: Run[]; y: (seconds: number) => number }): JSX.Element {
+  const { width, height, pad } = CHART;
+  const step = (width - 2 * pad) / props.runs.length;
+  const barWidth = Math.min(18, Math.max(2, step - 2));
+  return (
+    <>
+      {props.runs.map((run, i) => {
+        const top = props.y(run.duration_seconds as number);
         return (
           <rect
             key={run.id}
@@ -161,24 +190,7 @@ export function DurationChart(props: {
           </rect>
         );
       })}
-      {props.median ? (
-        <line
-          className="jp-sched-chart-median"
-          x1={pad}
-          x2={width - pad}
-          y1={y(props.median)}
-          y2={y(props.median)}
-        />
-      ) : null}
-      <text className="jp-sched-chart-label" x={pad} y={height + 11}>
-        {_('max %1', formatDuration(max))}
-      </text>
-      {props.median ? (
-        <text className="jp-sched-chart-label" x={width - pad} y={height + 11} textAnchor="end">
-          {_('median %1 (dashed)', formatDuration(props.median))}
-        </text>
-      ) : null}
-    </svg>
+    </>
   );
 }
 

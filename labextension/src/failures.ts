@@ -3,12 +3,8 @@
  * or running that is now failed, timed out or lost, or a run first seen already failed
  * that finished after the panel loaded. Runs already failed at load are not news.
  */
-import type { Run, RunStatus } from './api';
-
-/** The ends of a run that the user is told about. */
-export const FAILED: ReadonlySet<RunStatus> = new Set<RunStatus>(['failed', 'timed_out', 'lost']);
-
-const ACTIVE: ReadonlySet<RunStatus> = new Set<RunStatus>(['queued', 'running']);
+import type { Run } from './api';
+import { FAILURE, IN_FLIGHT, type RunStatus } from './statuses';
 
 export class FailureWatch {
   /**
@@ -21,12 +17,12 @@ export class FailureWatch {
       this._since = now;
     } else {
       for (const run of runs) {
-        if (!FAILED.has(run.status)) {
+        if (!FAILURE.has(run.status)) {
           continue;
         }
         const before = this._known.get(run.id);
         if (before !== undefined) {
-          if (ACTIVE.has(before)) {
+          if (IN_FLIGHT.has(before)) {
             failed.push(run);
           }
         } else {

@@ -1,6 +1,7 @@
 /** Numbers and times in words. Pure. */
-import type { Run, RunStatus } from './api';
-import { Gettext, identity } from './triggers';
+import type { Run } from './api';
+import type { RunStatus } from './statuses';
+import { Gettext, identity } from './i18n';
 
 /** "0.8 s", "42 s", "3 min 5 s", "2 h 10 min". */
 export function formatDuration(seconds: number | null | undefined): string {
@@ -49,6 +50,25 @@ export function formatRelative(
     amount = `${Math.round(abs / 86400)} d`;
   }
   return delta > 0 ? _('in %1', amount) : _('%1 ago', amount);
+}
+
+/** An ISO time as local date and time, to the second. */
+export function formatTime(iso: string | null | undefined, locale?: string): string {
+  if (!iso) {
+    return '—';
+  }
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) {
+    return iso;
+  }
+  return date.toLocaleString(locale, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit'
+  });
 }
 
 /** "83%" or "—". */

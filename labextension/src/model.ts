@@ -5,9 +5,10 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, Job, JobStats, JobStatus, Run, RunStatus, SchedAPI } from './api';
+import { ApiError, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
 import { FailureWatch } from './failures';
-import { inFlight, MIN_INTERVAL, nextPollDelay } from './polling';
+import { Backoff, inFlight, MIN_INTERVAL } from './polling';
+import type { RunStatus } from './statuses';
 
 export interface Filters {
   jobStatus: JobStatus | '';
@@ -90,8 +91,8 @@ export class SchedModel {
     const { jobStatus, runStatus, tag } = this.filters;
     try {
       const [jobs, runs] = await Promise.all([
-        this.api.listJobs({ status: jobStatus, tag }),
-        this.api.listRuns({ status: runStatus, limit: 50 })
+        this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined }),
+        this.api.listRuns({ status: runStatus || undefined, limit: 50 })
       ]);
       if (ticket !== this._ticket) {
         return; // a newer request (other filters) is on its way
@@ -110,15 +111,15 @@ export class SchedModel {
       this.connectionError = null;
       this.error = null;
       this.updatedAt = Date.now();
-      this._failures = 0;
+      this._backoff.answered();
     } catch (error) {
       if (ticket !== this._ticket) {
         return;
       }
-      const e = error instanceof ApiError ? error : new ApiError(String(error), 0);
+      const e = asApiError(error);
       if (e.unreachable) {
         this.connectionError = e;
-        this._failures++;
+        this._backoff.unreachable();
       } else {
         this.error = e;
       }
@@ -134,8 +135,8 @@ export class SchedModel {
 
   /** The wait before the next request (backs off while the server is away). */
   private nextDelay(): number {
-    return nextPollDelay(
-      { interval: this._interval, follow: this._followInterval, failures: this._failures },
+    return this._backoff.delay(
+      { interval: this._interval, follow: this._followInterval },
       this.following
     );
   }
@@ -199,7 +200,7 @@ export class SchedModel {
   private _followInterval = 500;
   private _timer = 0;
   private _ticket = 0;
-  private _failures = 0;
+  private _backoff = new Backoff();
   private _started = false;
   private _disposed = false;
   private _tags = new Set<string>();

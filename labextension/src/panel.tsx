@@ -3,18 +3,20 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal, addIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { Job, RUN_STATUSES, Run } from './api';
+import { Job, Run } from './api';
 import { ProgressBar, StatusIcon, schedIcon } from './components';
 import {
   formatDuration,
   formatProgress,
   formatRate,
   formatRelative,
+  formatTime,
   runTriggerLabel,
   statusLabel
 } from './format';
-import { SchedModel } from './model';
-import { Gettext, describeTrigger, formatTime } from './triggers';
+import { Gettext } from './i18n';
+import { Filters, SchedModel } from './model';
+import { RUN_STATUSES } from './statuses';
 
 /** What the panel asks the rest of the extension to do. */
 export interface Actions {
@@ -59,93 +61,9 @@ function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): 
   const now = Date.now();
   return (
     <div className="jp-sched-panel-body">
-      <div className="jp-sched-panel-header">
-        <h2 className="jp-sched-panel-title">{_('Scheduled notebooks')}</h2>
-        <button
-          className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
-          title={_('Schedule a notebook…')}
-          aria-label={_('Schedule a notebook…')}
-          onClick={() => actions.schedule()}
-          data-action="new-job"
-        >
-          <addIcon.react tag="span" elementSize="normal" />
-        </button>
-        <button
-          className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
-          title={_('Refresh')}
-          aria-label={_('Refresh')}
-          onClick={() => void model.refresh()}
-        >
-          <refreshIcon.react tag="span" elementSize="normal" />
-        </button>
-      </div>
-      {model.connectionError && (
-        <div className="jp-sched-banner jp-sched-banner-warn" role="status" data-banner="offline">
-          {_('Cannot reach the server (%1) — retrying…', model.connectionError.message)}
-          {model.updatedAt
-            ? ' ' +
-              _(
-                'Showing what it said %1.',
-                formatRelative(new Date(model.updatedAt).toISOString(), now, _)
-              )
-            : ''}
-        </div>
-      )}
-      {model.error && (
-        <div className="jp-sched-banner jp-sched-banner-error" role="alert">
-          {model.error.message}
-        </div>
-      )}
-      <div className="jp-sched-filters">
-        <label>
-          {_('Jobs')}
-          <select
-            className="jp-mod-styled"
-            aria-label={_('Filter jobs by status')}
-            data-filter="job-status"
-            value={filters.jobStatus}
-            onChange={e => model.setFilters({ jobStatus: e.target.value as '' })}
-          >
-            <option value="">{_('all')}</option>
-            <option value="active">{_('active')}</option>
-            <option value="paused">{_('paused')}</option>
-          </select>
-        </label>
-        <label>
-          {_('Runs')}
-          <select
-            className="jp-mod-styled"
-            aria-label={_('Filter runs by status')}
-            data-filter="run-status"
-            value={filters.runStatus}
-            onChange={e => model.setFilters({ runStatus: e.target.value as '' })}
-          >
-            <option value="">{_('all')}</option>
-            {RUN_STATUSES.map(s => (
-              <option key={s} value={s}>
-                {statusLabel(s, _)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {_('Tag')}
-          <select
-            className="jp-mod-styled"
-            aria-label={_('Filter by tag')}
-            data-filter="tag"
-            value={filters.tag}
-            onChange={e => model.setFilters({ tag: e.target.value })}
-          >
-            <option value="">{_('any')}</option>
-            {model.tags.map(t => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+      <PanelHeader model={model} actions={actions} _={_} />
+      <Banners model={model} now={now} _={_} />
+      <FilterBar model={model} _={_} />
       {!model.loaded && !model.connectionError ? (
         <div className="jp-sched-muted jp-sched-loading">{_('Loading…')}</div>
       ) : model.loaded && !model.jobs.length && !model.runs.length && !filtered ? (
@@ -182,6 +100,115 @@ function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): 
           </section>
         </>
       )}
+    </div>
+  );
+}
+
+function PanelHeader(props: { model: SchedModel; actions: Actions; _: Gettext }): JSX.Element {
+  const { model, actions, _ } = props;
+  return (
+    <div className="jp-sched-panel-header">
+      <h2 className="jp-sched-panel-title">{_('Scheduled notebooks')}</h2>
+      <button
+        className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
+        title={_('Schedule a notebook…')}
+        aria-label={_('Schedule a notebook…')}
+        onClick={() => actions.schedule()}
+        data-action="new-job"
+      >
+        <addIcon.react tag="span" elementSize="normal" />
+      </button>
+      <button
+        className="jp-ToolbarButtonComponent jp-mod-minimal jp-Button"
+        title={_('Refresh')}
+        aria-label={_('Refresh')}
+        onClick={() => void model.refresh()}
+      >
+        <refreshIcon.react tag="span" elementSize="normal" />
+      </button>
+    </div>
+  );
+}
+
+/** The "retrying…" banner while the server is away, and the last error it answered. */
+function Banners(props: { model: SchedModel; now: number; _: Gettext }): JSX.Element {
+  const { model, now, _ } = props;
+  return (
+    <>
+      {model.connectionError && (
+        <div className="jp-sched-banner jp-sched-banner-warn" role="status" data-banner="offline">
+          {_('Cannot reach the server (%1) — retrying…', model.connectionError.message)}
+          {model.updatedAt
+            ? ' ' +
+              _(
+                'Showing what it said %1.',
+                formatRelative(new Date(model.updatedAt).toISOString(), now, _)
+              )
+            : ''}
+        </div>
+      )}
+      {model.error && (
+        <div className="jp-sched-banner jp-sched-banner-error" role="alert">
+          {model.error.message}
+        </div>
+      )}
+    </>
+  );
+}
+
+function FilterBar(props: { model: SchedModel; _: Gettext }): JSX.Element {
+  const { model, _ } = props;
+  const { filters } = model;
+  return (
+    <div className="jp-sched-filters">
+      <label>
+        {_('Jobs')}
+        <select
+          className="jp-mod-styled"
+          aria-label={_('Filter jobs by status')}
+          data-filter="job-status"
+          value={filters.jobStatus}
+          onChange={e => model.setFilters({ jobStatus: e.target.value as Filters['jobStatus'] })}
+        >
+          <option value="">{_('all')}</option>
+          <option value="active">{_('active')}</option>
+          <option value="paused">{_('paused')}</option>
+        </select>
+      </label>
+      <label>
+        {_('Runs')}
+        <select
+          className="jp-mod-styled"
+          aria-label={_('Filter runs by status')}
+          data-filter="run-status"
+          value={filters.runStatus}
+          onChange={e => model.setFilters({ runStatus: e.target.value as Filters['runStatus'] })}
+        >
+          <option value="">{_('all')}</option>
+          {RUN_STATUSES.map(s => (
+            <option key={s} value={s}>
+              {statusLabel(s, _)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {_('Tag')}
+        <select
+          className="jp-mod-styled"
+          aria-label={_('Filter by tag')}
+          data-filter="tag"
+          value={filters.tag}
+          onChange={e => model.setFilters({ tag: e.target.value })}
+        >
+          <option value="">{_('any')}</option>
+          {model.tags.map(t => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+      </label>
     </div>
   );
 }
@@ -246,9 +273,7 @@ function JobRow(props: {
         {job.notebook}
       </div>
       <div className="jp-sched-row-sub">
-        <span data-field="trigger">
-          {describeTrigger(job.trigger, _, undefined, model.jobNames)}
-        </span>
+        <span data-field="trigger">{job.trigger_description}</span>
         {job.status === 'active' && job.next_fire_at && (
           <span title={formatTime(job.next_fire_at)}>
             {' '}

@@ -1,7 +1,13 @@
 /**
  * The create/edit dialog's form: its state as typed, and how it becomes an API body or a
  * list of errors by field. Pure: no DOM, no JupyterLab.
+ *
+ * Each rule checked here is the server's own (jupyter_sched/schemas.py), so the form never
+ * refuses what the server takes; the rules it leaves out (upper bounds, most lengths) are
+ * the server's to check, and its answer names the field. validation.test.ts holds these
+ * rules equal to the server's openapi.json.
  */
+import { formField } from './api';
 import type {
   JobCreate,
   Misfire,
@@ -12,7 +18,8 @@ import type {
   Overlap,
   WebhookFormat
 } from './api';
-import { Checked, Gettext, TriggerForm, formToTrigger, identity } from './triggers';
+import { Gettext, identity } from './i18n';
+import { Checked, TriggerForm, formToTrigger } from './triggers';
 
 /** The input a parameter of type `type` gets. */
 export type ParameterInput = 'text' | 'integer' | 'number' | 'boolean' | 'json';
@@ -132,6 +139,47 @@ export interface JobForm {
   retentionRuns?: string;
 }
 
+/** A number's rule on the server: whole or not, and its lower bound. */
+export interface NumberRule {
+  integer?: boolean;
+  /** The least value allowed. */
+  minimum?: number;
+  /** The value that must be exceeded. */
+  exclusiveMinimum?: number;
+}
+
+/** The server's rules of the numbers the form reads, by API field. */
+export const NUMBER_RULES = {
+  retries: { integer: true, minimum: 0 },
+  retry_delay_seconds: { minimum: 0 },
+  retry_backoff: { minimum: 1 },
+  timeout_seconds: { exclusiveMinimum: 0 },
+  retention_days: { exclusiveMinimum: 0 },
+  retention_runs: { integer: true, minimum: 1 },
+  slower_than_seconds: { exclusiveMinimum: 0 }
+} as const satisfies Record<string, NumberRule>;
+
+/** The longest job name, in characters (code points, as Python counts them). */
+export const NAME_MAX_LENGTH = 200;
+
+/** The longest tag, in characters. */
+export const TAG_MAX_LENGTH = 50;
+
+/**
+ * A tag: the server's `^[\w .:/-]+$`. pydantic matches it with Rust's regex crate, whose
+ * `\w` is Unicode's word class (UTS #18): spelled out here, since JavaScript's `\w` is ASCII.
+ */
+export const TAG_PATTERN = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control} .:/-]+$/u;
+
+/** An email address, as the server checks it: something, an @, something. */
+export const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
+
+/** A webhook URL, as the server checks it: it starts with http:// or https://. */
+export const WEBHOOK_URL_PATTERN = /^https?:\/\//;
+
+/** The length of `text` in characters (code points), as the server counts it. */
+const length = (text: string): number => [...text].length;
+
 /** A notification target as typed: a webhook URL, or email addresses. */
 export interface NotificationForm {
   kind: 'webhook' | 'email';
@@ -175,69 +223,89 @@ export function formToNotifications(
   errors: Record<string, string>,
   _: Gettext = identity
 ): NotificationTarget[] {
-  const targets: NotificationTarget[] = [];
-  forms.forEach((form, i) => {
-    const at = `notifications.${i}`;
-    if (!form.on.length) {
-      errors[`${at}.on`] = _('Choose when to notify.');
-    }
-    const slower = numberField(
-      form.slowerThan,
-      `${at}.slower_than_seconds`,
-      errors,
-      { min: 1, optional: true },
-      _
-    );
-    if (
-      form.on.includes('slow') &&
-      (slower === null || slower === undefined) &&
-      !errors[`${at}.slower_than_seconds`]
-    ) {
-      errors[`${at}.slower_than_seconds`] = _('Say after how many seconds a run is slow.');
-    }
-    const common = { on: form.on, slower_than_seconds: slower ?? null };
-    if (form.kind === 'webhook') {
-      const url = form.url.trim();
-      if (!/^https?:\/\/\S+$/.test(url)) {
-        errors[`${at}.url`] = _('Expected an http:// or https:// URL.');
-      }
-      targets.push({ kind: 'webhook', url, format: form.format, ...common });
-    } else {
-      const to = [...new Set(form.to.split(/[,;\s]+/).filter(Boolean))];
-      const bad = to.find(a => !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(a));
-      if (!to.length) {
-        errors[`${at}.to`] = _('Give at least one email address.');
-      } else if (bad !== undefined) {
-        errors[`${at}.to`] = _('“%1” is not an email address.', bad);
-      }
-      targets.push({ kind: 'email', to, ...common });
-    }
-  });
-  return targets;
+  return forms.map((form, i) => formToNotification(form, `notifications.${i}`, errors, _));
 }
 
+function formToNotification(
+  form: NotificationForm,
+  at: string,
+  errors: Record<string, string>,
+  _: Gettext
+): NotificationTarget {
+  if (!form.on.length) {
+    errors[`${at}.on`] = _('Choose when to notify.');
+  }
+  const slowerField = `${at}.slower_than_seconds`;
+  const slower = numberField(
+    form.slowerThan,
+    slowerField,
+    errors,
+    NUMBER_RULES.slower_than_seconds,
+    _
+  );
+  if (form.on.includes('slow') && slower === null && !errors[slowerField]) {
+    errors[slowerField] = _('Say after how many seconds a run is slow.');
+  }
+  const common = { on: form.on, slower_than_seconds: slower ?? null };
+  if (form.kind === 'webhook') {
+    const url = form.url.trim();
+    if (!WEBHOOK_URL_PATTERN.test(url)) {
+      errors[`${at}.url`] = _('Expected an http:// or https:// URL.');
+    }
+    return { kind: 'webhook', url, format: form.format, ...common };
+  }
+  const to = [...new Set(form.to.split(/[,;\s]+/).filter(Boolean))];
+  const bad = to.find(a => !EMAIL_PATTERN.test(a));
+  if (!to.length) {
+    errors[`${at}.to`] = _('Give at least one email address.');
+  } else if (bad !== undefined) {
+    errors[`${at}.to`] = _('“%1” is not an email address.', bad);
+  }
+  return { kind: 'email', to, ...common };
+}
+
+/**
+ * The number typed in `text` when it keeps `rule`; `null` when it is empty; `undefined`
+ * when it is refused, with the reason in `errors[field]`.
+ */
 function numberField(
   text: string,
   field: string,
   errors: Record<string, string>,
-  opts: { integer?: boolean; min?: number; optional?: boolean },
+  rule: NumberRule,
   _: Gettext
 ): number | null | undefined {
   const t = text.trim();
   if (!t) {
-    if (opts.optional) {
-      return null;
-    }
-    errors[field] = _('Required.');
-    return undefined;
+    return null;
   }
   const n = Number(t);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) {
-    errors[field] = opts.integer ? _('Expected a whole number.') : _('Expected a number.');
+  if (!Number.isFinite(n) || (rule.integer && !Number.isInteger(n))) {
+    errors[field] = rule.integer ? _('Expected a whole number.') : _('Expected a number.');
     return undefined;
   }
-  if (opts.min !== undefined && n < opts.min) {
-    errors[field] = _('Must be at least %1.', opts.min);
+  if (rule.minimum !== undefined && n < rule.minimum) {
+    errors[field] = _('Must be at least %1.', rule.minimum);
+    return undefined;
+  }
+  if (rule.exclusiveMinimum !== undefined && n <= rule.exclusiveMinimum) {
+    errors[field] = _('Must be more than %1.', rule.exclusiveMinimum);
+    return undefined;
+  }
+  return n;
+}
+
+/** A number the server requires: `null` (empty) is an error too. */
+function requiredNumber(
+  text: string,
+  field: string,
+  errors: Record<string, string>,
+  rule: NumberRule,
+  _: Gettext
+): number | undefined {
+  const n = numberField(text, field, errors, rule, _);
+  if (n === null) {
+    errors[field] = _('Required.');
     return undefined;
   }
   return n;
@@ -262,8 +330,8 @@ export function formToJob(
   const name = form.name.trim();
   if (!name) {
     errors.name = _('Give the job a name.');
-  } else if (name.length > 200) {
-    errors.name = _('At most 200 characters.');
+  } else if (length(name) > NAME_MAX_LENGTH) {
+    errors.name = _('At most %1 characters.', NAME_MAX_LENGTH);
   }
   const notebook = form.notebook.trim();
   if (!notebook) {
@@ -271,9 +339,28 @@ export function formToJob(
   } else if (!notebook.endsWith('.ipynb')) {
     errors.notebook = _('A notebook path ends with .ipynb.');
   }
+  const parameters = formToParameters(form.parameters, declared, errors, _);
+  const trigger = formToTrigger(form.trigger, _);
+  if (!trigger.ok) {
+    Object.assign(errors, trigger.errors);
+  }
+  const settings = formToSettings(form, errors, _);
+  if (Object.keys(errors).length || !trigger.ok || !settings) {
+    return { ok: false, errors };
+  }
+  return { ok: true, value: { name, notebook, parameters, trigger: trigger.value, ...settings } };
+}
+
+/** The parameters that differ from the notebook's defaults; errors by `parameters.<name>`. */
+function formToParameters(
+  texts: Record<string, string>,
+  declared: NotebookParameter[],
+  errors: Record<string, string>,
+  _: Gettext
+): JobCreate['parameters'] {
   const parameters: Record<string, unknown> = {};
   for (const param of declared) {
-    const text = form.parameters[param.name];
+    const text = texts[param.name];
     if (text === undefined) {
       continue;
     }
@@ -284,60 +371,60 @@ export function formToJob(
       parameters[param.name] = parsed.value;
     }
   }
-  const trigger = formToTrigger(form.trigger, _);
-  if (!trigger.ok) {
-    Object.assign(errors, trigger.errors);
-  }
-  const retries = numberField(form.retries, 'retries', errors, { integer: true, min: 0 }, _);
-  const retryDelay = numberField(form.retryDelay, 'retries', errors, { min: 0 }, _);
-  const retryBackoff = numberField(form.retryBackoff, 'retries', errors, { min: 1 }, _);
+  return parameters as JobCreate['parameters'];
+}
+
+type Settings = Omit<JobCreate, 'name' | 'notebook' | 'parameters' | 'trigger'>;
+
+/** The advanced settings of the form (the body's other fields), or undefined on errors. */
+function formToSettings(
+  form: JobForm,
+  errors: Record<string, string>,
+  _: Gettext
+): Settings | undefined {
+  const retries = requiredNumber(form.retries, 'retries', errors, NUMBER_RULES.retries, _);
+  const retryDelay = requiredNumber(
+    form.retryDelay,
+    'retries',
+    errors,
+    NUMBER_RULES.retry_delay_seconds,
+    _
+  );
+  const retryBackoff = requiredNumber(
+    form.retryBackoff,
+    'retries',
+    errors,
+    NUMBER_RULES.retry_backoff,
+    _
+  );
   const timeout = numberField(
     form.timeout,
     'timeout_seconds',
     errors,
-    { min: 1, optional: true },
+    NUMBER_RULES.timeout_seconds,
     _
   );
   const tags = parseTags(form.tags);
-  const badTag = tags.find(t => !/^[\w .:/-]{1,50}$/.test(t));
+  const badTag = tags.find(t => length(t) > TAG_MAX_LENGTH || !TAG_PATTERN.test(t));
   if (badTag !== undefined) {
-    errors.tags = _('Tag "%1": use letters, digits and . : / - _ (at most 50).', badTag);
+    errors.tags = _(
+      'Tag "%1": use letters, digits and . : / - _ (at most %2).',
+      badTag,
+      TAG_MAX_LENGTH
+    );
   }
   const notifications = form.notifications
     ? formToNotifications(form.notifications, errors, _)
     : undefined;
-  const retentionDays =
-    form.retentionDays !== undefined
-      ? numberField(
-          form.retentionDays,
-          'retention_days',
-          errors,
-          { integer: true, min: 1, optional: true },
-          _
-        )
-      : undefined;
-  const retentionRuns =
-    form.retentionRuns !== undefined
-      ? numberField(
-          form.retentionRuns,
-          'retention_runs',
-          errors,
-          { integer: true, min: 1, optional: true },
-          _
-        )
-      : undefined;
-  if (Object.keys(errors).length || !trigger.ok) {
-    return { ok: false, errors };
+  const retention = formToRetention(form, errors, _);
+  if (retries === undefined || retryDelay === undefined || retryBackoff === undefined) {
+    return undefined;
   }
-  const body: JobCreate = {
-    name,
-    notebook,
-    parameters: parameters as JobCreate['parameters'],
-    trigger: trigger.value,
+  const settings: Settings = {
     kernel: form.kernel.trim() || null,
-    retries: retries as number,
-    retry_delay_seconds: retryDelay as number,
-    retry_backoff: retryBackoff as number,
+    retries,
+    retry_delay_seconds: retryDelay,
+    retry_backoff: retryBackoff,
     timeout_seconds: timeout ?? null,
     overlap: form.overlap,
     misfire: form.misfire,
@@ -345,13 +432,85 @@ export function formToJob(
     tags
   };
   if (notifications) {
-    body.notifications = notifications;
+    settings.notifications = notifications;
   }
-  if (retentionDays !== undefined) {
-    body.retention_days = retentionDays;
+  return { ...settings, ...retention };
+}
+
+/** The retention fields the form has (left out: unchanged), empty as null. */
+function formToRetention(
+  form: JobForm,
+  errors: Record<string, string>,
+  _: Gettext
+): Pick<JobCreate, 'retention_days' | 'retention_runs'> {
+  const retention: Pick<JobCreate, 'retention_days' | 'retention_runs'> = {};
+  if (form.retentionDays !== undefined) {
+    const days = numberField(
+      form.retentionDays,
+      'retention_days',
+      errors,
+      NUMBER_RULES.retention_days,
+      _
+    );
+    if (days !== undefined) {
+      retention.retention_days = days;
+    }
   }
-  if (retentionRuns !== undefined) {
-    body.retention_runs = retentionRuns;
+  if (form.retentionRuns !== undefined) {
+    const runs = numberField(
+      form.retentionRuns,
+      'retention_runs',
+      errors,
+      NUMBER_RULES.retention_runs,
+      _
+    );
+    if (runs !== undefined) {
+      retention.retention_runs = runs;
+    }
   }
-  return { ok: true, value: body };
+  return retention;
+}
+
+/** The API fields the dialog shows an error next to (besides parameters and notifications). */
+const FIELDS_WITH_ERRORS = new Set([
+  'name',
+  'notebook',
+  'trigger',
+  'trigger.cron',
+  'trigger.timezone',
+  'trigger.every_seconds',
+  'trigger.at',
+  'trigger.event',
+  'trigger.jobs',
+  'kernel',
+  'retries',
+  'timeout_seconds',
+  'overlap',
+  'misfire',
+  'output_formats',
+  'tags',
+  'retention_days',
+  'retention_runs',
+  'notifications'
+]);
+
+/**
+ * Where the dialog shows the server's error on API field `field`: next to the form field
+ * (see formField), or at the top (''). A cron trigger's error on no part of it shows at
+ * its expression.
+ */
+export function errorField(
+  field: string | null | undefined,
+  form: JobForm,
+  declared: readonly NotebookParameter[]
+): string {
+  const shown = formField(field);
+  if (shown === 'trigger' && form.trigger.kind === 'cron') {
+    return 'trigger.cron';
+  }
+  const ours =
+    FIELDS_WITH_ERRORS.has(shown) ||
+    declared.some(p => shown === `parameters.${p.name}`) ||
+    /^notifications\.\d+(\.|$)/.test(shown);
+  return ours ? shown : '';
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { inFlight, MAX_BACKOFF, nextPollDelay } from '../src/polling';
+import { Backoff, inFlight, MAX_BACKOFF, nextPollDelay } from '../src/polling';
 
 describe('inFlight', () => {
   it('is true while a run is queued or running', () => {
@@ -35,5 +35,28 @@ describe('nextPollDelay', () => {
     expect(nextPollDelay({ ...timing, failures: 1 }, true)).toBe(4000);
     expect(nextPollDelay({ ...timing, failures: 3 }, false)).toBe(16000);
     expect(nextPollDelay({ ...timing, failures: 10 }, false)).toBe(MAX_BACKOFF);
+  });
+});
+
+describe('Backoff', () => {
+  const timing = { interval: 2000, follow: 500 };
+
+  it('waits longer after each request the server did not answer, then recovers', () => {
+    const backoff = new Backoff();
+    expect(backoff.delay(timing, true)).toBe(500);
+    backoff.unreachable();
+    expect(backoff.delay(timing, true)).toBe(4000);
+    backoff.unreachable();
+    backoff.unreachable();
+    expect(backoff.failures).toBe(3);
+    expect(backoff.delay(timing, false)).toBe(16000);
+    for (let i = 0; i < 10; i++) {
+      backoff.unreachable();
+    }
+    expect(backoff.delay(timing, false)).toBe(MAX_BACKOFF);
+    backoff.answered();
+    expect(backoff.failures).toBe(0);
+    expect(backoff.delay(timing, true)).toBe(500);
+    expect(backoff.delay(timing, false)).toBe(2000);
   });
 });

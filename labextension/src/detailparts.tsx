@@ -1,0 +1,109 @@
+/** Pieces the job and run views share: setting rows, parameters and run tables. */
+import * as React from 'react';
+
+import type { Run } from './api';
+import { StatusIcon } from './components';
+import {
+  formatDuration,
+  formatProgress,
+  formatRelative,
+  formatTime,
+  runTriggerLabel,
+  statusLabel
+} from './format';
+import type { Gettext } from './i18n';
+
+/** A row of a settings table: a label and its value. */
+export function SettingRow(props: { label: string; children: React.ReactNode }): JSX.Element {
+  return (
+    <tr>
+      <th scope="row">{props.label}</th>
+      <td>{props.children}</td>
+    </tr>
+  );
+}
+
+/** Parameter values as a table (none: the notebook's defaults). */
+export function ParametersTable(props: {
+  values: Record<string, unknown>;
+  _: Gettext;
+}): JSX.Element {
+  const entries = Object.entries(props.values);
+  if (!entries.length) {
+    return <span className="jp-sched-muted">{props._('the notebook’s defaults')}</span>;
+  }
+  return (
+    <table className="jp-sched-table jp-sched-params">
+      <tbody>
+        {entries.map(([k, v]) => (
+          <tr key={k} data-param={k}>
+            <th scope="row">
+              <code>{k}</code>
+            </th>
+            <td>
+              <code>{JSON.stringify(v)}</code>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A job's runs, newest first; a row opens its run. */
+export function RunTable(props: {
+  runs: Run[];
+  actions: { openRun(id: string): void };
+  now: number;
+  _: Gettext;
+}): JSX.Element {
+  const { runs, actions, now, _ } = props;
+  if (!runs.length) {
+    return (
+      <div className="jp-sched-muted">
+        {_('No runs yet. Use Run now, or wait for the schedule.')}
+      </div>
+    );
+  }
+  return (
+    <table className="jp-sched-table jp-sched-runs">
+      <thead>
+        <tr>
+          <th>{_('status')}</th>
+          <th>{_('started')}</th>
+          <th>{_('trigger')}</th>
+          <th>{_('duration')}</th>
+          <th>{_('attempt')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map(run => (
+          <tr
+            key={run.id}
+            data-run-id={run.id}
+            data-status={run.status}
+            className="jp-sched-clickable"
+            tabIndex={0}
+            onClick={() => actions.openRun(run.id)}
+            onKeyDown={e => (e.key === 'Enter' ? actions.openRun(run.id) : undefined)}
+          >
+            <td>
+              <StatusIcon status={run.status} label={statusLabel(run.status, _)} />{' '}
+              {statusLabel(run.status, _)}
+            </td>
+            <td title={formatTime(run.started_at ?? run.queued_at)}>
+              {formatRelative(run.started_at ?? run.queued_at, now, _)}
+            </td>
+            <td>{runTriggerLabel(run.trigger, _)}</td>
+            <td>
+              {run.status === 'running'
+                ? formatProgress(run, _)
+                : formatDuration(run.duration_seconds)}
+            </td>
+            <td>{run.attempt}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
