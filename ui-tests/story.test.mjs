@@ -257,7 +257,6 @@ function story(theme) {
         await dialog.locator('select[name="cron-preset"]').selectOption('* * * * *');
         assert.equal(await dialog.locator('input[name="cron"]').inputValue(), '* * * * *');
         const preview = dialog.locator('[data-preview]');
-        await preview.locator('.jp-sched-preview-next li').nth(4).waitFor({ timeout: 5000 });
         const expected = await lab.api('preview', {
           method: 'POST',
           body: JSON.stringify({
@@ -268,6 +267,15 @@ function story(theme) {
             }
           })
         });
+        // The preview of the default cron may still be shown while this one is on its way
+        // (the preset was picked after the editor had asked about the default).
+        await page.waitForFunction(
+          words =>
+            document.querySelector('.jp-sched-dialog .jp-sched-preview-description')
+              ?.textContent === words,
+          expected.body.description,
+          { timeout: 5000, polling: 100 }
+        );
         assert.equal(
           await preview.locator('.jp-sched-preview-description').innerText(),
           expected.body.description
