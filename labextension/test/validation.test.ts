@@ -4,6 +4,7 @@ import type { NotebookParameter } from '../src/api';
 import { defaultTriggerForm } from '../src/triggers';
 import {
   JobForm,
+  errorField,
   formToJob,
   parameterInput,
   parameterText,
@@ -156,5 +157,28 @@ describe('parseTags', () => {
   it('splits on commas and spaces, without duplicates', () => {
     expect(parseTags(' a, b  c,,a ')).toEqual(['a', 'b', 'c']);
     expect(parseTags('')).toEqual([]);
+  });
+});
+
+describe('errorField', () => {
+  const cron = form();
+  const manual = form({ trigger: { ...defaultTriggerForm('UTC'), kind: 'manual' } });
+
+  it.each([
+    ['name', 'name', cron],
+    ['trigger', 'trigger.cron', cron],
+    ['trigger', 'trigger', manual],
+    ['trigger.timezone', 'trigger.timezone', cron],
+    ['parameters.days', 'parameters.days', cron],
+    ['parameters.nope', '', cron],
+    ['retry_backoff', 'retries', cron],
+    ['retention_days', 'retention_days', cron],
+    ['notifications.1.to.0', 'notifications.1.to', cron],
+    ['notifications', 'notifications', cron],
+    ['queue', '', cron],
+    ['version', '', cron],
+    [null, '', cron]
+  ])('the server’s %j shows at %j', (field, expected, shown) => {
+    expect(errorField(field, shown as JobForm, declared)).toBe(expected);
   });
 });
