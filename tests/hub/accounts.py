@@ -1,0 +1,196 @@
+"""Unix accounts and the state folder of one hub test session, and the removal of what a
+killed session left behind.
+
+A session has an id, a folder ``REGISTRY/<id>`` (root only) holding ``owner.json`` (the pid
+and start time of the pytest process) and every file of the session's hub, and Unix accounts
+whose comment field (GECOS) reads ``"<MARKER> <id>"``. The accounts are named ``alice``,
+``bob`` and ``carol`` when those names are free, else ``alice-<id>`` and so on. ``carol`` is
+in the session's admins group ``jsched-admins-<id>``.
+
+Before a session opens, :func:`remove_stale_sessions` ends the processes and removes the
+accounts, groups and folders of every session whose pytest process is gone. Only accounts
+carrying the marker are ever removed, so a real ``alice`` is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+__all__ = ["ROLES", "HubTestSession", "close_session", "open_session", "remove_stale_sessions"]
+
+REGISTRY = Path(tempfile.gettempdir()) / "jupyter-sched-hub-sessions"
+MARKER = "jupyter-sched hub test"
+GROUP_PREFIX = "jsched-admins-"
+#: The people of the tests; the last one administers the hub.
+ROLES = ("alice", "bob", "carol")
+ADMIN_ROLE = "carol"
+_OWNER_FILE = "owner.json"
+_NEW_PREFIX = ".new-"
+_ABANDONED_NEW_SECONDS = 3600
+_USERADD_NAME_IN_USE = 9
+_USERDEL_NO_SUCH_USER = 6
+_KILL_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class HubTestSession:
+    """One test session's id, state folder, Unix accounts (by role) and admins group."""
+
+    id: str
+    directory: Path
+    accounts: dict[str, str]
+    admins_group: str
+
+    def account(self, role: str) -> pwd.struct_passwd:
+        """The passwd entry of the account playing ``role`` (``"alice"``, ...)."""
+        return pwd.getpwnam(self.accounts[role])
+
+
+def open_session() -> HubTestSession:
+    """Remove stale sessions, then create this session's folder, admins group and accounts."""
+    remove_stale_sessions()
+    REGISTRY.mkdir(mode=0o700, exist_ok=True)
+    session_id = secrets.token_hex(3)
+    # Written under a hidden name, then renamed: another session's clean-up never sees a
+    # session folder without its owner.
+    pending = Path(tempfile.mkdtemp(prefix=_NEW_PREFIX, dir=REGISTRY))
+    me = psutil.Process()
+    (pending / _OWNER_FILE).write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
+    directory = REGISTRY / session_id
+    pending.rename(directory)
+    group = f"{GROUP_PREFIX}{session_id}"
+    try:
+        _run(["groupadd", group])
+        accounts = {
+            role: _add_account(role, session_id, [group] if role == ADMIN_ROLE else [])
+            for role in ROLES
+        }
+    except BaseException:
+        _remove_session(session_id)
+        raise
+    return HubTestSession(session_id, directory, accounts, group)
+
+
+def close_session(session: HubTestSession) -> None:
+    """End the processes of the session's accounts and remove them, its group and folder."""
+    _remove_session(session.id)
+
+
+def remove_stale_sessions() -> None:
+    """Remove what sessions whose pytest process is gone left: processes, accounts, groups,
+    folders. Sessions still running are left alone."""
+    live: set[str] = set()
+    if REGISTRY.is_dir():
+        for folder in REGISTRY.iterdir():
+            if folder.name.startswith(_NEW_PREFIX):
+                if time.time() - folder.stat().st_mtime > _ABANDONED_NEW_SECONDS:
+                    shutil.rmtree(folder, ignore_errors=True)
+            elif _owner_alive(folder):
+                live.add(folder.name)
+    stale = {_session_of(user) for user in pwd.getpwall()}
+    stale |= {g.gr_name.removeprefix(GROUP_PREFIX) for g in grp.getgrall() if _ours(g)}
+    if REGISTRY.is_dir():
+        stale |= {f.name for f in REGISTRY.iterdir() if not f.name.startswith(".")}
+    for session_id in sorted(s for s in stale - live if s):
+        _remove_session(session_id)
+
+
+def _remove_session(session_id: str) -> None:
+    directory = REGISTRY / session_id
+    # The hub and its proxy run with the session folder as their working directory.
+    _kill([p for p in _processes() if _cwd(p) == directory])
+    for user in pwd.getpwall():
+        if _session_of(user) == session_id:
+            _kill([p for p in _processes() if _real_uid(p) == user.pw_uid])
+            _run(["userdel", "--remove", user.pw_name], ok_codes=(0, _USERDEL_NO_SUCH_USER))
+    group = f"{GROUP_PREFIX}{session_id}"
+    with contextlib.suppress(KeyError):
+        grp.getgrnam(group)
+        _run(["groupdel", group])
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _add_account(role: str, session_id: str, groups: list[str]) -> str:
+    """Create the account for ``role``: its plain name if free, else ``<role>-<id>``."""
+    for name in (role, f"{role}-{session_id}"):
+        command = ["useradd", "--create-home", "--shell", "/bin/bash"]
+        command += ["--comment", f"{MARKER} {session_id}", "-K", "HOME_MODE=0700"]
+        if groups:
+            command += ["--groups", ",".join(groups)]
+        code = _run([*command, name], ok_codes=(0, _USERADD_NAME_IN_USE))
+        if code == 0:
+            return name
+    raise RuntimeError(f"could not create an account for {role}")
+
+
+def _ours(group: grp.struct_group) -> bool:
+    return group.gr_name.startswith(GROUP_PREFIX)
+
+
+def _session_of(user: pwd.struct_passwd) -> str | None:
+    """The session id in a test account's comment, or None for any other account."""
+    if not user.pw_gecos.startswith(MARKER + " "):
+        return None
+    return user.pw_gecos[len(MARKER) + 1 :].strip() or None
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        owner = json.loads((folder / _OWNER_FILE).read_text())
+        process = psutil.Process(int(owner["pid"]))
+        return abs(process.create_time() - float(owner["started"])) < 0.01
+    except (OSError, ValueError, KeyError, psutil.Error):
+        return False
+
+
+def _processes() -> list[psutil.Process]:
+    return list(psutil.process_iter())
+
+
+def _cwd(process: psutil.Process) -> Path | None:
+    try:
+        return Path(process.cwd())
+    except psutil.Error:
+        return None
+
+
+def _real_uid(process: psutil.Process) -> int | None:
+    try:
+        return int(process.uids().real)
+    except psutil.Error:
+        return None
+
+
+def _kill(processes: list[psutil.Process]) -> None:
+    """SIGKILL these processes (identified by pid and start time) and wait for them."""
+    me = os.getpid()
+    targets = [p for p in processes if p.pid != me]
+    for process in targets:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(targets, timeout=_KILL_WAIT_SECONDS)
+
+
+def _run(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> int:
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL
+    )
+    if result.returncode not in ok_codes:
+        raise RuntimeError(
+            f"{' '.join(command)} failed with code {result.returncode}: "
+            f"{result.stdout}{result.stderr}"
+        )
+    return result.returncode
