@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,10 +256,14 @@ class HubClient:
         Returns the server's model (``state.pid`` is its process). Raises :class:`HubError`
         if the spawn fails or is not ready within ``timeout`` seconds.
         """
-        response = self.api("POST", f"users/{name}/server")
-        if response.status_code not in (201, 202):
-            raise self.hub.error(f"start {name}: {response.status_code} {response.text}")
-        return self.wait_server_ready(name, timeout)
+        return self.start_servers([name], timeout)[name]
+
+    def start_servers(
+        self, names: list[str], timeout: float = SERVER_TIMEOUT
+    ) -> dict[str, dict[str, Any]]:
+        """Like :meth:`start_server` for several users at once; their spawns overlap."""
+        self._ask_each("POST", names, (201, 202))
+        return {name: self.wait_server_ready(name, timeout) for name in names}
 
     def wait_server_ready(self, name: str, timeout: float = SERVER_TIMEOUT) -> dict[str, Any]:
         """Wait until ``name``'s server is ready (the hub's ``ready``, nothing pending)."""
@@ -273,15 +278,35 @@ class HubClient:
 
     def stop_server(self, name: str, timeout: float = SERVER_TIMEOUT) -> None:
         """Ask the hub to stop ``name``'s server and wait until the hub has no server for them."""
-        response = self.api("DELETE", f"users/{name}/server")
-        if response.status_code not in (202, 204):
-            raise self.hub.error(f"stop {name}: {response.status_code} {response.text}")
-        _wait(
-            lambda: "" not in self.user_model(name)["servers"],
-            timeout,
-            self.hub,
-            f"{name}'s server did not stop",
-        )
+        self.stop_servers([name], timeout)
+
+    def stop_servers(self, names: list[str], timeout: float = SERVER_TIMEOUT) -> None:
+        """Like :meth:`stop_server` for several users at once."""
+        self._ask_each("DELETE", names, (202, 204))
+        for name in names:
+            _wait(
+                lambda name=name: not self.server_running(name),
+                timeout,
+                self.hub,
+                f"{name}'s server did not stop",
+            )
+
+    def _ask_each(self, method: str, names: list[str], expected: tuple[int, ...]) -> None:
+        """``method`` on each user's server at once: the hub holds each request up to 10 s
+        (its slow spawn/stop timeout) before it answers that the action is pending."""
+
+        def ask(name: str) -> None:
+            response = self.api(method, f"users/{name}/server", token=self.hub.admin_token)
+            if response.status_code not in expected:
+                raise self.hub.error(f"{method} {name}: {response.status_code} {response.text}")
+
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            for future in [pool.submit(ask, name) for name in names]:
+                future.result()
+
+    def server_running(self, name: str) -> bool:
+        """Whether the hub has a server for ``name`` (starting, running or stopping)."""
+        return "" in self.user_model(name)["servers"]
 
     def server_request(
         self, owner: str, path: str, token: str, method: str = "GET", **kwargs: Any
