@@ -53,11 +53,13 @@ c.ConfigurableHTTPProxy.pid_file = f"{STATE_DIR}/jupyterhub-proxy.pid"
 
 # --- Who logs in --------------------------------------------------------------------------
 # Unix accounts, checked with PAM. Only members of the users group (or the admins group)
-# may log in; everyone else with an account on the machine is refused.
+# may log in; everyone else with an account on the machine is refused. Members of the admins
+# group are the hub's administrators (checked again at each login, see also the roles below).
 USERS_GROUP = os.environ.get("JUPYTERHUB_USERS_GROUP", "jupyterhub-users")
 ADMINS_GROUP = os.environ.get("JUPYTERHUB_ADMINS_GROUP", "jupyterhub-admins")
 c.JupyterHub.authenticator_class = "pam"
 c.LocalAuthenticator.allowed_groups = {USERS_GROUP, ADMINS_GROUP}
+c.PAMAuthenticator.admin_groups = {ADMINS_GROUP}
 
 
 def unix_group_members(name: str) -> list[str]:

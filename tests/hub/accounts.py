@@ -2,14 +2,20 @@
 killed session left behind.
 
 A session has an id, a folder ``REGISTRY/<id>`` (root only) holding ``owner.json`` (the pid
-and start time of the pytest process) and every file of the session's hub, and Unix accounts
-whose comment field (GECOS) reads ``"<MARKER> <id>"``. The accounts are named ``alice``,
-``bob`` and ``carol`` when those names are free, else ``alice-<id>`` and so on. ``carol`` is
-in the session's admins group ``jsched-admins-<id>``.
+and start time of the pytest process) and every file of the session's hub, two Unix groups
+(``jsched-users-<id>``: who may log in; ``jsched-admins-<id>``: who administers the hub), and
+Unix accounts with a random password whose comment field (GECOS) reads ``"<MARKER> <id>"``:
+
+- ``alice`` and ``bob``, members of the users group;
+- ``carol``, member of the admins group;
+- ``eve``, in neither: she has an account on the machine but may not use the hub.
+
+Each is named after its role when that name is free, else ``<role>-<id>``.
 
 Before a session opens, :func:`remove_stale_sessions` ends the processes and removes the
 accounts, groups and folders of every session whose pytest process is gone. Only accounts
-carrying the marker are ever removed, so a real ``alice`` is never touched.
+carrying the marker and groups named as above are ever removed, so a real ``alice`` is never
+touched.
 """
 
 from __future__ import annotations
@@ -33,10 +39,15 @@ __all__ = ["ROLES", "HubTestSession", "close_session", "open_session", "remove_s
 
 REGISTRY = Path(tempfile.gettempdir()) / "jupyter-sched-hub-sessions"
 MARKER = "jupyter-sched hub test"
-GROUP_PREFIX = "jsched-admins-"
-#: The people of the tests; the last one administers the hub.
-ROLES = ("alice", "bob", "carol")
-ADMIN_ROLE = "carol"
+USERS_GROUP_PREFIX = "jsched-users-"
+ADMINS_GROUP_PREFIX = "jsched-admins-"
+#: Each person of the tests and the session groups they belong to.
+ROLES = {
+    "alice": (USERS_GROUP_PREFIX,),
+    "bob": (USERS_GROUP_PREFIX,),
+    "carol": (ADMINS_GROUP_PREFIX,),
+    "eve": (),
+}
 _OWNER_FILE = "owner.json"
 _NEW_PREFIX = ".new-"
 _ABANDONED_NEW_SECONDS = 3600
@@ -47,12 +58,23 @@ _KILL_WAIT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class HubTestSession:
-    """One test session's id, state folder, Unix accounts (by role) and admins group."""
+    """One test session: its id, state folder, Unix accounts and their passwords (by role),
+    and its groups."""
 
     id: str
     directory: Path
     accounts: dict[str, str]
-    admins_group: str
+    passwords: dict[str, str]
+
+    @property
+    def users_group(self) -> str:
+        """The Unix group whose members may log in to the hub."""
+        return f"{USERS_GROUP_PREFIX}{self.id}"
+
+    @property
+    def admins_group(self) -> str:
+        """The Unix group whose members administer the hub."""
+        return f"{ADMINS_GROUP_PREFIX}{self.id}"
 
     def account(self, role: str) -> pwd.struct_passwd:
         """The passwd entry of the account playing ``role`` (``"alice"``, ...)."""
@@ -60,7 +82,7 @@ class HubTestSession:
 
 
 def open_session() -> HubTestSession:
-    """Remove stale sessions, then create this session's folder, admins group and accounts."""
+    """Remove stale sessions, then create this session's folder, groups and accounts."""
     remove_stale_sessions()
     REGISTRY.mkdir(mode=0o700, exist_ok=True)
     session_id = secrets.token_hex(3)
@@ -71,21 +93,24 @@ def open_session() -> HubTestSession:
     (pending / _OWNER_FILE).write_text(json.dumps({"pid": me.pid, "started": me.create_time()}))
     directory = REGISTRY / session_id
     pending.rename(directory)
-    group = f"{GROUP_PREFIX}{session_id}"
     try:
-        _run(["groupadd", group])
+        for prefix in (USERS_GROUP_PREFIX, ADMINS_GROUP_PREFIX):
+            _run(["groupadd", f"{prefix}{session_id}"])
         accounts = {
-            role: _add_account(role, session_id, [group] if role == ADMIN_ROLE else [])
-            for role in ROLES
+            role: _add_account(role, session_id, [f"{p}{session_id}" for p in prefixes])
+            for role, prefixes in ROLES.items()
         }
+        passwords = {role: secrets.token_urlsafe(18) for role in ROLES}
+        lines = "".join(f"{accounts[role]}:{passwords[role]}\n" for role in ROLES)
+        _run(["chpasswd"], stdin=lines)
     except BaseException:
         _remove_session(session_id)
         raise
-    return HubTestSession(session_id, directory, accounts, group)
+    return HubTestSession(session_id, directory, accounts, passwords)
 
 
 def close_session(session: HubTestSession) -> None:
-    """End the processes of the session's accounts and remove them, its group and folder."""
+    """End the processes of the session's accounts and remove them, its groups and folder."""
     _remove_session(session.id)
 
 
@@ -93,33 +118,30 @@ def remove_stale_sessions() -> None:
     """Remove what sessions whose pytest process is gone left: processes, accounts, groups,
     folders. Sessions still running are left alone."""
     live: set[str] = set()
+    stale: set[str] = set()
     if REGISTRY.is_dir():
         for folder in REGISTRY.iterdir():
-            if folder.name.startswith(_NEW_PREFIX):
-                if time.time() - folder.stat().st_mtime > _ABANDONED_NEW_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
-            elif _owner_alive(folder):
-                live.add(folder.name)
-    stale = {_session_of(user) for user in pwd.getpwall()}
-    stale |= {g.gr_name.removeprefix(GROUP_PREFIX) for g in grp.getgrall() if _ours(g)}
-    if REGISTRY.is_dir():
-        stale |= {f.name for f in REGISTRY.iterdir() if not f.name.startswith(".")}
-    for session_id in sorted(s for s in stale - live if s):
+            if not folder.name.startswith(_NEW_PREFIX):
+                (live if _owner_alive(folder) else stale).add(folder.name)
+            elif time.time() - folder.stat().st_mtime > _ABANDONED_NEW_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+    stale |= {_session_of_account(user) or "" for user in pwd.getpwall()}
+    stale |= {_session_of_group(group) or "" for group in grp.getgrall()}
+    for session_id in sorted(stale - live - {""}):
         _remove_session(session_id)
 
 
 def _remove_session(session_id: str) -> None:
     directory = REGISTRY / session_id
     # The hub and its proxy run with the session folder as their working directory.
-    _kill([p for p in _processes() if _cwd(p) == directory])
+    _kill([p for p in psutil.process_iter() if _cwd(p) == directory])
     for user in pwd.getpwall():
-        if _session_of(user) == session_id:
-            _kill([p for p in _processes() if _real_uid(p) == user.pw_uid])
+        if _session_of_account(user) == session_id:
+            _kill([p for p in psutil.process_iter() if _real_uid(p) == user.pw_uid])
             _run(["userdel", "--remove", user.pw_name], ok_codes=(0, _USERDEL_NO_SUCH_USER))
-    group = f"{GROUP_PREFIX}{session_id}"
-    with contextlib.suppress(KeyError):
-        grp.getgrnam(group)
-        _run(["groupdel", group])
+    for group in grp.getgrall():
+        if _session_of_group(group) == session_id:
+            _run(["groupdel", group.gr_name])
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -136,15 +158,19 @@ def _add_account(role: str, session_id: str, groups: list[str]) -> str:
     raise RuntimeError(f"could not create an account for {role}")
 
 
-def _ours(group: grp.struct_group) -> bool:
-    return group.gr_name.startswith(GROUP_PREFIX)
-
-
-def _session_of(user: pwd.struct_passwd) -> str | None:
+def _session_of_account(user: pwd.struct_passwd) -> str | None:
     """The session id in a test account's comment, or None for any other account."""
     if not user.pw_gecos.startswith(MARKER + " "):
         return None
     return user.pw_gecos[len(MARKER) + 1 :].strip() or None
+
+
+def _session_of_group(group: grp.struct_group) -> str | None:
+    """The session id in a test group's name, or None for any other group."""
+    for prefix in (USERS_GROUP_PREFIX, ADMINS_GROUP_PREFIX):
+        if group.gr_name.startswith(prefix):
+            return group.gr_name[len(prefix) :] or None
+    return None
 
 
 def _owner_alive(folder: Path) -> bool:
@@ -154,10 +180,6 @@ def _owner_alive(folder: Path) -> bool:
         return abs(process.create_time() - float(owner["started"])) < 0.01
     except (OSError, ValueError, KeyError, psutil.Error):
         return False
-
-
-def _processes() -> list[psutil.Process]:
-    return list(psutil.process_iter())
 
 
 def _cwd(process: psutil.Process) -> Path | None:
@@ -175,18 +197,22 @@ def _real_uid(process: psutil.Process) -> int | None:
 
 
 def _kill(processes: list[psutil.Process]) -> None:
-    """SIGKILL these processes (identified by pid and start time) and wait for them."""
-    me = os.getpid()
-    targets = [p for p in processes if p.pid != me]
+    """SIGKILL these processes (psutil checks each is still the one it listed) and wait."""
+    targets = [p for p in processes if p.pid != os.getpid()]
     for process in targets:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(targets, timeout=_KILL_WAIT_SECONDS)
 
 
-def _run(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> int:
+def _run(command: list[str], ok_codes: tuple[int, ...] = (0,), stdin: str | None = None) -> int:
     result = subprocess.run(
-        command, capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL
+        command,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     if result.returncode not in ok_codes:
         raise RuntimeError(

@@ -1,9 +1,10 @@
 """Fixtures of the multi-user tests: a real JupyterHub with real Unix users.
 
 Once per test session: the environment users' servers run from (cached between sessions,
-see :mod:`tests.hub.environment`), the Unix accounts ``alice``, ``bob`` and the hub admin
-``carol`` (see :mod:`tests.hub.accounts`), and a JupyterHub on free loopback ports that loads
-the repository's ``deploy/jupyterhub_config.py`` (see :mod:`tests.hub.hub`), and the
+see :mod:`tests.hub.environment`), the Unix accounts ``alice``, ``bob``, the hub admin
+``carol`` and ``eve``, who may not use the hub (see :mod:`tests.hub.accounts`), a JupyterHub
+on free loopback ports configured by the repository's ``deploy/jupyterhub_config.py`` (see
+:mod:`tests.hub.hub`), with its groups set to the session's, and the
 PostgreSQL and Redis servers of the deployment, which, unlike the other tests' servers, take
 no connection without their password: on a hub, any user's code can reach loopback ports.
 
@@ -30,6 +31,8 @@ DEPLOY_CONFIG = REPO / "deploy" / "jupyterhub_config.py"
 #: Session fixtures build an environment and start a hub: far more than the suite's
 #: per-test timeout on a cold cache and a loaded machine.
 HUB_TEST_TIMEOUT = 1200
+#: The people who use the hub (eve only has a Unix account).
+HUB_PEOPLE = ("alice", "bob", "carol")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,7 +61,7 @@ def hub_environment() -> HubEnvironment:
 
 @pytest.fixture(scope="session")
 def hub_session() -> Iterator[HubTestSession]:
-    """This session's Unix accounts (``accounts["alice"]``, ...), admins group and folder."""
+    """This session's Unix accounts and passwords (by role), groups and folder."""
     _require_root()
     session = open_session()
     try:
@@ -68,20 +71,17 @@ def hub_session() -> Iterator[HubTestSession]:
 
 
 @pytest.fixture(scope="session")
-def accounts(hub_session: HubTestSession) -> dict[str, str]:
-    """The Unix (and hub) name of each person: ``accounts["alice"]`` may be ``alice-1f2e3d``."""
-    return hub_session.accounts
-
-
-@pytest.fixture(scope="session")
 def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterator[Hub]:
-    """A running JupyterHub, configured by ``deploy/jupyterhub_config.py``; carol is admin."""
+    """A running JupyterHub configured by ``deploy/jupyterhub_config.py``: alice and bob may
+    log in (users group), carol administers it (admins group), eve may not log in."""
     hub = start_hub(
         hub_environment,
         hub_session.directory,
         DEPLOY_CONFIG,
-        users=list(hub_session.accounts.values()),
-        extra_env={"JUPYTERHUB_ADMINS_GROUP": hub_session.admins_group},
+        extra_env={
+            "JUPYTERHUB_USERS_GROUP": hub_session.users_group,
+            "JUPYTERHUB_ADMINS_GROUP": hub_session.admins_group,
+        },
     )
     try:
         yield hub
@@ -90,15 +90,26 @@ def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def hub_client(hub: Hub) -> HubClient:
-    """The hub's REST API as the tests' admin service, and users' servers through the proxy."""
-    return HubClient(hub)
+def hub_client(hub: Hub, hub_session: HubTestSession) -> HubClient:
+    """The hub's REST API as the tests' admin service, and users' servers through the proxy.
+
+    The hub knows alice, bob and carol (as if they had logged in once), not eve.
+    """
+    client = HubClient(hub)
+    client.create_users([hub_session.accounts[role] for role in HUB_PEOPLE])
+    return client
+
+
+@pytest.fixture(scope="session")
+def accounts(hub_session: HubTestSession) -> dict[str, str]:
+    """The Unix (and hub) name of each person: ``accounts["alice"]`` may be ``alice-1f2e3d``."""
+    return hub_session.accounts
 
 
 @pytest.fixture(scope="session")
 def user_tokens(hub_client: HubClient, accounts: dict[str, str]) -> dict[str, str]:
-    """An API token of each person (by role), with that person's own permissions."""
-    return {role: hub_client.user_token(name) for role, name in accounts.items()}
+    """An API token of alice, bob and carol (by role), with that person's own permissions."""
+    return {role: hub_client.user_token(accounts[role]) for role in HUB_PEOPLE}
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 from tests.servers import HOST, PostgresServer, RedisServer, pid_alive
 
 from .accounts import HubTestSession
+from .conftest import HUB_PEOPLE
 from .environment import HubEnvironment
 from .hub import Hub, HubClient, HubError
 
@@ -48,7 +49,7 @@ print(json.dumps({
 def servers(hub_client: HubClient, accounts: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Everyone's server, started together (by user name); those still running after this
     module's tests are stopped."""
-    names = list(accounts.values())
+    names = [accounts[role] for role in HUB_PEOPLE]
     yield hub_client.start_servers(names)
     hub_client.stop_servers([name for name in names if hub_client.server_running(name)])
 
@@ -121,15 +122,20 @@ def test_carol_administers_the_hub_through_the_admins_group(
     assert hub_client.api("GET", "users", token=user_tokens["alice"]).status_code == 403
 
 
-def test_users_log_in_with_the_hub_password(
-    hub_client: HubClient, hub: Hub, accounts: dict[str, str]
+def test_people_log_in_with_their_unix_password_if_the_deployment_lets_them(
+    hub_client: HubClient, hub: Hub, hub_session: HubTestSession
 ) -> None:
-    session = hub_client.login(accounts["bob"], hub.password)
-    response = session.get(f"{hub.url}/hub/api/user", timeout=60)
-    assert response.status_code == 200, response.text
-    assert response.json()["name"] == accounts["bob"]
-    with pytest.raises(HubError, match="login of"):
-        hub_client.login(accounts["bob"], hub.password + "-wrong")
+    for role, admin in (("alice", False), ("carol", True)):
+        name, password = hub_session.accounts[role], hub_session.passwords[role]
+        browser = hub_client.login(name, password)
+        response = browser.get(f"{hub.url}/hub/api/user", timeout=60)
+        assert response.status_code == 200, response.text
+        assert (response.json()["name"], response.json()["admin"]) == (name, admin)
+    with pytest.raises(HubError, match=r"login of .*: 403"):
+        hub_client.login(hub_session.accounts["bob"], hub_session.passwords["alice"])
+    # eve's password is right, but she is in neither of the deployment's groups
+    with pytest.raises(HubError, match=r"login of .*: 403"):
+        hub_client.login(hub_session.accounts["eve"], hub_session.passwords["eve"])
 
 
 def test_a_server_stops_through_the_hub_api(
