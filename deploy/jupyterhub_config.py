@@ -12,10 +12,14 @@ mode 0755), run by root (PAM checks passwords and the spawner switches to each u
     python3 -m venv /opt/jupyterhub
     /opt/jupyterhub/bin/pip install jupyterhub jupyterlab 'jupyter-sched[postgres]'
     npm install -g configurable-http-proxy@5
-    mkdir -m 0700 -p /srv/jupyterhub && cd /srv/jupyterhub
+    mkdir -m 0700 -p /srv/jupyterhub
     groupadd jupyterhub-users && usermod -aG jupyterhub-users alice   # who may log in
     groupadd jupyterhub-admins && usermod -aG jupyterhub-admins carol  # who administers
     /opt/jupyterhub/bin/jupyterhub -f /path/to/deploy/jupyterhub_config.py
+
+Users' home folders should be private (mode 0700: Debian's ``adduser`` makes them so,
+``useradd -m`` makes them 0755 unless ``-K HOME_MODE=0700``), as each person's notebooks and
+run outputs live there.
 
 or load it from your own configuration and change what your site needs after it::
 
@@ -76,8 +80,8 @@ def unix_group_members(name: str) -> list[str]:
 # --- Roles ------------------------------------------------------------------------------
 # JupyterHub's built-in `admin` role (every permission on every user, server and token) goes
 # to the members of the admins group, read when the hub starts: the list is authoritative,
-# so someone removed from the group loses the role at the next restart. Services get their
-# roles here too, each with only the scopes it needs.
+# so someone removed from the group loses the role at the next restart. A service's role
+# goes in this list too, with only the scopes the service needs.
 c.JupyterHub.load_roles = [
     {"name": "admin", "users": unix_group_members(ADMINS_GROUP)},
 ]

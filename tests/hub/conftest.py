@@ -1,12 +1,14 @@
 """Fixtures of the multi-user tests: a real JupyterHub with real Unix users.
 
-Once per test session: the environment users' servers run from (cached between sessions,
-see :mod:`tests.hub.environment`), the Unix accounts ``alice``, ``bob``, the hub admin
-``carol`` and ``eve``, who may not use the hub (see :mod:`tests.hub.accounts`), a JupyterHub
-on free loopback ports configured by the repository's ``deploy/jupyterhub_config.py`` (see
-:mod:`tests.hub.hub`), with its groups set to the session's, and the
-PostgreSQL and Redis servers of the deployment, which, unlike the other tests' servers, take
-no connection without their password: on a hub, any user's code can reach loopback ports.
+- ``hub_environment`` (once per test session, cached between sessions): the virtualenv and
+  proxy that the hub and users' servers run from (:mod:`tests.hub.environment`);
+- for this folder's tests (package scope: gone before the next folder's tests start):
+  the Unix accounts ``alice``, ``bob``, the hub admin ``carol`` and ``eve``, who may not use
+  the hub (:mod:`tests.hub.accounts`); a JupyterHub on free loopback ports configured by the
+  repository's ``deploy/jupyterhub_config.py`` with the session's groups (:mod:`tests.hub.hub`)
+  and a client of it; the deployment's PostgreSQL and Redis, which, unlike the other tests'
+  servers, take no connection without their password: on a hub, any user's code can reach
+  loopback ports.
 
 The tests create Unix users and switch to them, so they need root; elsewhere they skip.
 """
@@ -59,7 +61,7 @@ def hub_environment() -> HubEnvironment:
     return ensure_hub_environment(REPO)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub_session() -> Iterator[HubTestSession]:
     """This session's Unix accounts and passwords (by role), groups and folder."""
     _require_root()
@@ -70,7 +72,7 @@ def hub_session() -> Iterator[HubTestSession]:
         close_session(session)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterator[Hub]:
     """A running JupyterHub configured by ``deploy/jupyterhub_config.py``: alice and bob may
     log in (users group), carol administers it (admins group), eve may not log in."""
@@ -89,7 +91,7 @@ def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterato
         hub.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub_client(hub: Hub, hub_session: HubTestSession) -> HubClient:
     """The hub's REST API as the tests' admin service, and users' servers through the proxy.
 
@@ -100,19 +102,19 @@ def hub_client(hub: Hub, hub_session: HubTestSession) -> HubClient:
     return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def accounts(hub_session: HubTestSession) -> dict[str, str]:
     """The Unix (and hub) name of each person: ``accounts["alice"]`` may be ``alice-1f2e3d``."""
     return hub_session.accounts
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def user_tokens(hub_client: HubClient, accounts: dict[str, str]) -> dict[str, str]:
     """An API token of alice, bob and carol (by role), with that person's own permissions."""
     return {role: hub_client.user_token(accounts[role]) for role in HUB_PEOPLE}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub_postgres() -> Iterator[PostgresServer]:
     """The deployment's PostgreSQL: over TCP, only with its password (in ``url``)."""
     _require_root()
@@ -120,7 +122,7 @@ def hub_postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def hub_redis() -> Iterator[RedisServer]:
     """The deployment's Redis: no command without its password (in ``url``)."""
     _require_root()

@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uv
-
 __all__ = ["HubEnvironment", "ensure_hub_environment", "project_files"]
 
 CACHE_ROOT = Path("/var/tmp")
@@ -162,7 +160,7 @@ def _build_venv(repo: Path, files: list[str], target: Path) -> None:
     cached build of an older source can be used); the wheel's build hook is told not to run
     npm: the Lab panel comes prebuilt or not at all.
     """
-    uv_bin = uv.find_uv_bin()
+    uv_bin = _uv()
     uv_env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "SKIP_JUPYTER_BUILDER": "1"}
     _run([uv_bin, "venv", "--quiet", "--python", BASE_PYTHON, str(target)], env=uv_env)
     with tempfile.TemporaryDirectory(prefix="jupyter-sched-snapshot-") as scratch:
@@ -175,6 +173,19 @@ def _build_venv(repo: Path, files: list[str], target: Path) -> None:
             [*install, "--compile-bytecode", *HUB_REQUIREMENTS, f"{snapshot}[postgres]"],
             env=uv_env,
         )
+
+
+def _uv() -> str:
+    """The ``uv`` executable of the test dependencies (it installs in seconds what pip
+    takes minutes for)."""
+    try:
+        import uv
+    except ImportError:
+        raise RuntimeError(
+            "the hub tests build their environment with uv, a test dependency: "
+            "run `make install` (or pip install -e '.[test]')"
+        ) from None
+    return str(uv.find_uv_bin())
 
 
 def _install_proxy(target: Path) -> None:

@@ -204,14 +204,13 @@ class HubClient:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.url = hub.url
-        self.admin = requests.Session()
-        self.admin.headers["Authorization"] = f"token {hub.admin_token}"
 
-    def api(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> Any:
+    def api(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         """``method`` on ``/hub/api/<path>`` as the admin service (or with ``token``)."""
-        session = self.admin if token is None else _token_session(token)
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
-        return session.request(method, f"{self.url}/hub/api/{path}", **kwargs)
+        url = f"{self.url}/hub/api/{path}"
+        return _request(method, url, token or self.hub.admin_token, **kwargs)
 
     def user_model(self, name: str) -> dict[str, Any]:
         """The hub's model of user ``name``, with their running servers and spawner state."""
@@ -294,7 +293,7 @@ class HubClient:
         (its slow spawn/stop timeout) before it answers that the action is pending."""
 
         def ask(name: str) -> None:
-            response = self.api(method, f"users/{name}/server", token=self.hub.admin_token)
+            response = self.api(method, f"users/{name}/server")
             if response.status_code not in expected:
                 raise self.hub.error(f"{method} {name}: {response.status_code} {response.text}")
 
@@ -311,16 +310,16 @@ class HubClient:
     ) -> requests.Response:
         """``method`` on ``/user/<owner>/<path>`` through the proxy, with ``token``.
 
-        Redirects are not followed: a refused token shows as the server's answer, not as the
-        login page it would send a browser to.
+        Unless ``allow_redirects=True``, redirects are not followed: a refused token shows
+        as the server's answer, not as the login page it would send a browser to.
         """
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
         kwargs.setdefault("allow_redirects", False)
-        url = f"{self.url}/user/{owner}/{path}"
-        return _token_session(token).request(method, url, **kwargs)
+        return _request(method, f"{self.url}/user/{owner}/{path}", token, **kwargs)
 
 
-def _token_session(token: str) -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"token {token}"
-    return session
+def _request(method: str, url: str, token: str, **kwargs: Any) -> requests.Response:
+    """One request with ``token`` (each in its own session: callers may be threads)."""
+    kwargs.setdefault("timeout", REQUEST_TIMEOUT)
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"token {token}"
+        return session.request(method, url, **kwargs)
