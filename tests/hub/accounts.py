@@ -54,6 +54,7 @@ _ABANDONED_NEW_SECONDS = 3600
 _USERADD_NAME_IN_USE = 9
 _USERDEL_NO_SUCH_USER = 6
 _KILL_WAIT_SECONDS = 10.0
+_SYSTEM_BIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _owner_alive(folder: Path) -> bool:
     try:
         owner = json.loads((folder / _OWNER_FILE).read_text())
         process = psutil.Process(int(owner["pid"]))
-        return abs(process.create_time() - float(owner["started"])) < 0.01
+        return bool(abs(process.create_time() - float(owner["started"])) < 0.01)
     except (OSError, ValueError, KeyError, psutil.Error):
         return False
 
@@ -206,8 +207,11 @@ def _kill(processes: list[psutil.Process]) -> None:
 
 
 def _run(command: list[str], ok_codes: tuple[int, ...] = (0,), stdin: str | None = None) -> int:
+    """Run an account tool (``useradd``, ...), found also where PATH lacks the sbin folders."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *_SYSTEM_BIN])
+    executable = shutil.which(command[0], path=search) or command[0]
     result = subprocess.run(
-        command,
+        [executable, *command[1:]],
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,

@@ -12,6 +12,7 @@ group, after which it stops every user server it started.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -281,12 +282,8 @@ class HubClient:
         """Like :meth:`stop_server` for several users at once."""
         self._ask_each("DELETE", names, (202, 204))
         for name in names:
-            _wait(
-                lambda name=name: not self.server_running(name),
-                timeout,
-                self.hub,
-                f"{name}'s server did not stop",
-            )
+            stopped = functools.partial(self.server_stopped, name)
+            _wait(stopped, timeout, self.hub, f"{name}'s server did not stop")
 
     def _ask_each(self, method: str, names: list[str], expected: tuple[int, ...]) -> None:
         """``method`` on each user's server at once: the hub holds each request up to 10 s
@@ -304,6 +301,10 @@ class HubClient:
     def server_running(self, name: str) -> bool:
         """Whether the hub has a server for ``name`` (starting, running or stopping)."""
         return "" in self.user_model(name)["servers"]
+
+    def server_stopped(self, name: str) -> bool:
+        """Whether the hub has no server for ``name``."""
+        return not self.server_running(name)
 
     def server_request(
         self, owner: str, path: str, token: str, method: str = "GET", **kwargs: Any
