@@ -4,8 +4,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests start servers and browsers from.
-DEBIAN_PACKAGES := redis-server postgresql chromium
+# Debian packages the tests start servers and browsers from; the hub tests (tests/hub) build
+# the environment users' servers run from with Debian's python3 (the virtualenv's is not
+# executable by other users) and install configurable-http-proxy with npm (Node.js 20).
+DEBIAN_PACKAGES := redis-server postgresql chromium python3
 # jlpm and jupyter-builder come with JupyterLab in the virtualenv.
 JLPM := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jlpm
 NODE_STAMP := node_modules/.yarn-state.yml

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -263,13 +264,18 @@ def _redis_binary() -> str:
 
 @dataclass
 class RedisServer:
-    """A throwaway Redis server on 127.0.0.1, without persistence (data is lost on kill)."""
+    """A throwaway Redis server on 127.0.0.1, without persistence (data is lost on kill).
+
+    With a ``password`` the server refuses every command of a client that has not given it
+    (``requirepass``), and ``url`` carries it.
+    """
 
     url: str
     port: int
     pid: int
     directory: Path = field(repr=False)
     binary: str = field(repr=False)
+    password: str | None = field(default=None, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -306,6 +312,8 @@ class RedisServer:
             "--dir",
             str(self.directory),
         ]
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 command,
@@ -341,7 +349,13 @@ class RedisServer:
             client.flushall()
 
     def _client(self) -> redis.Redis:
-        return redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1, socket_timeout=5)
+        return redis.Redis(
+            host=HOST,
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=1,
+            socket_timeout=5,
+        )
 
     def _ping(self) -> None:
         # Short timeouts and no retries: a port that was taken by another process may accept
@@ -349,6 +363,7 @@ class RedisServer:
         probe = redis.Redis(
             host=HOST,
             port=self.port,
+            password=self.password,
             socket_connect_timeout=0.5,
             socket_timeout=0.5,
             retry=Retry(NoBackoff(), 0),
@@ -370,19 +385,23 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
+def redis_server(password: str | None = None) -> Iterator[RedisServer]:
     """Run a throwaway ``redis-server`` on a free loopback port for the ``with`` block.
 
-    Yields a :class:`RedisServer` that is answering PING. On exit the server is stopped (if it
-    is still running) and its temporary directory removed.
+    Yields a :class:`RedisServer` that is answering PING; with ``password``, only to clients
+    that give it. On exit the server is stopped (if it is still running) and its temporary
+    directory removed.
     """
     binary = _redis_binary()
     directory = Path(tempfile.mkdtemp(prefix="test-redis-", dir=_scratch_root()))
-    server = RedisServer(url="", port=0, pid=0, directory=directory, binary=binary)
+    server = RedisServer(
+        url="", port=0, pid=0, directory=directory, binary=binary, password=password
+    )
+    credentials = "" if password is None else f":{urllib.parse.quote(password, safe='')}@"
     try:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             server.port = find_free_port()
-            server.url = f"redis://{HOST}:{server.port}/0"
+            server.url = f"redis://{credentials}{HOST}:{server.port}/0"
             try:
                 server.start()
             except ServerStartError as exc:
@@ -446,6 +465,8 @@ class PostgresServer:
 
     ``url`` is an SQLAlchemy URL (psycopg 3 driver) to the ``postgres`` database as the
     ``postgres`` superuser; use :meth:`create_database` to get an empty database per test.
+    With a ``password``, TCP connections must give it (SCRAM) and the URLs carry it; the
+    server's Unix socket, in a folder only its OS user can enter, stays trusted.
     """
 
     url: str
@@ -454,6 +475,7 @@ class PostgresServer:
     directory: Path = field(repr=False)
     bindir: Path = field(repr=False)
     os_user: pwd.struct_passwd | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -473,7 +495,10 @@ class PostgresServer:
 
     def database_url(self, name: str) -> str:
         """Return the SQLAlchemy URL of database ``name`` on this server (not created)."""
-        return f"postgresql+psycopg://{POSTGRES_DB_USER}@{HOST}:{self.port}/{name}"
+        user = POSTGRES_DB_USER
+        if self.password is not None:
+            user += f":{urllib.parse.quote(self.password, safe='')}"
+        return f"postgresql+psycopg://{user}@{HOST}:{self.port}/{name}"
 
     def create_database(self, name: str) -> str:
         """Create an empty database ``name`` and return its SQLAlchemy URL.
@@ -487,7 +512,17 @@ class PostgresServer:
         return self.database_url(name)
 
     def init(self) -> None:
-        """Create the cluster's data directory with ``initdb`` (trust auth, UTF8, C locale)."""
+        """Create the cluster's data directory with ``initdb`` (trust auth, UTF8, C locale).
+
+        With a password, TCP connections use SCRAM with that password instead of trust.
+        """
+        auth = ["--auth=trust"]
+        if self.password is not None:
+            password_file = self.directory / "password"
+            password_file.write_text(self.password)
+            if self.os_user is not None:
+                os.chown(password_file, self.os_user.pw_uid, self.os_user.pw_gid)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
         result = subprocess.run(
             [
                 str(self.bindir / "initdb"),
@@ -495,7 +530,7 @@ class PostgresServer:
                 str(self.data_dir),
                 "-U",
                 POSTGRES_DB_USER,
-                "--auth=trust",
+                *auth,
                 "-E",
                 "UTF8",
                 "--locale=C",
@@ -597,6 +632,7 @@ class PostgresServer:
             host=host,
             port=self.port,
             user=POSTGRES_DB_USER,
+            password=self.password,
             dbname=dbname,
             connect_timeout=2,
             autocommit=autocommit,
@@ -622,18 +658,25 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
     """Run a throwaway PostgreSQL cluster on a free loopback port for the ``with`` block.
 
     Runs ``initdb`` in a fresh temporary directory, starts ``postgres`` (as the ``postgres``
     OS user when the tests run as root) and yields a :class:`PostgresServer` that accepts
-    connections. On exit the server is stopped and the directory removed.
+    connections (over TCP, with ``password`` only, when one is given). On exit the server
+    is stopped and the directory removed.
     """
     bindir = _postgres_bindir()
     os_user = _postgres_os_user()
     directory = Path(tempfile.mkdtemp(prefix="test-postgres-", dir=_scratch_root()))
     server = PostgresServer(
-        url="", port=0, pid=0, directory=directory, bindir=bindir, os_user=os_user
+        url="",
+        port=0,
+        pid=0,
+        directory=directory,
+        bindir=bindir,
+        os_user=os_user,
+        password=password,
     )
     try:
         if os_user is not None:

@@ -61,6 +61,28 @@ def test_redis_server_lifecycle() -> None:
     assert not directory.exists()
 
 
+@pytest.mark.redis
+def test_redis_server_with_a_password_refuses_clients_without_it() -> None:
+    with servers.redis_server(password="s3cret/+") as server:
+        assert server.url == f"redis://:s3cret%2F%2B@127.0.0.1:{server.port}/0"
+        with _redis_client(server.url) as client:
+            assert client.ping()
+        anonymous = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=5)
+        with anonymous, pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+
+
+@pytest.mark.postgres
+def test_postgres_server_with_a_password_refuses_tcp_clients_without_it() -> None:
+    with servers.postgres_server(password="s3cret/+") as server:
+        expected = f"postgresql+psycopg://postgres:s3cret%2F%2B@127.0.0.1:{server.port}/postgres"
+        assert server.url == expected
+        assert _select_one(server.create_database("guarded")) == 1
+        anonymous = f"postgresql+psycopg://postgres@127.0.0.1:{server.port}/postgres"
+        with pytest.raises(sa.exc.OperationalError, match="password"):
+            _select_one(anonymous)
+
+
 @pytest.mark.postgres
 def test_postgres_server_lifecycle() -> None:
     with servers.postgres_server() as server:

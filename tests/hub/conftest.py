@@ -1,0 +1,130 @@
+"""Fixtures of the multi-user tests: a real JupyterHub with real Unix users.
+
+- ``hub_environment`` (once per test session, cached between sessions): the virtualenv and
+  proxy that the hub and users' servers run from (:mod:`tests.hub.environment`);
+- for this folder's tests (package scope: gone before the next folder's tests start):
+  the Unix accounts ``alice``, ``bob``, the hub admin ``carol`` and ``eve``, who may not use
+  the hub (:mod:`tests.hub.accounts`); a JupyterHub on free loopback ports configured by the
+  repository's ``deploy/jupyterhub_config.py`` with the session's groups (:mod:`tests.hub.hub`)
+  and a client of it; the deployment's PostgreSQL and Redis, which, unlike the other tests'
+  servers, take no connection without their password: on a hub, any user's code can reach
+  loopback ports.
+
+The tests create Unix users and switch to them, so they need root; elsewhere they skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
+
+from .accounts import HubTestSession, close_session, open_session
+from .environment import HubEnvironment, ensure_hub_environment
+from .hub import Hub, HubClient, start_hub
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY_CONFIG = REPO / "deploy" / "jupyterhub_config.py"
+#: Session fixtures build an environment and start a hub: far more than the suite's
+#: per-test timeout on a cold cache and a loaded machine.
+HUB_TEST_TIMEOUT = 1200
+#: The people who use the hub (eve only has a Unix account).
+HUB_PEOPLE = ("alice", "bob", "carol")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of this folder ``hub`` and give it the hub's generous timeout."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.hub)
+            item.add_marker(pytest.mark.timeout(HUB_TEST_TIMEOUT))
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip(
+            "hub tests need root: they create Unix users and start servers as them "
+            "(CI runs them as root)"
+        )
+
+
+@pytest.fixture(scope="session")
+def hub_environment() -> HubEnvironment:
+    """The virtualenv (hub, JupyterLab, this project) and the proxy, usable by every user."""
+    _require_root()
+    return ensure_hub_environment(REPO)
+
+
+@pytest.fixture(scope="package")
+def hub_session() -> Iterator[HubTestSession]:
+    """This session's Unix accounts and passwords (by role), groups and folder."""
+    _require_root()
+    session = open_session()
+    try:
+        yield session
+    finally:
+        close_session(session)
+
+
+@pytest.fixture(scope="package")
+def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterator[Hub]:
+    """A running JupyterHub configured by ``deploy/jupyterhub_config.py``: alice and bob may
+    log in (users group), carol administers it (admins group), eve may not log in."""
+    hub = start_hub(
+        hub_environment,
+        hub_session.directory,
+        DEPLOY_CONFIG,
+        extra_env={
+            "JUPYTERHUB_USERS_GROUP": hub_session.users_group,
+            "JUPYTERHUB_ADMINS_GROUP": hub_session.admins_group,
+        },
+    )
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="package")
+def hub_client(hub: Hub, hub_session: HubTestSession) -> HubClient:
+    """The hub's REST API as the tests' admin service, and users' servers through the proxy.
+
+    The hub knows alice, bob and carol (as if they had logged in once), not eve.
+    """
+    client = HubClient(hub)
+    client.create_users([hub_session.accounts[role] for role in HUB_PEOPLE])
+    return client
+
+
+@pytest.fixture(scope="package")
+def accounts(hub_session: HubTestSession) -> dict[str, str]:
+    """The Unix (and hub) name of each person: ``accounts["alice"]`` may be ``alice-1f2e3d``."""
+    return hub_session.accounts
+
+
+@pytest.fixture(scope="package")
+def user_tokens(hub_client: HubClient, accounts: dict[str, str]) -> dict[str, str]:
+    """An API token of alice, bob and carol (by role), with that person's own permissions."""
+    return {role: hub_client.user_token(accounts[role]) for role in HUB_PEOPLE}
+
+
+@pytest.fixture(scope="package")
+def hub_postgres() -> Iterator[PostgresServer]:
+    """The deployment's PostgreSQL: over TCP, only with its password (in ``url``)."""
+    _require_root()
+    with postgres_server(password=secrets.token_hex(16)) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def hub_redis() -> Iterator[RedisServer]:
+    """The deployment's Redis: no command without its password (in ``url``)."""
+    _require_root()
+    with redis_server(password=secrets.token_hex(16)) as server:
+        yield server
