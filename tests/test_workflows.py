@@ -306,6 +306,52 @@ def test_success_and_slow_notifications(
     assert sorted(m["event"] for m in Inbox.received) == ["slow", "success"]
 
 
+def test_notifications_carry_names_and_errors_as_text(
+    service: Service,
+    start_worker: Callable[..., Worker],
+    inbox: str,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    start_worker()
+    box, port = mailbox
+    settings = service.settings.replace(
+        smtp_host="127.0.0.1", smtp_port=port, public_url="https://jupyter.example/user/a/"
+    )
+    name = "<!channel> <https://evil.example|Open output>\r\nBcc: victim@example.org"
+    failing = job(
+        service, name, FAIL,
+        notifications=[
+            {"kind": "webhook", "url": inbox, "format": "slack"},
+            {"kind": "webhook", "url": inbox, "format": "teams"},
+            {"kind": "email", "to": ["ops@example.org"]},
+        ],
+    )  # fmt: skip
+    message = "see [here](https://evil.example) & <b>*now*</b>"
+    run = wait_for_run(service, service.run_job(OWNER, failing, {"message": message}).id)
+    assert run.status == "failed"
+    report = deliver_due(service.db, settings, datetime.now(UTC))
+    assert len(report.delivered) == 3, (report, box.messages)
+
+    slack, teams = sorted(Inbox.received, key=lambda body: "@type" in body)
+    assert slack["text"].startswith(
+        "jupyter-sched: &lt;!channel&gt; &lt;https://evil.example|Open output&gt; Bcc:"
+    )
+    assert "see [here](https://evil.example) &amp; &lt;b&gt;*now*&lt;/b&gt;" in slack["text"]
+    # the one link is the scheduler's own
+    assert slack["text"].count("<") == 1 and slack["text"].endswith(
+        f"<https://jupyter.example/user/a/sched/api/runs/{run.id}/output|output notebook>"
+    )
+    card = teams["text"]
+    assert "&lt;!channel&gt; &lt;https://evil.example\\|Open output&gt;" in card
+    assert "see \\[here\\]\\(https://evil.example\\) &amp; &lt;b&gt;\\*now\\*&lt;/b&gt;" in card
+    assert "<" not in card and teams["summary"].startswith("jupyter-sched: <!channel>")
+
+    (mail,) = box.messages  # the line break in the name no longer fails every delivery
+    subject = " ".join(str(mail["Subject"]).split())  # unfolded
+    assert "<!channel> <https://evil.example|Open output> Bcc: victim@example.org" in subject
+    assert mail["Bcc"] is None and mail["To"] == "ops@example.org"
+
+
 def test_job_retention_overrides_the_deployment(service: Service) -> None:
     keep3 = job(service, "keep 3", retention_runs=3)
     other = job(service, "keeps all")
