@@ -24,16 +24,15 @@ from . import schedules, workflows
 from .artifacts import RunFolder, resolve_ref
 from .config import Settings
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound
-from .executor import kernel_language
+from .errors import Conflict, InvalidInput, NotFound, SchedError
 from .lifecycle import dispatch, new_run, request_cancel
 from .models import FINAL_STATUSES, Job, JobCounts, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
-    check_parameters,
+    check_notebook,
+    kernel_language,
     notebook_parameters,
     notebook_root,
-    read_notebook,
     resolve_notebook,
 )
 from .queue import Queues
@@ -50,8 +49,10 @@ from .schemas import (
     Load,
     NotebookParameter,
     OnceTrigger,
+    Payload,
     Preview,
     PreviewRequest,
+    RunNow,
     RunPage,
     Trigger,
 )
@@ -67,6 +68,11 @@ MAX_PAGE = 200
 DURATION_SAMPLE = 1000
 #: Final statuses counted as failures in statistics.
 FAILURE_STATUSES = ("failed", "timed_out", "lost")
+#: Most bytes of a log one call returns.
+LOG_CHUNK = 1 << 20
+#: The fields of a job that :meth:`Service._check_job` checks against the notebook,
+#: the clock and each other.
+_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -85,6 +91,10 @@ def parse_json(model: type[M], raw: str | bytes) -> M:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":  # e.g. a lone surrogate, deep nesting
+            raise SchedError(
+                f"body: not valid JSON ({exc.errors()[0]['msg']})", field="body"
+            ) from None
         raise _invalid(exc) from None
 
 
@@ -96,6 +106,8 @@ def _invalid(exc: ValidationError) -> InvalidInput:
         del loc[1]
     if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
         del loc[2]
+    if loc and loc[-1] == "[key]":  # a dict key is at fault: name it, not pydantic's marker
+        del loc[-1]
     field = ".".join(loc) or None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -184,7 +196,7 @@ class Service:
         """Create a job after checking its notebook, parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec.notebook, spec.parameters, spec.kernel, spec, now)
+        self._check_job(spec, now)
         job = Job(
             name=spec.name,
             owner=owner,
@@ -211,25 +223,31 @@ class Service:
         return self._job_out(job)
 
     def _check_job(
-        self,
-        notebook: str,
-        parameters: dict[str, Any],
-        kernel: str | None,
-        spec: Any,
-        now: datetime,
+        self, spec: JobCreate, now: datetime, changed: frozenset[str] | set[str] = _CHECKED
     ) -> None:
-        path = resolve_notebook(self.settings.root_dir, notebook)
-        read_notebook(path)
-        check_parameters(parameters, notebook_parameters(path))
+        """Check a job's notebook, parameters, kernel, trigger and window; of an updated
+        job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
+        if {"notebook", "parameters", "kernel"} & changed:
+            self._check_kernel(spec.kernel)
+            path = self._resolve(spec.notebook)
+            check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
+        at = spec.trigger.at if isinstance(spec.trigger, OnceTrigger) else None
+        if "trigger" in changed and at is not None and at <= now:
+            raise InvalidInput(f"trigger.at: {at.isoformat()} is in the past", field="trigger.at")
+        window = {"start_at", "end_at"} & changed
+        if window and spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
+            raise InvalidInput("end_at: must be after start_at", field="end_at")
+
+    def _resolve(self, notebook: str, field: str = "notebook") -> Path:
+        """The real path of a notebook a user names, checked against this server's root."""
+        return resolve_notebook(
+            self.settings.root_dir, notebook, field=field, allow_hidden=self.settings.allow_hidden
+        )
+
+    @staticmethod
+    def _check_kernel(kernel: str | None) -> None:
         if kernel is not None and kernel_language(kernel) is None:
             raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
-        trigger = spec.trigger
-        if isinstance(trigger, OnceTrigger) and trigger.at <= now:
-            raise InvalidInput(
-                f"trigger.at: {trigger.at.isoformat()} is in the past", field="trigger.at"
-            )
-        if spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
-            raise InvalidInput("end_at: must be after start_at", field="end_at")
 
     def get_job(self, owner: str, job_id: str) -> JobOut:
         """One job of ``owner``."""
@@ -312,10 +330,9 @@ class Service:
                     **changes,
                 }
             )
-            if {"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"} & (
-                set(changes) | ({"trigger"} if trigger is not None else set())
-            ):
-                self._check_job(merged.notebook, merged.parameters, merged.kernel, merged, now)
+            changed = set(changes) | ({"trigger"} if trigger is not None else set())
+            self._check_job(merged, now, changed)
+            if {"notebook", "parameters", "kernel"} & changed:
                 job.root_dir = self._root  # the path was checked against this server's root
             if changes.get("notifications") is not None:
                 changes["notifications"] = [
@@ -410,14 +427,14 @@ class Service:
     ) -> RunOut:
         """Run a job now, with optional parameter overrides for this run only."""
         now = now or utcnow()
-        parameters = dict(parameters or {})
+        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
-            notebook = job.notebook
+            notebook, kernel = job.notebook, job.kernel
             root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters:
             path = resolve_notebook(root, notebook)
-            check_parameters(parameters, notebook_parameters(path))
+            check_notebook(path, parameters, kernel=kernel, shown=notebook)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             run = new_run(job, now=now, trigger="manual", parameters=parameters)
@@ -442,12 +459,10 @@ class Service:
         With ``dispatch=False`` the run is not handed to the queue (the caller executes it).
         """
         now = now or utcnow()
-        parameters = dict(parameters or {})
-        path = resolve_notebook(self.settings.root_dir, notebook)
-        read_notebook(path)
-        check_parameters(parameters, notebook_parameters(path))
-        if kernel is not None and kernel_language(kernel) is None:
-            raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
+        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
+        self._check_kernel(kernel)
+        path = self._resolve(notebook)
+        check_notebook(path, parameters, kernel=kernel, shown=notebook)
         with self.db.write() as session:
             run = new_run(
                 None,
@@ -489,6 +504,7 @@ class Service:
         """
         now = now or utcnow()
         name = parse(EventTrigger, {"kind": "event", "event": event}).event
+        payload = _checked_payload(payload)
         created = []
         with self.db.write() as session:
             for job in workflows.event_jobs(session, owner, name):
@@ -533,6 +549,7 @@ class Service:
         with self.db.read() as session:
             job = session.get(Job, job_id)
             workflows.check_webhook_token(job, token)
+        payload = _checked_payload(payload)
         self.webhook_limiter.take(job_id)
         with self.db.write() as session:
             job = session.get(Job, job_id)
@@ -623,7 +640,12 @@ class Service:
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
-        """The run's log from byte ``offset``, and the offset to ask for next."""
+        """The run's log from byte ``offset`` (at most :data:`LOG_CHUNK` bytes), and the
+        offset to ask for next.
+
+        Chunks hold whole characters: one never ends inside a multi-byte character, and
+        an ``offset`` inside one starts at the next character.
+        """
         if offset < 0:
             raise InvalidInput("offset: must be 0 or more", field="offset")
         with self.db.read() as session:
@@ -633,9 +655,15 @@ class Service:
             return "", offset
         path = resolve_ref(self.settings.artifacts_dir, ref, "log")
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if offset > size:
+                raise InvalidInput(
+                    f"offset: {offset} is past the end of the log ({size} bytes)", field="offset"
+                )
             f.seek(offset)
-            data = f.read(1 << 20)
-        return data.decode("utf-8", errors="replace"), offset + len(data)
+            data = f.read(LOG_CHUNK)
+        start, end = utf8_bounds(data)
+        return data[start:end].decode("utf-8", errors="replace"), offset + end
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         """Counts and success rate over the job's finished runs, and duration percentiles
@@ -694,7 +722,7 @@ class Service:
 
     def notebook_parameters(self, path: str) -> list[NotebookParameter]:
         """The parameters a notebook declares, with types, defaults and help."""
-        return notebook_parameters(resolve_notebook(self.settings.root_dir, path, field="path"))
+        return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Workers that heartbeated within the lease."""
@@ -781,6 +809,32 @@ class Service:
         if session is None:
             return out
         return out.model_copy(update={"last_run": self._last_runs(session, [job.id]).get(job.id)})
+
+
+def utf8_bounds(data: bytes) -> tuple[int, int]:
+    """Where the whole UTF-8 characters of ``data`` start and end: it may begin with the
+    tail of a character (skipped) and end with the head of one (left for the next read)."""
+    start = 0
+    while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
+        start += 1  # continuation bytes of a character that began before
+    end = len(data)
+    for back in range(1, min(4, len(data) - start) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:
+            continue
+        # a lead byte: 110xxxxx starts 2 bytes, 1110xxxx 3, 11110xxx 4; ASCII is 1
+        length = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        if back < length:
+            end = len(data) - back
+        break
+    return start, end
+
+
+def _checked_payload(payload: Any) -> Any:
+    """An event's or webhook call's JSON payload, refused if a number in it is not finite."""
+    if payload is None:
+        return None
+    return parse(Payload, payload).model_dump()
 
 
 def _page_size(limit: int) -> int:
