@@ -112,7 +112,9 @@ def test_upstream_results_reach_a_notebook_that_declares_them(
     settle(service, 1)
     (b_run,) = runs_of(service, b)
     text = outputs(service, b_run.id)
-    assert f"upstream: {a_run.id} {a_run.id}/output.ipynb {{'name': 'upstream'}}" in text
+    output = service.settings.artifacts_dir.resolve() / a_run.id / "output.ipynb"
+    assert f"upstream: {a_run.id} {output} {{'name': 'upstream'}}" in text
+    assert b_run.parameters["upstream_output_path"] == str(output)
     (c_run,) = runs_of(service, c)  # hello.ipynb declares none of them: nothing injected
     assert c_run.status == "succeeded" and c_run.parameters == {}
 

@@ -1,5 +1,5 @@
 """What runs hand back, executed by the server's worker on real kernels: logs followed in
-chunks."""
+chunks, and the output of an upstream run opened by the notebook that runs after it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nbformat import write
+from nbformat import reads, write
 from nbformat.v4 import new_code_cell, new_notebook
 
 from jupyter_sched.app import SchedApp
 
-from .conftest import Api
+from .conftest import Api, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +77,35 @@ async def test_log_chunks_hold_whole_characters(
         assert int(response.headers["X-Next-Offset"]) > inside
     response = await api.request("GET", f"runs/{run['id']}/log", params={"offset": len(log)})
     assert response.body == b"" and response.headers["X-Next-Offset"] == str(len(log))
+
+
+async def test_downstream_notebook_opens_the_upstream_output(api: Api, jp_root_dir: Path) -> None:
+    write_notebook(jp_root_dir / "upstream.ipynb", "x = 1", "print('answer', x * 2)")
+    write_notebook(
+        jp_root_dir / "downstream.ipynb",
+        'upstream_output_path: str = ""',
+        "import nbformat\n"
+        "nb = nbformat.read(upstream_output_path, as_version=4)\n"
+        "said = ''.join(o.get('text', '') for c in nb.cells for o in c.get('outputs', []))\n"
+        "print('upstream said:', said.strip())",
+    )  # fmt: skip
+    up = await api.json("POST", "jobs", {"name": "up", "notebook": "upstream.ipynb"}, status=201)
+    trigger = {"kind": "after", "jobs": [up["id"]], "pass_results": True}
+    down = await api.json(
+        "POST", "jobs", {"name": "down", "notebook": "downstream.ipynb", "trigger": trigger},
+        status=201,
+    )  # fmt: skip
+    await finished(api, up["id"], {"x": 21})
+
+    async def downstream_run() -> Any:
+        runs = (await api.json("GET", "runs", params={"job_id": down["id"]}))["runs"]
+        return runs[0] if runs and runs[0]["status"] not in ("queued", "running") else None
+
+    run = await eventually(downstream_run, timeout=90)
+    assert run["status"] == "succeeded", run
+    path = run["parameters"]["upstream_output_path"]
+    assert Path(path).is_absolute() and Path(path).is_file()
+    response = await api.request("GET", f"runs/{run['id']}/output")
+    nb = reads(response.body.decode(), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "upstream said: answer 42" in text
