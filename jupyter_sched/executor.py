@@ -340,10 +340,11 @@ class Execution:
     def _run(self) -> Outcome:
         files = self.files
         try:
-            kernel_name = notebook_kernel(nbformat.read(str(files.input), as_version=4))
+            kernel_name = notebook_kernel(
+                nbformat.read(str(files.input), as_version=4), self.kernel_name
+            )
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot fails the run
             return self._failure(exc, "cannot read the notebook")
-        kernel_name = self.kernel_name or kernel_name
         language = kernel_language(kernel_name)
         if language is None:
             return Outcome("failed", "NoSuchKernel", f"no kernel named {kernel_name!r}")

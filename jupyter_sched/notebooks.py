@@ -170,7 +170,8 @@ def declared_parameters(
             field=field,
         ) from None
     result = []
-    for info in (p._asdict() for p in declared):
+    # a name assigned twice is one parameter, with the last default (what the cell leaves)
+    for info in {p.name: p._asdict() for p in declared}.values():
         source = info.get("default") or ""
         default: Any = source
         inferred = "any"
