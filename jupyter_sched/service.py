@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from . import schedules, workflows
-from .artifacts import RunFolder, resolve_ref
+from .artifacts import RunFolder, read_log, resolve_ref
 from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput, NotFound, SchedError
@@ -68,8 +68,6 @@ MAX_PAGE = 200
 DURATION_SAMPLE = 1000
 #: Final statuses counted as failures in statistics.
 FAILURE_STATUSES = ("failed", "timed_out", "lost")
-#: Most bytes of a log one call returns.
-LOG_CHUNK = 1 << 20
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
 _CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
@@ -640,12 +638,8 @@ class Service:
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
-        """The run's log from byte ``offset`` (at most :data:`LOG_CHUNK` bytes), and the
-        offset to ask for next.
-
-        Chunks hold whole characters: one never ends inside a multi-byte character, and
-        an ``offset`` inside one starts at the next character.
-        """
+        """The run's log from byte ``offset`` in whole characters, and the offset to ask
+        for next (see :func:`~jupyter_sched.artifacts.read_log`)."""
         if offset < 0:
             raise InvalidInput("offset: must be 0 or more", field="offset")
         with self.db.read() as session:
@@ -653,17 +647,7 @@ class Service:
             ref = run.log_ref
         if not ref:
             return "", offset
-        path = resolve_ref(self.settings.artifacts_dir, ref, "log")
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if offset > size:
-                raise InvalidInput(
-                    f"offset: {offset} is past the end of the log ({size} bytes)", field="offset"
-                )
-            f.seek(offset)
-            data = f.read(LOG_CHUNK)
-        start, end = utf8_bounds(data)
-        return data[start:end].decode("utf-8", errors="replace"), offset + end
+        return read_log(resolve_ref(self.settings.artifacts_dir, ref, "log"), offset)
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         """Counts and success rate over the job's finished runs, and duration percentiles
@@ -809,25 +793,6 @@ class Service:
         if session is None:
             return out
         return out.model_copy(update={"last_run": self._last_runs(session, [job.id]).get(job.id)})
-
-
-def utf8_bounds(data: bytes) -> tuple[int, int]:
-    """Where the whole UTF-8 characters of ``data`` start and end: it may begin with the
-    tail of a character (skipped) and end with the head of one (left for the next read)."""
-    start = 0
-    while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
-        start += 1  # continuation bytes of a character that began before
-    end = len(data)
-    for back in range(1, min(4, len(data) - start) + 1):
-        byte = data[-back]
-        if byte & 0xC0 == 0x80:
-            continue
-        # a lead byte: 110xxxxx starts 2 bytes, 1110xxxx 3, 11110xxx 4; ASCII is 1
-        length = 1 if byte < 0xC0 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-        if back < length:
-            end = len(data) - back
-        break
-    return start, end
 
 
 def _checked_payload(payload: Any) -> Any:
