@@ -351,6 +351,7 @@ class SchedApp(ExtensionApp):
             redis_url=self.redis_url or None,
             secret=self.secret or None,
             root_dir=Path(self.serverapp.root_dir),
+            allow_hidden=self._allow_hidden(),
             default_queue=self.default_queue,
             tick_seconds=self.tick_seconds,
             heartbeat_seconds=self.heartbeat_seconds,
@@ -370,6 +371,12 @@ class SchedApp(ExtensionApp):
                 if (value := getattr(self, name)) is not None
             },
         )  # fmt: skip
+
+    def _allow_hidden(self) -> bool:
+        """The contents API's rule for hidden files, which holds for notebook paths too."""
+        # not there yet when the app is built without a started server (tests)
+        contents = getattr(self.serverapp, "contents_manager", None)
+        return bool(getattr(contents, "allow_hidden", False))
 
     def initialize_settings(self) -> None:
         settings = self.sched_settings()

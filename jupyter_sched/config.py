@@ -40,6 +40,9 @@ class Settings:
     secret: str | None = None
     #: Notebook paths are relative to this directory and may not leave it.
     root_dir: Path = field(default_factory=Path.cwd)
+    #: Whether notebooks in hidden files or folders (a path component starting with ``.``)
+    #: may be scheduled; the server sets it from its ``ContentsManager.allow_hidden``.
+    allow_hidden: bool = False
     #: Queue that jobs use unless they name one.
     default_queue: str = "default"
     #: Ticker period; it also wakes at once when a job changes in this process.

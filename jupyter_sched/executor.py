@@ -25,7 +25,6 @@ from typing import IO, Any
 
 import nbformat
 import papermill
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import run_sync
@@ -36,6 +35,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from .config import kernel_environ
 from .lifecycle import Outcome
+from .notebooks import kernel_language, notebook_kernel
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +116,6 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
 
 
 papermill_engines.register(ENGINE_NAME, SchedEngine)
-
-
-def kernel_language(name: str) -> str | None:
-    """The language of kernelspec ``name``; ``None`` if no such kernel is installed."""
-    try:
-        return str(KernelSpecManager().get_kernel_spec(name).language).lower()
-    except NoSuchKernel:
-        return None
-
-
-def notebook_kernel(path: Path) -> str:
-    """The kernel a notebook asks for in its metadata (``python3`` when it says nothing)."""
-    nb = nbformat.read(str(path), as_version=4)
-    return str(nb.metadata.get("kernelspec", {}).get("name") or "python3")
 
 
 class KernelSupply:
@@ -354,10 +340,13 @@ class Execution:
     def _run(self) -> Outcome:
         files = self.files
         try:
-            kernel_name = self.kernel_name or notebook_kernel(files.input)
+            kernel_name = notebook_kernel(
+                nbformat.read(str(files.input), as_version=4), self.kernel_name
+            )
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot fails the run
             return self._failure(exc, "cannot read the notebook")
-        if kernel_language(kernel_name) is None:
+        language = kernel_language(kernel_name)
+        if language is None:
             return Outcome("failed", "NoSuchKernel", f"no kernel named {kernel_name!r}")
         self.log_line(f"starting kernel {kernel_name}")
         started = time.monotonic()
@@ -371,13 +360,13 @@ class Execution:
         try:
             if aborted:
                 return self._aborted_outcome()
-            return self._execute(km, kernel_name, move, started)
+            return self._execute(km, kernel_name, language, move, started)
         finally:
             shutdown_kernel(km)
             self._write_html()
 
     def _execute(
-        self, km: AsyncKernelManager, kernel_name: str, move: bool, started: float
+        self, km: AsyncKernelManager, kernel_name: str, language: str, move: bool, started: float
     ) -> Outcome:
         files = self.files
 
@@ -389,12 +378,15 @@ class Execution:
             self.on_progress(index, total)
 
         try:
+            # papermill formats both paths with the parameters: make that a no-op.
             nb = papermill.execute_notebook(
-                str(files.input),
-                str(files.output),
+                _unformattable(files.input),
+                _unformattable(files.output),
                 parameters=self.parameters,
                 engine_name=ENGINE_NAME,
                 kernel_name=kernel_name,
+                # the kernel's language, for notebooks whose metadata names none
+                language=language,
                 progress_bar=False,
                 request_save_on_cell_execute=True,
                 stdout_file=self._log_file,
@@ -459,6 +451,11 @@ def _error_cell_index(output: Path, fallback: int) -> int:
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             return index
     return fallback
+
+
+def _unformattable(path: Path) -> str:
+    """``path`` as a string that ``str.format`` leaves unchanged (braces doubled)."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def _one_line(text: str, limit: int = 2000) -> str:

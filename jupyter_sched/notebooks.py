@@ -1,4 +1,10 @@
-"""Notebook files: paths confined to the root, reading them, and their parameters cell."""
+"""Notebook files: paths confined to the root, reading them, and their parameters cell.
+
+A notebook path given by a user is only ever opened here, after :func:`resolve_notebook`
+checked it, and never handed to a function that formats it (papermill applies
+``str.format`` to the paths it is given): the parameters cell is read from the notebook
+node with papermill's translators.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import papermill
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from papermill.exceptions import PapermillException
+from papermill.translators import Translator, papermill_translators
 
 from .errors import InvalidInput, NotFound, PathOutsideRoot
 from .schemas import NotebookParameter
+
+#: Kernel of a notebook that names none in its metadata (what Jupyter itself would start).
+DEFAULT_KERNEL = "python3"
 
 #: Parameter types the scheduler checks values against; others accept any JSON value.
 _CHECKED_TYPES: dict[str, tuple[type, ...]] = {
@@ -31,11 +42,15 @@ def notebook_root(recorded: str | None, default: Path) -> Path:
     return Path(recorded) if recorded else default
 
 
-def resolve_notebook(root: Path, path: str, *, field: str = "notebook") -> Path:
+def resolve_notebook(
+    root: Path, path: str, *, field: str = "notebook", allow_hidden: bool = True
+) -> Path:
     """The real path of notebook ``path`` (relative to ``root``), which must stay inside it.
 
     Symlinks are resolved before the check, and the comparison is against ``root`` plus a
     separator so that a sibling such as ``../root2/x.ipynb`` does not pass as inside.
+    Without ``allow_hidden`` (the server's ``ContentsManager.allow_hidden``), a path with
+    a component starting with ``.``, as given or once resolved, does not exist.
     """
     if "\0" in path:
         raise PathOutsideRoot(f"{field}: the path contains a NUL byte", field=field)
@@ -47,6 +62,12 @@ def resolve_notebook(root: Path, path: str, *, field: str = "notebook") -> Path:
     real = os.path.realpath(os.path.join(real_root, path))
     if not real.startswith(real_root + os.sep):
         raise PathOutsideRoot(f"{field}: {path!r} is outside the server root", field=field)
+    if not allow_hidden and (_is_hidden(path) or _is_hidden(os.path.relpath(real, real_root))):
+        raise NotFound(
+            f"{field}: {path!r} is hidden, and this server does not serve hidden files "
+            "(ContentsManager.allow_hidden)",
+            field=field,
+        )
     if not path.endswith(".ipynb"):
         raise InvalidInput(f"{field}: {path!r} is not a .ipynb notebook", field=field)
     if not os.path.isfile(real):
@@ -54,52 +75,139 @@ def resolve_notebook(root: Path, path: str, *, field: str = "notebook") -> Path:
     return Path(real)
 
 
-def read_notebook(path: Path, *, field: str = "notebook") -> nbformat.NotebookNode:
-    """Read and validate a notebook file, raising :class:`InvalidInput` if it is not one."""
+def _is_hidden(relative: str) -> bool:
+    """Whether a path relative to the root has a component starting with a dot."""
+    parts = Path(os.path.normpath(relative)).parts
+    return any(part.startswith(".") and part not in (".", "..") for part in parts)
+
+
+def read_notebook(
+    path: Path, *, field: str = "notebook", shown: str | None = None
+) -> nbformat.NotebookNode:
+    """Read and validate a notebook file, raising :class:`InvalidInput` if it is not one.
+
+    The message names the file as ``shown`` (the path the caller gave; the real path may
+    be a symlink's target) and says what is wrong, never what the file holds.
+    """
+    name = repr(shown) if shown is not None else repr(path.name)
     try:
         with open(path, encoding="utf-8") as f:
             nb = nbformat.read(f, as_version=4)
         nbformat.validate(nb)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"{field}: cannot read {path.name}: {exc}", field=field) from exc
-    except nbformat.ValidationError as exc:
+    except OSError as exc:
+        raise InvalidInput(f"{field}: cannot read {name}: {exc.strerror}", field=field) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{field}: {name} is not UTF-8 text", field=field) from None
+    except nbformat.ValidationError:
         raise InvalidInput(
-            f"{field}: {path.name} is not a valid notebook: {exc.message}", field=field
-        ) from exc
-    except Exception as exc:
+            f"{field}: {name} is not a valid notebook (it does not follow the nbformat schema)",
+            field=field,
+        ) from None
+    except Exception:  # noqa: BLE001 - nbformat raises many kinds (NotJSONError, KeyError...)
         raise InvalidInput(
-            f"{field}: {path.name} is not a valid notebook: {exc}", field=field
-        ) from exc
+            f"{field}: {name} is not a notebook (not nbformat JSON)", field=field
+        ) from None
     return nb  # type: ignore[no-any-return]
 
 
-def notebook_parameters(path: Path) -> list[NotebookParameter]:
-    """The parameters declared in the notebook's ``parameters`` cell, in order.
+def kernel_language(name: str) -> str | None:
+    """The language of kernelspec ``name``; ``None`` if no such kernel is installed."""
+    try:
+        return str(KernelSpecManager().get_kernel_spec(name).language).lower()
+    except NoSuchKernel:
+        return None
+
+
+def notebook_kernel(nb: nbformat.NotebookNode, kernel: str | None = None) -> str:
+    """The kernel a run of ``nb`` uses: ``kernel`` when given, else the one its metadata
+    names, else :data:`DEFAULT_KERNEL`."""
+    spec = nb.metadata.get("kernelspec") or {}
+    return kernel or str(spec.get("name") or DEFAULT_KERNEL)
+
+
+def _translator(nb: nbformat.NotebookNode, kernel: str | None, field: str, why: str) -> Translator:
+    """papermill's translator of the notebook's language (how parameters are written)."""
+    name = notebook_kernel(nb, kernel)
+    language = kernel_language(name) or str(
+        (nb.metadata.get("language_info") or {}).get("name")
+        or (nb.metadata.get("kernelspec") or {}).get("language")
+        or "unknown"
+    )
+    try:
+        return papermill_translators.find_translator(name, language)
+    except PapermillException:
+        raise InvalidInput(
+            f"{field}: papermill cannot {why} in a notebook of kernel {name!r} "
+            f"(language {language!r})",
+            field=field,
+        ) from None
+
+
+def notebook_parameters(
+    path: Path, *, kernel: str | None = None, field: str = "notebook", shown: str | None = None
+) -> list[NotebookParameter]:
+    """The parameters declared in the notebook's ``parameters`` cell, in order."""
+    return declared_parameters(read_notebook(path, field=field, shown=shown), kernel, field)
+
+
+def declared_parameters(
+    nb: nbformat.NotebookNode, kernel: str | None = None, field: str = "notebook"
+) -> list[NotebookParameter]:
+    """The parameters declared in the ``parameters`` cell of ``nb``, in order.
 
     The type is the annotation when there is one, else the type of the default literal;
     ``any`` when neither tells (an expression such as ``date.today()``).
     """
-    read_notebook(path)
-    declared = papermill.inspect_notebook(str(path))
+    cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", ())), None)
+    if cell is None:
+        return []
+    translator = _translator(nb, kernel, field, "read the parameters cell")
+    try:
+        declared = translator.inspect(cell)
+    except NotImplementedError:
+        raise InvalidInput(
+            f"{field}: papermill cannot read the parameters cell of this notebook's language",
+            field=field,
+        ) from None
     result = []
-    for name, info in declared.items():
+    # a name assigned twice is one parameter, with the last default (what the cell leaves)
+    for info in {p.name: p._asdict() for p in declared}.values():
         source = info.get("default") or ""
         default: Any = source
         inferred = "any"
         try:
             default = ast.literal_eval(source)
             inferred = _type_name(default)
-            json.dumps(default)
+            json.dumps(default, allow_nan=False)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             default = source
         annotated = info.get("inferred_type_name") or "None"
         type_name = annotated if annotated not in ("None", "") else inferred
         result.append(
             NotebookParameter(
-                name=name, type=type_name.lower(), default=default, help=info.get("help") or ""
+                name=info["name"],
+                type=type_name.lower(),
+                default=default,
+                help=info.get("help") or "",
             )
         )
     return result
+
+
+def check_notebook(
+    path: Path,
+    values: dict[str, Any],
+    *,
+    kernel: str | None = None,
+    field: str = "notebook",
+    shown: str | None = None,
+) -> None:
+    """Check that the file at ``path`` is a notebook that takes parameters ``values``."""
+    nb = read_notebook(path, field=field, shown=shown)
+    declared = declared_parameters(nb, kernel, field)
+    if values and not declared:
+        _translator(nb, kernel, "parameters", "inject parameters")
+    check_parameters(values, declared)
 
 
 def _type_name(value: Any) -> str:

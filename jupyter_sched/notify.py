@@ -8,8 +8,10 @@ A delivery failure is logged and retried, and never changes the run.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import smtplib
 import threading
 import urllib.error
@@ -92,7 +94,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def headline(facts: dict[str, Any]) -> str:
-    """One line for people: what happened to which job."""
+    """One line for people: what happened to which job (line breaks in the job's name or
+    the error become spaces)."""
     name = facts["job"]["name"] if facts["job"] else facts["run"]["notebook"]
     duration = facts["run"]["duration_seconds"]
     took = f" after {duration:.1f}s" if duration is not None else ""
@@ -102,7 +105,22 @@ def headline(facts: dict[str, Any]) -> str:
     error = facts["error"]
     if error:
         text += f": {error['ename']}: {error['evalue']}"
-    return text
+    return " ".join(text.split())
+
+
+def slack_text(text: str) -> str:
+    """``text`` as literal Slack message text: ``<``, ``>`` and ``&`` are its markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+#: Characters of markdown constructs (emphasis, links, code, tables) inside a line; the
+#: headline is one line that starts with plain text, so line-start markers cannot occur.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()~|])")
+
+
+def teams_text(text: str) -> str:
+    """``text`` as literal Teams card text, which is markdown with some HTML."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def webhook_body(target: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
@@ -111,10 +129,11 @@ def webhook_body(target: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any
     text = headline(facts)
     link = facts["links"]["output"]
     if fmt == "slack":
-        return {"text": f"{text}\n<{link}|output notebook>" if link else text}
+        escaped = slack_text(text)
+        return {"text": f"{escaped}\n<{link}|output notebook>" if link else escaped}
     if fmt == "teams":
         card: dict[str, Any] = {"@type": "MessageCard", "@context": "https://schema.org/extensions"}
-        card.update({"summary": text, "text": text})
+        card.update({"summary": text, "text": teams_text(text)})
         if link:
             card["potentialAction"] = [
                 {"@type": "OpenUri", "name": "Output", "targets": [{"os": "default", "uri": link}]}

@@ -6,6 +6,8 @@ unknown fields so a misspelt option is an error, not silently ignored.
 
 from __future__ import annotations
 
+import keyword
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -60,6 +62,38 @@ def _parse_iso(value: Any) -> Any:
 
 
 UTCDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_iso), AfterValidator(_to_utc)]
+
+
+def _parameter_name(name: str) -> str:
+    # papermill writes `name = value` into the notebook: anything else would be code.
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError("a parameter name must be a Python identifier and not a keyword")
+    return name
+
+
+def _is_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_is_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_is_finite(v) for v in value)
+    return True
+
+
+def _finite(value: JsonValue) -> JsonValue:
+    # JSON has no inf or NaN: 1e400 would reach the notebook as inf and come back as null.
+    if not _is_finite(value):
+        raise ValueError("numbers must be finite (this one is too large for a float)")
+    return value
+
+
+#: A parameter's name: a Python identifier that is not a keyword.
+ParameterName = Annotated[str, AfterValidator(_parameter_name)]
+#: A JSON value whose numbers are all finite.
+FiniteJson = Annotated[JsonValue, AfterValidator(_finite)]
+#: Parameters of a job or a run: names the notebook can assign, finite JSON values.
+Parameters = dict[ParameterName, FiniteJson]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w .:/-]+$")]
 
 
@@ -201,7 +235,7 @@ NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator=
 class JobFields(Input):
     """Settings of a job shared by create and update."""
 
-    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    parameters: Parameters = Field(default_factory=dict)
     kernel: str | None = Field(default=None, max_length=255)
     retries: int = Field(default=0, ge=0, le=100)
     retry_delay_seconds: float = Field(default=60.0, ge=0, le=7 * 86400)
@@ -264,13 +298,36 @@ class JobCreate(JobFields):
     trigger: Trigger = Field(default_factory=lambda: ManualTrigger(kind="manual"))
 
 
+#: Fields of :class:`JobUpdate` that ``null`` may not clear (they have no "unset" meaning).
+NOT_NULLABLE = frozenset(
+    {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
+     "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority",
+     "notifications"}
+)  # fmt: skip
+
+
+def _update_schema(schema: dict[str, Any]) -> None:
+    """The JSON schema of :class:`JobUpdate`: the fields in :data:`NOT_NULLABLE` do not
+    take ``null`` (the service refuses it), and no field has a default (absent means
+    unchanged)."""
+    for name, field_schema in schema["properties"].items():
+        field_schema.pop("default", None)
+        options = field_schema.get("anyOf")
+        if name in NOT_NULLABLE and options is not None:
+            rest = [option for option in options if option != {"type": "null"}]
+            del field_schema["anyOf"]
+            field_schema.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+
+
 class JobUpdate(Input):
     """Body of ``PATCH jobs/{id}``: an absent field is unchanged, ``null`` clears it."""
+
+    model_config = ConfigDict(json_schema_extra=_update_schema)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     notebook: str | None = Field(default=None, min_length=1, max_length=1024)
     trigger: Trigger | None = None
-    parameters: dict[str, JsonValue] | None = None
+    parameters: Parameters | None = None
     kernel: str | None = Field(default=None, max_length=255)
     retries: int | None = Field(default=None, ge=0, le=100)
     retry_delay_seconds: float | None = Field(default=None, ge=0, le=7 * 86400)
@@ -293,18 +350,10 @@ class JobUpdate(Input):
     version: int | None = None
 
 
-#: Fields of :class:`JobUpdate` that ``null`` may not clear (they have no "unset" meaning).
-NOT_NULLABLE = frozenset(
-    {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
-     "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority",
-     "notifications"}
-)  # fmt: skip
-
-
 class RunNow(Input):
     """Body of ``POST jobs/{id}/run``: parameter overrides for this run only."""
 
-    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    parameters: Parameters = Field(default_factory=dict)
 
 
 class Progress(Output):
@@ -493,7 +542,9 @@ class Payload(Input):
     """Body of ``POST events/{name}`` and of webhook calls: any JSON object, handed to
     notebooks that declare an ``event_payload`` parameter."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    __pydantic_extra__: dict[str, FiniteJson] = Field(init=False)
 
 
 class EventRuns(BaseModel):

@@ -21,19 +21,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from . import schedules, workflows
-from .artifacts import RunFolder, resolve_ref
+from .artifacts import RunFolder, read_log, resolve_ref
 from .config import Settings
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound
-from .executor import kernel_language
+from .errors import Conflict, InvalidInput, NotFound, SchedError
 from .lifecycle import dispatch, new_run, request_cancel
 from .models import FINAL_STATUSES, Job, JobCounts, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
-    check_parameters,
+    check_notebook,
+    kernel_language,
     notebook_parameters,
     notebook_root,
-    read_notebook,
     resolve_notebook,
 )
 from .queue import Queues
@@ -50,8 +49,10 @@ from .schemas import (
     Load,
     NotebookParameter,
     OnceTrigger,
+    Payload,
     Preview,
     PreviewRequest,
+    RunNow,
     RunPage,
     Trigger,
 )
@@ -67,6 +68,9 @@ MAX_PAGE = 200
 DURATION_SAMPLE = 1000
 #: Final statuses counted as failures in statistics.
 FAILURE_STATUSES = ("failed", "timed_out", "lost")
+#: The fields of a job that :meth:`Service._check_job` checks against the notebook,
+#: the clock and each other.
+_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -85,6 +89,10 @@ def parse_json(model: type[M], raw: str | bytes) -> M:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":  # e.g. a lone surrogate, deep nesting
+            raise SchedError(
+                f"body: not valid JSON ({exc.errors()[0]['msg']})", field="body"
+            ) from None
         raise _invalid(exc) from None
 
 
@@ -96,6 +104,8 @@ def _invalid(exc: ValidationError) -> InvalidInput:
         del loc[1]
     if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
         del loc[2]
+    if loc and loc[-1] == "[key]":  # a dict key is at fault: name it, not pydantic's marker
+        del loc[-1]
     field = ".".join(loc) or None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -184,7 +194,7 @@ class Service:
         """Create a job after checking its notebook, parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec.notebook, spec.parameters, spec.kernel, spec, now)
+        self._check_job(spec, now)
         job = Job(
             name=spec.name,
             owner=owner,
@@ -211,25 +221,31 @@ class Service:
         return self._job_out(job)
 
     def _check_job(
-        self,
-        notebook: str,
-        parameters: dict[str, Any],
-        kernel: str | None,
-        spec: Any,
-        now: datetime,
+        self, spec: JobCreate, now: datetime, changed: frozenset[str] | set[str] = _CHECKED
     ) -> None:
-        path = resolve_notebook(self.settings.root_dir, notebook)
-        read_notebook(path)
-        check_parameters(parameters, notebook_parameters(path))
+        """Check a job's notebook, parameters, kernel, trigger and window; of an updated
+        job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
+        if {"notebook", "parameters", "kernel"} & changed:
+            self._check_kernel(spec.kernel)
+            path = self._resolve(spec.notebook)
+            check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
+        at = spec.trigger.at if isinstance(spec.trigger, OnceTrigger) else None
+        if "trigger" in changed and at is not None and at <= now:
+            raise InvalidInput(f"trigger.at: {at.isoformat()} is in the past", field="trigger.at")
+        window = {"start_at", "end_at"} & changed
+        if window and spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
+            raise InvalidInput("end_at: must be after start_at", field="end_at")
+
+    def _resolve(self, notebook: str, field: str = "notebook") -> Path:
+        """The real path of a notebook a user names, checked against this server's root."""
+        return resolve_notebook(
+            self.settings.root_dir, notebook, field=field, allow_hidden=self.settings.allow_hidden
+        )
+
+    @staticmethod
+    def _check_kernel(kernel: str | None) -> None:
         if kernel is not None and kernel_language(kernel) is None:
             raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
-        trigger = spec.trigger
-        if isinstance(trigger, OnceTrigger) and trigger.at <= now:
-            raise InvalidInput(
-                f"trigger.at: {trigger.at.isoformat()} is in the past", field="trigger.at"
-            )
-        if spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
-            raise InvalidInput("end_at: must be after start_at", field="end_at")
 
     def get_job(self, owner: str, job_id: str) -> JobOut:
         """One job of ``owner``."""
@@ -309,10 +325,9 @@ class Service:
                     **changes,
                 }
             )
-            if {"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"} & (
-                set(changes) | ({"trigger"} if trigger is not None else set())
-            ):
-                self._check_job(merged.notebook, merged.parameters, merged.kernel, merged, now)
+            changed = set(changes) | ({"trigger"} if trigger is not None else set())
+            self._check_job(merged, now, changed)
+            if {"notebook", "parameters", "kernel"} & changed:
                 job.root_dir = self._root  # the path was checked against this server's root
             if changes.get("notifications") is not None:
                 changes["notifications"] = [
@@ -407,14 +422,14 @@ class Service:
     ) -> RunOut:
         """Run a job now, with optional parameter overrides for this run only."""
         now = now or utcnow()
-        parameters = dict(parameters or {})
+        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
-            notebook = job.notebook
+            notebook, kernel = job.notebook, job.kernel
             root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters:
             path = resolve_notebook(root, notebook)
-            check_parameters(parameters, notebook_parameters(path))
+            check_notebook(path, parameters, kernel=kernel, shown=notebook)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             run = new_run(job, now=now, trigger="manual", parameters=parameters)
@@ -439,12 +454,10 @@ class Service:
         With ``dispatch=False`` the run is not handed to the queue (the caller executes it).
         """
         now = now or utcnow()
-        parameters = dict(parameters or {})
-        path = resolve_notebook(self.settings.root_dir, notebook)
-        read_notebook(path)
-        check_parameters(parameters, notebook_parameters(path))
-        if kernel is not None and kernel_language(kernel) is None:
-            raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
+        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
+        self._check_kernel(kernel)
+        path = self._resolve(notebook)
+        check_notebook(path, parameters, kernel=kernel, shown=notebook)
         with self.db.write() as session:
             run = new_run(
                 None,
@@ -486,6 +499,7 @@ class Service:
         """
         now = now or utcnow()
         name = parse(EventTrigger, {"kind": "event", "event": event}).event
+        payload = _checked_payload(payload)
         created = []
         with self.db.write() as session:
             for job in workflows.event_jobs(session, owner, name):
@@ -530,6 +544,7 @@ class Service:
         with self.db.read() as session:
             job = session.get(Job, job_id)
             workflows.check_webhook_token(job, token)
+        payload = _checked_payload(payload)
         self.webhook_limiter.take(job_id)
         with self.db.write() as session:
             job = session.get(Job, job_id)
@@ -620,7 +635,8 @@ class Service:
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
-        """The run's log from byte ``offset``, and the offset to ask for next."""
+        """The run's log from byte ``offset`` in whole characters, and the offset to ask
+        for next (see :func:`~jupyter_sched.artifacts.read_log`)."""
         if offset < 0:
             raise InvalidInput("offset: must be 0 or more", field="offset")
         with self.db.read() as session:
@@ -628,11 +644,7 @@ class Service:
             ref = run.log_ref
         if not ref:
             return "", offset
-        path = resolve_ref(self.settings.artifacts_dir, ref, "log")
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(1 << 20)
-        return data.decode("utf-8", errors="replace"), offset + len(data)
+        return read_log(resolve_ref(self.settings.artifacts_dir, ref, "log"), offset)
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         """Counts and success rate over the job's finished runs, and duration percentiles
@@ -691,7 +703,7 @@ class Service:
 
     def notebook_parameters(self, path: str) -> list[NotebookParameter]:
         """The parameters a notebook declares, with types, defaults and help."""
-        return notebook_parameters(resolve_notebook(self.settings.root_dir, path, field="path"))
+        return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Workers that heartbeated within the lease."""
@@ -794,6 +806,13 @@ def _job_model(job: Job, last_run: RunOut | None = None) -> JobOut:
             "last_run": last_run,
         }
     )
+
+
+def _checked_payload(payload: Any) -> Any:
+    """An event's or webhook call's JSON payload, refused if a number in it is not finite."""
+    if payload is None:
+        return None
+    return parse(Payload, payload).model_dump()
 
 
 def _page_size(limit: int) -> int:

@@ -33,7 +33,7 @@ from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues
 from .ticker import utcnow
-from .workflows import RESERVED_PARAMETERS
+from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,16 @@ class Worker:
             # Values the scheduler offers (upstream results, event payloads) go only to
             # notebooks that declare them.
             try:
-                declared = {p.name for p in notebook_parameters(folder.file(INPUT))}
+                declared = {
+                    p.name for p in notebook_parameters(folder.file(INPUT), kernel=run.kernel)
+                }
             except SchedError:
                 declared = set()
             parameters = {k: v for k, v in parameters.items() if k not in reserved or k in declared}
+            if parameters.get(UPSTREAM_OUTPUT):
+                parameters[UPSTREAM_OUTPUT] = upstream_output_path(
+                    self.settings.artifacts_dir, parameters[UPSTREAM_OUTPUT]
+                )
             refs["parameters"] = parameters
         html = folder.file(HTML) if "html" in run.output_formats else None
         files = RunFiles(

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -33,10 +35,22 @@ CONDITIONS: dict[str, frozenset[str]] = {
 }
 #: Parameters a run receives from its upstream run when its notebook declares them.
 UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_parameters")
+#: The upstream run's output notebook: stored as its reference (relative to the artifacts
+#: folder, which may be mounted elsewhere on each machine) and handed to the notebook as
+#: the absolute path on the worker that runs it.
+UPSTREAM_OUTPUT = "upstream_output_path"
 #: Parameter that receives an event's or webhook call's JSON payload when declared.
 PAYLOAD_PARAMETER = "event_payload"
 #: Parameters the scheduler fills in; dropped when a notebook does not declare them.
 RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER)
+
+
+def upstream_output_path(artifacts_dir: Path, value: Any) -> Any:
+    """The path a downstream notebook can open for an ``upstream_output_path`` value: a
+    reference becomes absolute on this machine; anything else is left as it is."""
+    if not isinstance(value, str) or os.path.isabs(value):
+        return value
+    return str(artifacts_dir.resolve() / value)
 
 
 def upstream_ids(trigger: dict[str, Any]) -> list[str]:
@@ -141,7 +155,7 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
         if downstream.trigger.get("pass_results"):
             parameters = {
                 "upstream_run_id": run.id,
-                "upstream_output_path": run.output_ref or "",
+                UPSTREAM_OUTPUT: run.output_ref or "",
                 "upstream_parameters": dict(run.parameters),
             }
         child = new_run(

@@ -72,6 +72,18 @@ def test_run_local_with_typed_parameters(tmp_path: Path) -> None:
     assert "IPKernelApp" not in result.stderr, result.stderr
 
 
+def test_parameter_names_and_numbers_are_checked(tmp_path: Path) -> None:
+    # no_params.ipynb has no parameters cell: a name that is code would have run.
+    marker = tmp_path / "owned"
+    evil = f"a=1;__import__('pathlib').Path({str(marker)!r}).touch();b"
+    for name, value in ((evil, "1"), ("class", "1"), ("x", "1e400"), ("x", "[NaN]")):
+        result = sched(tmp_path, "run", "tests/notebooks/no_params.ipynb", "--local",
+                       "-p", name, value)  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"parameters.{name}" in result.stderr and "run " not in result.stdout
+    assert not marker.exists()
+
+
 def test_failed_run_exits_non_zero_with_the_error(tmp_path: Path) -> None:
     result = sched(
         tmp_path, "run", "tests/notebooks/fail.ipynb", "-p", "message", "nope", "--local"

@@ -186,3 +186,24 @@ def test_log_can_be_followed_while_the_run_runs(service: Service, worker: Worker
     assert wait_for_run(service, run.id).status == "succeeded"
     rest, _ = service.run_log(OWNER, run.id, offset)
     assert "step 4/4" in text + rest
+
+
+@pytest.mark.parametrize("folder", ["{x}", "{pm[run_uuid]:.0}", "{"])
+def test_run_folders_are_not_formatted_by_papermill(
+    service: Service, tmp_path: Path, folder: str
+) -> None:
+    # papermill applies str.format(**parameters) to the paths it is given: braces in the
+    # data dir must not send the run's files somewhere else, or fail it.
+    settings = service.settings.replace(data_dir=tmp_path / folder / "data")
+    braced = Service(settings, service.db)
+    worker = Worker(settings, service.db)
+    worker.start()
+    try:
+        run = wait_for_run(braced, braced.run_notebook(OWNER, "tests/notebooks/trivial.ipynb",
+                                                       {"x": 21}).id)  # fmt: skip
+    finally:
+        worker.stop(grace_seconds=0)
+    assert run.status == "succeeded", run.error
+    output = braced.run_output(OWNER, run.id)
+    assert output.parent == (settings.artifacts_dir / run.id).resolve()
+    assert "42" in outputs_text(nbformat.read(output, as_version=4))

@@ -112,7 +112,9 @@ def test_upstream_results_reach_a_notebook_that_declares_them(
     settle(service, 1)
     (b_run,) = runs_of(service, b)
     text = outputs(service, b_run.id)
-    assert f"upstream: {a_run.id} {a_run.id}/output.ipynb {{'name': 'upstream'}}" in text
+    output = service.settings.artifacts_dir.resolve() / a_run.id / "output.ipynb"
+    assert f"upstream: {a_run.id} {output} {{'name': 'upstream'}}" in text
+    assert b_run.parameters["upstream_output_path"] == str(output)
     (c_run,) = runs_of(service, c)  # hello.ipynb declares none of them: nothing injected
     assert c_run.status == "succeeded" and c_run.parameters == {}
 
@@ -304,6 +306,52 @@ def test_success_and_slow_notifications(
     wait_for_run(service, service.run_job(OWNER, target).id)
     deliver_due(service.db, service.settings, datetime.now(UTC))
     assert sorted(m["event"] for m in Inbox.received) == ["slow", "success"]
+
+
+def test_notifications_carry_names_and_errors_as_text(
+    service: Service,
+    start_worker: Callable[..., Worker],
+    inbox: str,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    start_worker()
+    box, port = mailbox
+    settings = service.settings.replace(
+        smtp_host="127.0.0.1", smtp_port=port, public_url="https://jupyter.example/user/a/"
+    )
+    name = "<!channel> <https://evil.example|Open output>\r\nBcc: victim@example.org"
+    failing = job(
+        service, name, FAIL,
+        notifications=[
+            {"kind": "webhook", "url": inbox, "format": "slack"},
+            {"kind": "webhook", "url": inbox, "format": "teams"},
+            {"kind": "email", "to": ["ops@example.org"]},
+        ],
+    )  # fmt: skip
+    message = "see [here](https://evil.example) & <b>*now*</b>"
+    run = wait_for_run(service, service.run_job(OWNER, failing, {"message": message}).id)
+    assert run.status == "failed"
+    report = deliver_due(service.db, settings, datetime.now(UTC))
+    assert len(report.delivered) == 3, (report, box.messages)
+
+    slack, teams = sorted(Inbox.received, key=lambda body: "@type" in body)
+    assert slack["text"].startswith(
+        "jupyter-sched: &lt;!channel&gt; &lt;https://evil.example|Open output&gt; Bcc:"
+    )
+    assert "see [here](https://evil.example) &amp; &lt;b&gt;*now*&lt;/b&gt;" in slack["text"]
+    # the one link is the scheduler's own
+    assert slack["text"].count("<") == 1 and slack["text"].endswith(
+        f"<https://jupyter.example/user/a/sched/api/runs/{run.id}/output|output notebook>"
+    )
+    card = teams["text"]
+    assert "&lt;!channel&gt; &lt;https://evil.example\\|Open output&gt;" in card
+    assert "see \\[here\\]\\(https://evil.example\\) &amp; &lt;b&gt;\\*now\\*&lt;/b&gt;" in card
+    assert "<" not in card and teams["summary"].startswith("jupyter-sched: <!channel>")
+
+    (mail,) = box.messages  # the line break in the name no longer fails every delivery
+    subject = " ".join(str(mail["Subject"]).split())  # unfolded
+    assert "<!channel> <https://evil.example|Open output> Bcc: victim@example.org" in subject
+    assert mail["Bcc"] is None and mail["To"] == "ops@example.org"
 
 
 def test_job_retention_overrides_the_deployment(service: Service) -> None:

@@ -808,132 +808,67 @@ export type components = {
      * @description Body of ``PATCH jobs/{id}``: an absent field is unchanged, ``null`` clears it.
      */
     JobUpdate: {
-      /**
-       * End At
-       * @default null
-       */
+      /** End At */
       end_at?: string | null;
-      /**
-       * Kernel
-       * @default null
-       */
+      /** Kernel */
       kernel?: string | null;
-      /**
-       * Max Runs
-       * @default null
-       */
+      /** Max Runs */
       max_runs?: number | null;
       /**
        * Misfire
-       * @default null
+       * @enum {string}
        */
-      misfire?: ('run_once' | 'skip') | null;
-      /**
-       * Name
-       * @default null
-       */
-      name?: string | null;
-      /**
-       * Notebook
-       * @default null
-       */
-      notebook?: string | null;
-      /**
-       * Notifications
-       * @default null
-       */
-      notifications?:
-        (components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget'])[] | null;
-      /**
-       * Output Formats
-       * @default null
-       */
-      output_formats?: ('ipynb' | 'html')[] | null;
+      misfire?: 'run_once' | 'skip';
+      /** Name */
+      name?: string;
+      /** Notebook */
+      notebook?: string;
+      /** Notifications */
+      notifications?: (
+        components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget']
+      )[];
+      /** Output Formats */
+      output_formats?: ('ipynb' | 'html')[];
       /**
        * Overlap
-       * @default null
+       * @enum {string}
        */
-      overlap?: ('allow' | 'skip' | 'queue' | 'replace') | null;
-      /**
-       * Parameters
-       * @default null
-       */
+      overlap?: 'allow' | 'skip' | 'queue' | 'replace';
+      /** Parameters */
       parameters?: {
         [key: string]: components['schemas']['JsonValue'];
-      } | null;
-      /**
-       * Priority
-       * @default null
-       */
-      priority?: number | null;
-      /**
-       * Queue
-       * @default null
-       */
+      };
+      /** Priority */
+      priority?: number;
+      /** Queue */
       queue?: string | null;
-      /**
-       * Retention Days
-       * @default null
-       */
+      /** Retention Days */
       retention_days?: number | null;
-      /**
-       * Retention Runs
-       * @default null
-       */
+      /** Retention Runs */
       retention_runs?: number | null;
-      /**
-       * Retries
-       * @default null
-       */
-      retries?: number | null;
-      /**
-       * Retry Backoff
-       * @default null
-       */
-      retry_backoff?: number | null;
-      /**
-       * Retry Delay Seconds
-       * @default null
-       */
-      retry_delay_seconds?: number | null;
-      /**
-       * Retry Max Delay Seconds
-       * @default null
-       */
+      /** Retries */
+      retries?: number;
+      /** Retry Backoff */
+      retry_backoff?: number;
+      /** Retry Delay Seconds */
+      retry_delay_seconds?: number;
+      /** Retry Max Delay Seconds */
       retry_max_delay_seconds?: number | null;
-      /**
-       * Start At
-       * @default null
-       */
+      /** Start At */
       start_at?: string | null;
-      /**
-       * Tags
-       * @default null
-       */
-      tags?: string[] | null;
-      /**
-       * Timeout Seconds
-       * @default null
-       */
+      /** Tags */
+      tags?: string[];
+      /** Timeout Seconds */
       timeout_seconds?: number | null;
-      /**
-       * Trigger
-       * @default null
-       */
+      /** Trigger */
       trigger?:
-        | (
-            | components['schemas']['CronTrigger']
-            | components['schemas']['IntervalTrigger']
-            | components['schemas']['OnceTrigger']
-            | components['schemas']['ManualTrigger']
-            | components['schemas']['EventTrigger']
-            | components['schemas']['AfterTrigger']
-          )
-        | null;
-      /**
-       * Version
-       * @default null
-       */
+        | components['schemas']['CronTrigger']
+        | components['schemas']['IntervalTrigger']
+        | components['schemas']['OnceTrigger']
+        | components['schemas']['ManualTrigger']
+        | components['schemas']['EventTrigger']
+        | components['schemas']['AfterTrigger'];
+      /** Version */
       version?: number | null;
     };
     JsonValue: unknown;
@@ -1033,7 +968,7 @@ export type components = {
      *     notebooks that declare an ``event_payload`` parameter.
      */
     Payload: {
-      [key: string]: unknown;
+      [key: string]: components['schemas']['JsonValue'];
     };
     /** Preview */
     Preview: {

@@ -216,8 +216,9 @@ class TestHubDeployment:
 def test_every_setting_is_a_traitlet(tmp_path: Path) -> None:
     from jupyter_server.serverapp import ServerApp
 
-    # root_dir is the server's own; everything else can be set in jupyter_server_config.
-    names = {f.name for f in dataclasses.fields(Settings)} - {"root_dir"}
+    # root_dir and allow_hidden are the server's own (its root and its contents manager's
+    # rule for hidden files); everything else can be set in jupyter_server_config.
+    names = {f.name for f in dataclasses.fields(Settings)} - {"root_dir", "allow_hidden"}
     assert names <= set(SchedApp.class_trait_names(config=True)), names - set(
         SchedApp.class_trait_names(config=True)
     )

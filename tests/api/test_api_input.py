@@ -147,6 +147,13 @@ async def test_bad_bodies_name_the_field_and_store_nothing(api: Api) -> None:
         "not UTF-8": b'{"name": "\xff"}',
         "deeply nested": b"[" * 10_000 + b"]" * 10_000,
         "empty": b"",
+        # JSON Python reads but the validator's parser refuses: still "not JSON", a 400
+        "lone surrogate": b'{"name": "\\ud800", "notebook": "trivial.ipynb"}',
+        "nested in an object": b'{"name": "x", "notebook": "trivial.ipynb", "parameters": '
+        + b'{"x": '
+        + b"[" * 500
+        + b"]" * 500
+        + b"}}",
     }.items():
         error = await api.error("POST", "jobs", raw=raw, status=400)
         assert error["field"] == "body" and error["reason"] == "bad_request", (case, error)
@@ -200,3 +207,72 @@ async def test_bad_bodies_on_other_routes(api: Api) -> None:
     unchanged = await api.json("GET", f"jobs/{job['id']}")
     assert unchanged["version"] == job["version"] and unchanged["trigger"] == job["trigger"]
     assert (await api.json("GET", "runs"))["runs"] == []
+
+
+async def test_parameter_names_are_identifiers_everywhere(api: Api, tmp_path: Path) -> None:
+    # no_params.ipynb has no parameters cell: any name would be pasted into code as is.
+    marker = tmp_path / "owned"
+    evil = f"a=1;__import__('pathlib').Path({str(marker)!r}).touch();b"
+    job = await api.json(
+        "POST", "jobs", {"name": "plain", "notebook": "no_params.ipynb"}, status=201
+    )
+    token = (await api.json("POST", f"jobs/{job['id']}/webhook", status=201))["token"]
+    job = await api.json("GET", f"jobs/{job['id']}")
+    for name in (evil, "class", "None", "1x", "a b", "x-y", ""):
+        body = {"name": "n", "notebook": "no_params.ipynb", "parameters": {name: 1}}
+        error = await api.error("POST", "jobs", body, status=422)
+        assert error["field"] == f"parameters.{name}", error
+        assert "identifier" in error["message"]
+        patch = {"parameters": {name: 1}}
+        error = await api.error("PATCH", f"jobs/{job['id']}", patch, status=422)
+        assert error["field"] == f"parameters.{name}", error
+        error = await api.error("POST", f"jobs/{job['id']}/run", patch, status=422)
+        assert error["field"] == f"parameters.{name}", error
+    assert (await api.json("GET", f"jobs/{job['id']}"))["version"] == job["version"]
+    assert (await api.json("GET", "runs"))["runs"] == []
+    assert not marker.exists()
+
+    # Identifiers pass, soft keywords and non-ASCII letters included.
+    names = {"été": 1, "match": 2, "_private": 3, "x1": 4}
+    patched = await api.json("PATCH", f"jobs/{job['id']}", {"parameters": names})
+    assert patched["parameters"] == names
+    run = await api.json("POST", f"jobs/{job['id']}/run", {"parameters": {"y": 1}}, status=201)
+    assert run["parameters"] == {**names, "y": 1}
+    # The event payload arrives under one fixed name, and a webhook call's too.
+    hook = await api.request(
+        "POST", f"webhooks/{job['id']}", {"a b": 1},
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert hook.code == 201, hook.body
+
+
+async def test_numbers_must_be_finite(api: Api) -> None:
+    event = {"kind": "event", "event": "loaded"}
+    job = await api.json(
+        "POST", "jobs", {"name": "e", "notebook": "no_params.ipynb", "trigger": event},
+        status=201,
+    )  # fmt: skip
+    token = (await api.json("POST", f"jobs/{job['id']}/webhook", status=201))["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    for number, field in (("1e400", "x"), ("-1e400", "x"), ('[1, {"k": 1e999}]', "x")):
+        parameters = '{"x": ' + number + "}"
+        body = '{"parameters": ' + parameters + "}"
+        cases = [
+            ("POST", "jobs", '{"name": "n", "notebook": "no_params.ipynb", ' + body[1:],
+             f"parameters.{field}", {}),
+            ("PATCH", f"jobs/{job['id']}", body, f"parameters.{field}", {}),
+            ("POST", f"jobs/{job['id']}/run", body, f"parameters.{field}", {}),
+            ("POST", "events/loaded", parameters, field, {}),
+            ("POST", f"webhooks/{job['id']}", parameters, field, bearer),
+        ]  # fmt: skip
+        for method, path, raw, expected, headers in cases:
+            error = await api.error(method, path, raw=raw, headers=headers, status=422)
+            assert error["field"] == expected, (method, path, error)
+            assert "finite" in error["message"]
+    assert (await api.json("GET", "runs"))["runs"] == []
+    assert len((await api.json("GET", "jobs"))["jobs"]) == 1
+    # Large finite numbers are fine.
+    run = await api.json(
+        "POST", f"jobs/{job['id']}/run", raw='{"parameters": {"x": 1e300}}', status=201
+    )
+    assert run["parameters"] == {"x": 1e300}

@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_sched.app import default_owner
 
-from .conftest import Api
+from .conftest import Api, eventually
 
 HELLO = "reports/hello.ipynb"
 
@@ -113,6 +113,43 @@ async def test_patch_absent_unchanged_null_clears(api: Api) -> None:
     assert cron["trigger_description"] == words["description"] != job["trigger_description"]
     queue = await api.json("PATCH", f"jobs/{job['id']}", {"queue": None})
     assert queue["queue"] == "default"
+
+
+async def test_a_fired_once_job_stays_editable(api: Api) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    job = await api.json(
+        "POST", "jobs",
+        job_body(trigger={"kind": "once", "at": soon.isoformat()}, parameters={"name": "Ada"}),
+        status=201,
+    )  # fmt: skip
+
+    async def fired() -> bool:
+        runs = await api.json("GET", "runs", params={"job_id": job["id"]})
+        return bool(runs["runs"])
+
+    await eventually(fired)
+    # Its trigger is in the past now, but a PATCH that leaves it alone does not care.
+    patched = await api.json(
+        "PATCH", f"jobs/{job['id']}", {"parameters": {"name": "Bob"}, "tags": ["again"]}
+    )
+    assert patched["parameters"] == {"name": "Bob"} and patched["tags"] == ["again"]
+    assert patched["trigger"] == job["trigger"] and patched["next_fire_at"] is None
+    renamed = await api.json("PATCH", f"jobs/{job['id']}", {"name": "renamed", "retries": 1})
+    assert renamed["name"] == "renamed" and renamed["version"] == job["version"] + 2
+    # What a PATCH does change is still checked.
+    past = {"kind": "once", "at": soon.isoformat()}
+    error = await api.error("PATCH", f"jobs/{job['id']}", {"trigger": past}, status=422)
+    assert error["field"] == "trigger.at"
+    error = await api.error("PATCH", f"jobs/{job['id']}", {"parameters": {"nope": 1}}, status=422)
+    assert error["field"] == "parameters.nope"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    window = {"start_at": later.isoformat(), "end_at": (later - timedelta(minutes=1)).isoformat()}
+    error = await api.error("PATCH", f"jobs/{job['id']}", window, status=422)
+    assert error["field"] == "end_at"
+    again = await api.json(
+        "PATCH", f"jobs/{job['id']}", {"trigger": {"kind": "once", "at": later.isoformat()}}
+    )
+    assert again["trigger"]["kind"] == "once" and again["next_fire_at"] is not None
 
 
 async def test_pause_resume_delete(api: Api) -> None:

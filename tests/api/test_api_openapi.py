@@ -134,6 +134,27 @@ async def test_responses_match_their_schemas(api: Api) -> None:
     check("/jobs/{job_id}", "get", 404, error)
 
 
+async def test_patch_takes_null_where_the_document_says(api: Api) -> None:
+    """Each ``JobUpdate`` field takes ``null`` on the server exactly when the document
+    says it does; the others are refused naming the field."""
+    import jsonschema
+
+    document = await api.json("GET", "openapi.json")
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/JobUpdate", "components": document["components"]}
+    )
+    job = await api.json("POST", "jobs", {"name": "a", "notebook": "trivial.ipynb"}, status=201)
+    refused = []
+    for name in document["components"]["schemas"]["JobUpdate"]["properties"]:
+        body = {name: None}
+        response = await api.request("PATCH", f"jobs/{job['id']}", body)
+        assert (response.code == 200) == validator.is_valid(body), (name, response.body)
+        if response.code != 200:
+            assert response.code == 422 and json.loads(response.body)["field"] == name, name
+            refused.append(name)
+    assert len(refused) == 13, refused
+
+
 # -- schemathesis against a live `jupyter server` -----------------------------------------
 
 
@@ -207,10 +228,10 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a bounded run, but slow on a loaded machine: a safety net only
 def test_schemathesis_finds_no_server_error(live_server: tuple[str, str], tmp_path: Path) -> None:
     base, token = live_server
     schemathesis = Path(sys.executable).parent / "schemathesis"
-    started = time.monotonic()
     result = subprocess.run(
         [
             str(schemathesis), "run", f"{base}/sched/api/openapi.json",
@@ -225,8 +246,7 @@ def test_schemathesis_finds_no_server_error(live_server: tuple[str, str], tmp_pa
             # Token-authenticated (not by the Jupyter token): tested in test_api_workflows.
             "--exclude-operation-id", "callWebhook",
         ],
-        capture_output=True, text=True, timeout=110, cwd=tmp_path,
+        capture_output=True, text=True, timeout=840, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "22 selected" in result.stdout, result.stdout
-    assert time.monotonic() - started < 90
