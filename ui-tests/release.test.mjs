@@ -8,7 +8,8 @@
 //  3. Binder: the same virtualenv gets what binder/ describes, in repo2docker's order
 //     (requirements.txt, postBuild, start), and Lab then shows the job `start` scheduled
 //     with its first run succeeded, which the CLI sees too.
-// $SCHED_DIST (a folder with a built sdist and wheel) skips the build.
+// $SCHED_DIST (a folder with a built sdist and wheel) skips the build; the build uses
+// the development virtualenv's build backend (`--no-isolation`), `make dist` a new one.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -54,7 +55,10 @@ before(
     dist = process.env.SCHED_DIST;
     if (!dist) {
       dist = join(tmp, 'dist');
-      execFileSync(hostPython, ['-m', 'build', '--outdir', dist, REPO], {
+      // The development virtualenv has the build backend and its plugins: no new
+      // environment per build (what it builds is the same sdist and wheel).
+      execFileSync(hostPython, ['-m', 'build', '--no-isolation', '--outdir', dist, REPO], {
+        env: { ...process.env, PATH: `${join(REPO, '.venv', 'bin')}:${process.env.PATH}` },
         stdio: ['ignore', 'ignore', 'inherit']
       });
     }
@@ -225,7 +229,9 @@ describe('the wheel in a new virtualenv, without Node.js', () => {
       assert.ok(off[0].includes("pip install 'jupyter-sched[postgres]'"), off[0]);
       assert.ok(!log.includes('Traceback'), log);
     } finally {
+      const exited = new Promise(ok => server.once('exit', ok));
       process.kill(-server.pid, 'SIGKILL');
+      await exited;
     }
   });
 });
