@@ -98,10 +98,12 @@ system-deps:
 install: $(STAMP) $(NODE_STAMP)
 
 # The editable install skips the Lab panel's build hook (SKIP_JUPYTER_BUILDER): the panel
-# is built below, from node_modules installed with the lockfile check.
+# is built below, from node_modules installed with the lockfile check. The link to the
+# build goes first: pip would write (and remove) the package's files through it.
 $(STAMP): pyproject.toml package.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	if [ -L $(LABEXTENSIONS)/jupyter-sched ]; then rm $(LABEXTENSIONS)/jupyter-sched; fi
 	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -111,6 +113,7 @@ $(NODE_STAMP): package.json yarn.lock | $(STAMP)
 
 ## labextension: build the Lab panel from source and point the virtualenv at the build
 labextension: $(NODE_STAMP)
+	rm -rf jupyter_sched/labextension
 	$(JLPM) build
 	rm -rf $(LABEXTENSIONS)/jupyter-sched
 	mkdir -p $(LABEXTENSIONS)
