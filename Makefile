@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.sched-lockfile-checked
 LABEXTENSIONS := $(VENV)/share/jupyter/labextensions
 # What git sees in the tree (tracked changes and files it does not ignore), before and
 # after `make test`: the tests must not change it.
-TREE_STATUS := git status --porcelain --untracked-files=all 2>/dev/null || true
+TREE_STATUS := { git status --porcelain --untracked-files=all 2>/dev/null || true; }
 TREE_BEFORE := build/tree-before-test
 # More arguments for `jupyter lab` in `make run` (e.g. LAB_ARGS=--no-browser).
 LAB_ARGS ?=

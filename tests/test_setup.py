@@ -172,3 +172,26 @@ def test_browser_screenshots_go_to_an_ignored_folder(tmp_path: Path) -> None:
         ["git", "check-ignore", "-q", str(path)], cwd=REPO, check=False
     ).returncode
     assert ignored == 0, f"{path} is not ignored by git"
+
+
+def test_make_test_fails_when_the_tests_change_the_tree(tmp_path: Path) -> None:
+    # `make test` compares `git status` before and after the suite; here the "suite" is a
+    # check target that leaves a file git neither tracks nor ignores.
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    (tmp_path / ".gitignore").write_text("build/\nsuite.mk\n")
+    env = _make_env()
+
+    def make_test(recipe: str) -> subprocess.CompletedProcess[str]:
+        # The real `test` recipe, whose inner `make` runs these stand-ins for the suite.
+        (tmp_path / "suite.mk").write_text(f"system-deps install:\n\t@true\ncheck:\n\t{recipe}\n")
+        return subprocess.run(
+            ["make", "test", "MAKE=make -f suite.mk"], cwd=tmp_path, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    clean = make_test("@true")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    dirty = make_test("touch left-behind.png")
+    assert dirty.returncode != 0
+    assert "+?? left-behind.png" in dirty.stdout and "make test changed" in dirty.stdout
