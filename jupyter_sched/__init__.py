@@ -5,7 +5,10 @@ their schedules into runs; huey carries run ids to workers that execute the note
 papermill on a fresh kernel and record the output, log, timings and outcome.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+#: The version of the installed package (its one place is package.json).
+__version__ = version("jupyter-sched")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:

@@ -39,7 +39,8 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
 from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings
-from .handlers import handlers
+from .errors import MissingExtra
+from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
 from .schemas import Health
 from .service import Service
@@ -336,6 +337,9 @@ class SchedApp(ExtensionApp):
     # -- life --------------------------------------------------------------------------------
 
     service: Service
+    #: Why the scheduler could not start (a missing optional package); the API answers
+    #: every request with it.
+    unavailable: MissingExtra | None = None
     ticker: Ticker | None = None
     worker: WorkerProcess | None = None
     observer: RunObserver | None = None
@@ -380,7 +384,14 @@ class SchedApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         settings = self.sched_settings()
-        self.service = Service.open(settings)
+        try:
+            self.service = Service.open(settings)
+        except MissingExtra as exc:
+            # One line that says what to install instead of a traceback; JupyterLab keeps
+            # working, and the panel shows the same line from the API's 503.
+            self.log.error("jupyter-sched is off: %s", exc.message)
+            self.unavailable = exc
+            return
         self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
         if self.run_ticker:
             self.ticker = Ticker(self.service.db, self.service.queues, settings)
@@ -410,7 +421,7 @@ class SchedApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers())
+        self.handlers.extend(unavailable_handlers() if self.unavailable else handlers())
 
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""

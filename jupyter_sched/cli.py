@@ -2,6 +2,8 @@
 
 Every command reads the deployment from ``JUPYTER_SCHED_*`` environment variables (see
 :mod:`jupyter_sched.config`), so it talks to the same database and queue as the server.
+People get tables and progress (:mod:`jupyter_sched.display`); scripts get ``--json`` and
+the exit codes of :class:`~jupyter_sched.terminal.ExitCode`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import click
 
-from . import __version__, retention
+from . import __version__, retention, terminal
 from .config import Settings
 from .errors import SchedError
 from .models import FINAL_STATUSES
@@ -30,7 +32,7 @@ from .service import Service, describe_trigger
 from .ticker import Ticker, utcnow
 from .worker import Worker
 
-STATUS_COLOURS = {"succeeded": "green", "failed": "red", "timed_out": "red", "lost": "red"}
+STATUS_COLOURS = terminal.STATUS_COLOURS
 
 
 def _owner() -> str:
@@ -50,7 +52,11 @@ def parse_value(text: str) -> Any:
         return text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=terminal.SchedGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=terminal.EXIT_CODES_HELP,
+)
 @click.version_option(__version__, prog_name="jupyter sched")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Artifacts and embedded DB.")
 @click.option("--db-url", help="SQLAlchemy URL of the history database.")
@@ -68,7 +74,12 @@ def main(
     root_dir: Path | None,
     verbose: int,
 ) -> None:
-    """Schedule and run Jupyter notebooks."""
+    """Schedule and run Jupyter notebooks.
+
+    Every command works on the scheduler of this machine's Jupyter data directory (the one
+    `jupyter lab` uses), or on the deployment that the JUPYTER_SCHED_* environment
+    variables or the options below name.
+    """
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
@@ -154,58 +165,67 @@ def run(
     service = _service(ctx)
     values = {name: parse_value(value) for name, value in parameters}
     if not local and not service.workers():
-        raise click.ClickException(
+        raise terminal.Unavailable(
             "no worker is running: start one with `jupyter sched worker`, or use --local"
         )
-    try:
-        created = service.run_notebook(
-            _owner(), relative, values, kernel=kernel, timeout_seconds=timeout,
-            output_formats=["html"] if html else None, dispatch=not local,
-        )  # fmt: skip
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    created = service.run_notebook(
+        _owner(), relative, values, kernel=kernel, timeout_seconds=timeout,
+        output_formats=["html"] if html else None, dispatch=not local,
+    )  # fmt: skip
     click.echo(f"run {created.id}: {relative}")
+    local_worker = None
     if local:
         # One run and the process ends: a kernel pre-started for a next run would only be
         # killed half-started at exit.
         single = dataclasses.replace(settings, prestart_kernels=False)
-        Worker(single, service.db, concurrency=1).execute(created.id)
-    final = _follow(service, created.id)
+        local_worker = Worker(single, service.db, concurrency=1)
+    final = _follow(service, created.id, local_worker)
     _print_run(service, final)
-    ctx.exit(0 if final.status == "succeeded" else 1)
+    ctx.exit(terminal.ExitCode.OK if final.status == "succeeded" else terminal.ExitCode.RUN_FAILED)
 
 
-def _follow(service: Service, run_id: str) -> Run:
+def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -> Run:
+    """Wait for run ``run_id`` to end, showing its progress on standard error; with
+    ``local_worker``, execute it in this process meanwhile."""
     owner = _owner()
-    shown = ""
-    while True:
-        run = service.get_run(owner, run_id)
-        line = f"{run.status} {run.progress.done}/{run.progress.total}"
-        if line != shown and sys.stderr.isatty():
-            click.echo(f"\r{line:<30}", nl=False, err=True)
-            shown = line
-        if run.status in FINAL_STATUSES:
-            if shown and sys.stderr.isatty():
-                click.echo(err=True)
-            return run
-        time.sleep(0.1)
+    failure: list[BaseException] = []
+    executing = None
+    if local_worker is not None:
+
+        def execute() -> None:
+            try:
+                local_worker.execute(run_id)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                failure.append(exc)
+
+        executing = threading.Thread(target=execute, name="jupyter-sched-local-run")
+        executing.start()
+    with terminal.Progress() as progress:
+        while True:
+            run = service.get_run(owner, run_id)
+            done, total = run.progress.done, run.progress.total
+            # A local run's progress is in this process; the database has it at the end.
+            active = local_worker.active.get(run_id) if local_worker is not None else None
+            if active is not None:
+                done, total = active.progress
+            progress.show(run.status, done, total)
+            ended = executing is None or not executing.is_alive()
+            if run.status in FINAL_STATUSES and ended:
+                return run
+            if failure:
+                raise failure[0]
+            time.sleep(0.1)
 
 
 def _print_run(service: Service, run: Run) -> None:
-    colour = STATUS_COLOURS.get(run.status)
-    duration = f" in {run.duration_seconds:.2f}s" if run.duration_seconds is not None else ""
-    click.echo(f"status: {click.style(run.status, fg=colour)}{duration}")
-    if run.error:
-        where = f" (cell {run.error.cell_index})" if run.error.cell_index is not None else ""
-        click.echo(f"error:  {run.error.ename}: {run.error.evalue}{where}")
+    files: dict[str, Path] = {}
     for what, fmt in (("output", "ipynb"), ("html", "html")):
         with contextlib.suppress(SchedError):
-            click.echo(
-                f"{what}: {' ' * (6 - len(what))}{service.run_output(_owner(), run.id, fmt)}"
-            )
-    folder = service.settings.artifacts_dir / run.id
-    if (folder / "run.log").exists():
-        click.echo(f"log:    {folder / 'run.log'}")
+            files[what] = service.run_output(_owner(), run.id, fmt)
+    log_file = service.settings.artifacts_dir / run.id / "run.log"
+    if log_file.exists():
+        files["log"] = log_file
+    terminal.run_details(run, files, terminal.failing_cell(run, files.get("output")))
 
 
 @main.group()
@@ -216,14 +236,35 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--status", type=click.Choice(["active", "paused"]))
 @click.option("--tag")
+@terminal.json_option
 @click.pass_context
-def jobs_list(ctx: click.Context, status: str | None, tag: str | None) -> None:
+def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: bool) -> None:
     """List jobs, newest first."""
-    page = _service(ctx).list_jobs(_owner(), status=status, tag=tag, limit=200)
-    for job in page.jobs:
-        last = job.last_run.status if job.last_run else "-"
-        nxt = job.next_fire_at.isoformat(timespec="seconds") if job.next_fire_at else "-"
-        click.echo(f"{job.id}  {job.status:<6}  next {nxt:<25}  last {last:<9}  {job.name}")
+    service = _service(ctx)
+    page = service.list_jobs(_owner(), status=status, tag=tag, limit=200)
+    found = list(page.jobs)
+    while page.next_cursor:
+        page = service.list_jobs(
+            _owner(), status=status, tag=tag, limit=200, cursor=page.next_cursor
+        )
+        found += page.jobs
+    if as_json:
+        terminal.echo_json(page.model_copy(update={"jobs": found}))
+    else:
+        terminal.jobs_table(found, describe_trigger)
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@terminal.json_option
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """Show a job: its notebook, trigger, next fire, options and last run."""
+    job = _service(ctx).get_job(_owner(), job_id)
+    if as_json:
+        terminal.echo_json(job)
+    else:
+        terminal.job_details(job, describe_trigger(job.trigger))
 
 
 def _job_action(name: str, help_text: str) -> None:
@@ -232,21 +273,19 @@ def _job_action(name: str, help_text: str) -> None:
     @click.pass_context
     def action(ctx: click.Context, job_id: str) -> None:
         service = _service(ctx)
-        try:
-            if name == "show":
-                click.echo(service.get_job(_owner(), job_id).model_dump_json(indent=2))
-            elif name == "pause":
-                service.pause_job(_owner(), job_id)
-            elif name == "resume":
-                service.resume_job(_owner(), job_id)
-            elif name == "run":
-                click.echo(service.run_job(_owner(), job_id).id)
-        except SchedError as exc:
-            raise click.ClickException(exc.message) from None
+        if name == "pause":
+            job = service.pause_job(_owner(), job_id)
+            click.echo(f"job {job.id} ({job.name}): paused; it fires again after `jobs resume`")
+        elif name == "resume":
+            job = service.resume_job(_owner(), job_id)
+            click.echo(
+                f"job {job.id} ({job.name}): active; next fire {terminal.moment(job.next_fire_at)}"
+            )
+        elif name == "run":
+            click.echo(service.run_job(_owner(), job_id).id)
 
 
 for _name, _help in (
-    ("show", "Show a job as JSON."),
     ("pause", "Stop firing a job's schedule."),
     ("resume", "Fire a job's schedule again."),
     ("run", "Run a job now; prints the run id."),
@@ -417,10 +456,7 @@ def jobs_create(ctx: click.Context, /, notebook: str | None, **options: Any) -> 
     fields.setdefault("name", Path(fields["notebook"]).stem)
     fields.setdefault("trigger", {"kind": "manual"})
     service = _service(ctx)
-    try:
-        job = service.create_job(_owner(), fields)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    job = service.create_job(_owner(), fields)
     _print_job_summary(service, job.id)
 
 
@@ -440,10 +476,7 @@ def jobs_update(ctx: click.Context, /, job_id: str, manual: bool, **options: Any
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     service = _service(ctx)
-    try:
-        service.update_job(_owner(), job_id, fields)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    service.update_job(_owner(), job_id, fields)
     _print_job_summary(service, job_id)
 
 
@@ -453,10 +486,7 @@ def jobs_update(ctx: click.Context, /, job_id: str, manual: bool, **options: Any
 @click.pass_context
 def jobs_delete(ctx: click.Context, job_id: str, force: bool) -> None:
     """Delete a job with its runs and their files."""
-    try:
-        _service(ctx).delete_job(_owner(), job_id, force=force)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    _service(ctx).delete_job(_owner(), job_id, force=force)
     click.echo(f"deleted {job_id}")
 
 
@@ -467,14 +497,11 @@ def jobs_delete(ctx: click.Context, job_id: str, force: bool) -> None:
 def jobs_webhook(ctx: click.Context, job_id: str, off: bool) -> None:
     """Give a job a new webhook token (printed once; the previous one stops working)."""
     service = _service(ctx)
-    try:
-        if off:
-            service.delete_webhook(_owner(), job_id)
-            click.echo(f"webhook of {job_id} is off")
-            return
-        token = service.create_webhook(_owner(), job_id)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    if off:
+        service.delete_webhook(_owner(), job_id)
+        click.echo(f"webhook of {job_id} is off")
+        return
+    token = service.create_webhook(_owner(), job_id)
     click.echo(f"token: {token}")
     click.echo(f"POST {{server}}/sched/api/webhooks/{job_id} with 'Authorization: Bearer <token>'")
 
@@ -496,10 +523,7 @@ def events_fire(ctx: click.Context, name: str, payload: str | None) -> None:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     if data is not None and not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
-    try:
-        started = _service(ctx).fire_event(_owner(), name, data)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    started = _service(ctx).fire_event(_owner(), name, data)
     for run in started:
         click.echo(f"{run.id}  job {run.job_id}")
     click.echo(f"{len(started)} run(s) started")
@@ -513,27 +537,33 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--job", "job_id")
 @click.option("--status")
-@click.option("-n", "--limit", default=20, show_default=True)
+@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+@terminal.json_option
 @click.pass_context
-def runs_list(ctx: click.Context, job_id: str | None, status: str | None, limit: int) -> None:
+def runs_list(
+    ctx: click.Context, job_id: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
     """List runs, newest first."""
     page = _service(ctx).list_runs(_owner(), job_id=job_id, status=status, limit=limit)
-    for r in page.runs:
-        duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else "-"
-        queued = r.queued_at.isoformat(timespec="seconds")
-        click.echo(f"{r.id}  {r.status:<9}  {queued}  {duration:>7}  {r.trigger:<8}  {r.notebook}")
+    if as_json:
+        terminal.echo_json(page)
+    else:
+        terminal.runs_table(page.runs)
 
 
 @runs.command("show")
 @click.argument("run_id")
+@terminal.json_option
 @click.pass_context
-def runs_show(ctx: click.Context, run_id: str) -> None:
+def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run and where its files are."""
     service = _service(ctx)
-    try:
-        _print_run(service, service.get_run(_owner(), run_id))
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    run = service.get_run(_owner(), run_id)
+    if as_json:
+        terminal.echo_json(run)
+        return
+    terminal.run_facts(run)
+    _print_run(service, run)
 
 
 @runs.command("cancel")
@@ -541,10 +571,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @click.pass_context
 def runs_cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel a queued or running run."""
-    try:
-        run = _service(ctx).cancel_run(_owner(), run_id)
-    except SchedError as exc:
-        raise click.ClickException(exc.message) from None
+    run = _service(ctx).cancel_run(_owner(), run_id)
     click.echo(f"{run.id}: {run.status}")
 
 

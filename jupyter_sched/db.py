@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import MissingExtra
+
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -60,7 +62,13 @@ class Database:
             _configure_sqlite(self.engine)
             writer: Engine = self.engine.execution_options(sqlite_immediate=True)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            try:
+                self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            except ModuleNotFoundError as exc:
+                missing = MissingExtra.for_module(exc.name or "")
+                if missing is None:
+                    raise
+                raise missing from None
             writer = self.engine
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)

@@ -84,6 +84,33 @@ class TooLarge(SchedError):
     reason = "too_large"
 
 
+class MissingExtra(SchedError):
+    """An optional Python package is not installed; the message names the extra that
+    brings it (``pip install 'jupyter-sched[postgres]'``)."""
+
+    status_code = 503
+    reason = "missing_dependency"
+
+    #: For each optional module: what needs it, and the install line that brings it.
+    EXTRAS = {
+        "psycopg": ("a PostgreSQL history database", "pip install 'jupyter-sched[postgres]'"),
+        "psycopg2": (
+            "a postgresql:// URL without a driver",
+            "pip install 'jupyter-sched[postgres]' and write the URL as postgresql+psycopg://",
+        ),
+    }
+
+    @classmethod
+    def for_module(cls, module: str) -> MissingExtra | None:
+        """The error for a missing ``module``; ``None`` if no extra brings it."""
+        top = module.partition(".")[0]
+        known = cls.EXTRAS.get(top)
+        if known is None:
+            return None
+        needed_for, remedy = known
+        return cls(f"{needed_for} needs the Python module {top!r}, which is missing: {remedy}")
+
+
 class ExecutionError(Exception):
     """Why a run ended unsuccessfully, as the worker saw it.
 

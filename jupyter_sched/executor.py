@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 ENGINE_NAME = "jupyter_sched"
 #: Seconds a kernel gets to start and answer.
 KERNEL_START_TIMEOUT = 60
+#: Tags of the cells papermill adds to the executed notebook: the injected parameters,
+#: and the two markers around a failing cell.
+PAPERMILL_TAGS = frozenset({"injected-parameters", "papermill-error-cell-tag"})
 
 #: Messages recorded as the error of a run that was stopped from outside.
 ABORT_MESSAGES = {
@@ -80,18 +83,21 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
         *,
         km: AsyncKernelManager,
         working_dir: str | None,
-        on_cell_start: Callable[[int, int], None],
+        on_cell_start: Callable[[int, int, int], None],
         log_output: bool = False,
         stdout_file: IO[str] | None = None,
         stderr_file: IO[str] | None = None,
         start_timeout: int = KERNEL_START_TIMEOUT,
         **kwargs: Any,
     ) -> Any:
-        total = len(nb_man.nb.cells)
+        cells = nb_man.nb.cells
         cell_start = nb_man.cell_start
 
         def reporting_cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
-            on_cell_start(cell_index or 0, total)
+            index = cell_index or 0
+            position = notebook_cell_position(cells, index)
+            if position is not None:  # papermill's injected cell is not the user's
+                on_cell_start(index, position[0] - 1, position[1])
             cell_start(cell, cell_index, **kw)
 
         nb_man.cell_start = reporting_cell_start
@@ -116,6 +122,35 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
 
 
 papermill_engines.register(ENGINE_NAME, SchedEngine)
+
+
+def is_notebook_cell(cell: Any) -> bool:
+    """Whether a cell of an executed notebook is one of the user's (not papermill's)."""
+    return not PAPERMILL_TAGS.intersection(cell.get("metadata", {}).get("tags", []))
+
+
+def notebook_cell_position(cells: list[Any], index: int) -> tuple[int, int] | None:
+    """Cell ``index`` of an executed notebook as (its number in the user's notebook,
+    counted from 1, and how many cells that notebook has); ``None`` for a cell papermill
+    added or an index out of range.
+
+    The executed notebook has papermill's cells too (the injected parameters, the error
+    markers), so its indices are not those the user sees in their own notebook.
+    """
+    if not 0 <= index < len(cells) or not is_notebook_cell(cells[index]):
+        return None
+    before = sum(1 for cell in cells[:index] if is_notebook_cell(cell))
+    return before + 1, sum(1 for cell in cells if is_notebook_cell(cell))
+
+
+def describe_cell(cells: list[Any], index: int) -> str:
+    """Where cell ``index`` of an executed notebook is, in words a reader can find:
+    ``'cell 4 of 5 of the notebook (cell 6 of the executed notebook)'``."""
+    executed = f"cell {index + 1} of the executed notebook"
+    position = notebook_cell_position(cells, index)
+    if position is None:
+        return executed
+    return f"cell {position[0]} of {position[1]} of the notebook ({executed})"
 
 
 class KernelSupply:
@@ -292,7 +327,10 @@ class Execution:
         self.timeout_seconds = timeout_seconds
         self.kill_grace_seconds = kill_grace_seconds
         self.abort_reason: str | None = None
+        #: Index in the executed notebook of the cell running now (what error.cell_index
+        #: records), and where that cell is in the user's own notebook, for messages.
         self.current_cell: int | None = None
+        self.current_cell_text = ""
         self._km: AsyncKernelManager | None = None
         self._lock = threading.Lock()
         self._log_file: IO[str] | None = None
@@ -370,10 +408,11 @@ class Execution:
     ) -> Outcome:
         files = self.files
 
-        def on_cell_start(index: int, total: int) -> None:
-            self.current_cell = index
-            if index == 0:
+        def on_cell_start(executed_index: int, index: int, total: int) -> None:
+            if self.current_cell is None:
                 self.log_line(f"kernel ready in {time.monotonic() - started:.2f}s")
+            self.current_cell = executed_index
+            self.current_cell_text = f"cell {index + 1} of {total} of the notebook"
             self.log_line(f"cell {index + 1}/{total}")
             self.on_progress(index, total)
 
@@ -398,21 +437,21 @@ class Execution:
         except PapermillExecutionError as exc:
             if self.abort_reason:
                 return self._aborted_outcome()
-            failing = _error_cell_index(files.output, exc.cell_index)
-            self.log_line(f"failed in cell {failing}: {exc.ename}: {_one_line(exc.evalue)}")
+            failing, where = _error_cell(files.output, exc.cell_index)
+            self.log_line(f"failed in {where}: {exc.ename}: {_one_line(exc.evalue)}")
             return Outcome("failed", exc.ename, _one_line(exc.evalue), failing)
         except DeadKernelError:
             if self.abort_reason:
                 return self._aborted_outcome()
             cell = self.current_cell
-            where = f" while running cell {cell}" if cell is not None else ""
+            where = f" while running {self.current_cell_text}" if cell is not None else ""
             self.log_line(f"the kernel died{where}")
             return Outcome("failed", "DeadKernelError", f"the kernel died{where}", cell)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong is the run's error
             if self.abort_reason:
                 return self._aborted_outcome()
             return self._failure(exc, "execution failed")
-        total = len(nb.cells)
+        total = sum(1 for cell in nb.cells if is_notebook_cell(cell))
         self.on_progress(total, total)
         return Outcome("succeeded")
 
@@ -434,23 +473,39 @@ class Execution:
         try:
             from nbconvert import HTMLExporter
 
-            body, _ = HTMLExporter().from_filename(str(self.files.output))
+            body, _ = HTMLExporter(log=_HTML_LOG).from_filename(str(self.files.output))
             html.write_text(body, encoding="utf-8")
         except Exception as exc:  # noqa: BLE001 - a failed HTML export must not fail the run
             self.log_line(f"HTML export failed: {type(exc).__name__}: {exc}")
 
 
-def _error_cell_index(output: Path, fallback: int) -> int:
-    # papermill inserts marker cells into the output notebook after it saw the error, so
-    # its index is off; the stored index is that of the failing cell in the stored output.
+def _error_cell(output: Path, fallback: int) -> tuple[int, str]:
+    """The index of the failing cell in the stored output, and where it is in words.
+
+    papermill inserts marker cells into the output notebook after it saw the error, so
+    its index is off; the stored index is that of the failing cell in the stored output.
+    """
     try:
         nb = nbformat.read(str(output), as_version=4)
     except Exception:  # noqa: BLE001 - an unreadable output keeps papermill's index
-        return fallback
+        return fallback, f"cell {fallback + 1} of the executed notebook"
     for index, cell in enumerate(nb.cells):
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
-            return index
-    return fallback
+            return index, describe_cell(nb.cells, index)
+    return fallback, describe_cell(nb.cells, fallback)
+
+
+class _WithoutAltTextNotice(logging.Filter):
+    """Drops nbconvert's notice about images without alternative text: plots in notebook
+    outputs never have any, so it would be printed for nearly every HTML output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Alternative text is missing")
+
+
+#: The logger of HTML exports: nbconvert's other warnings still reach the worker's log.
+_HTML_LOG = logging.getLogger(f"{__name__}.html")
+_HTML_LOG.addFilter(_WithoutAltTextNotice())
 
 
 def _unformattable(path: Path) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from tornado import web
 
 from . import openapi
-from .errors import SchedError, TooLarge, Unauthorized
+from .errors import MissingExtra, SchedError, TooLarge, Unauthorized
 from .schemas import (
     DeleteJobQuery,
     EventRuns,
@@ -423,3 +423,19 @@ TOKEN_ROUTES: list[tuple[str, type[SchedHandler]]] = [
 def handlers() -> list[tuple[str, type[SchedHandler]]]:
     """The URL patterns (relative to the server's base URL) and handlers of the API."""
     return [(openapi.url_pattern(template), handler) for template, handler in ROUTES + TOKEN_ROUTES]
+
+
+class UnavailableHandler(SchedHandler):
+    """Every route of the API while the scheduler cannot start: 503 with the reason."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        raise self.sched.unavailable or MissingExtra("the scheduler did not start")
+
+    post = patch = delete = get
+
+
+def unavailable_handlers() -> list[tuple[str, type[SchedHandler]]]:
+    """The routes of a server whose scheduler could not start."""
+    return [(openapi.url_pattern("/{path}").replace("[^/]+", ".*"), UnavailableHandler)]

@@ -70,6 +70,12 @@ def test_run_local_with_typed_parameters(tmp_path: Path) -> None:
     assert "cell 1/" in Path(log.group(1)).read_text()
     # Only the run's kernel starts: no spare one is launched and then killed at exit.
     assert "IPKernelApp" not in result.stderr, result.stderr
+    # Not on a terminal: the progress is plain lines on stderr, counting the cells of
+    # types.ipynb as its author sees them (papermill's injected cell is not one of them).
+    cells = len(nbformat.read(REPO / "tests/notebooks/types.ipynb", as_version=4).cells)
+    lines = re.findall(r"^\[\d\d:\d\d\] (.+)$", result.stderr, re.M)
+    assert lines[0] == "queued" and lines[-1] == f"succeeded: cell {cells} of {cells}", lines
+    assert all(m.group(1) == str(cells) for m in re.finditer(r"cell \d+ of (\d+)", result.stderr))
 
 
 def test_parameter_names_and_numbers_are_checked(tmp_path: Path) -> None:
@@ -88,20 +94,38 @@ def test_failed_run_exits_non_zero_with_the_error(tmp_path: Path) -> None:
     result = sched(
         tmp_path, "run", "tests/notebooks/fail.ipynb", "-p", "message", "nope", "--local"
     )
-    assert result.returncode == 1
+    assert result.returncode == 3  # ExitCode.RUN_FAILED
     assert "status: failed" in result.stdout
-    assert "ValueError: nope" in result.stdout
+    assert "error:  ValueError: nope" in result.stdout
+    # fail.ipynb has 5 cells and raises in the 4th; the executed notebook has papermill's
+    # injected parameters and error markers too, so its numbers differ: both are named.
+    where = re.search(r"^where: +(.+)$", result.stdout, re.M)
+    assert where, result.stdout
+    output = re.search(r"^output: +(\S+)$", result.stdout, re.M)
+    assert output, result.stdout
+    executed = nbformat.read(output.group(1), as_version=4).cells
+    failing = [i for i, c in enumerate(executed) if any(o.get("output_type") == "error"
+               for o in c.get("outputs", []))]  # fmt: skip
+    assert failing and failing[0] > 3
+    assert where.group(1) == (
+        f"cell 4 of 5 of fail.ipynb (cell {failing[0] + 1} of the executed notebook)"
+    )
+    log = re.search(r"^log: +(\S+)$", result.stdout, re.M)
+    assert log, result.stdout
+    assert "failed in cell 4 of 5 of the notebook (cell" in Path(log.group(1)).read_text()
 
 
 def test_bad_parameter_is_refused_before_running(tmp_path: Path) -> None:
     result = sched(tmp_path, "run", "notebooks/hello.ipynb", "-p", "nme", "x", "--local")
-    assert result.returncode == 1
+    assert result.returncode == 1  # ExitCode.REFUSED
     assert "parameters.nme" in result.stderr and "name" in result.stderr
+    # One line, no traceback.
+    assert result.stderr.strip().count("\n") == 0, result.stderr
 
 
 def test_without_a_worker_it_says_how_to_start_one(tmp_path: Path) -> None:
     result = sched(tmp_path, "run", "notebooks/hello.ipynb")
-    assert result.returncode == 1
+    assert result.returncode == 4  # ExitCode.UNAVAILABLE
     assert "jupyter sched worker" in result.stderr
 
 
@@ -177,7 +201,7 @@ def test_jobs_create_and_update_cover_the_api_fields(tmp_path: Path) -> None:
     assert after.returncode == 0, after.stderr
 
     def show(job: str) -> dict[str, object]:
-        shown = sched(tmp_path, "jobs", "show", job)
+        shown = sched(tmp_path, "jobs", "show", job, "--json")
         assert shown.returncode == 0, shown.stderr
         return json.loads(shown.stdout)  # type: ignore[no-any-return]
 
@@ -216,3 +240,67 @@ def test_jobs_create_and_update_cover_the_api_fields(tmp_path: Path) -> None:
                 "--every", "5")  # fmt: skip
     assert two.returncode == 2 and "choose one trigger" in two.stderr
     assert show(job_id.group(1))["trigger"] == {"kind": "interval", "every_seconds": 3600.0}
+
+
+def test_lists_and_shows_for_people_and_for_scripts(tmp_path: Path) -> None:
+    from jupyter_sched.config import Settings
+    from jupyter_sched.schemas import Job, Run
+
+    empty = sched(tmp_path, "jobs", "list")
+    assert empty.returncode == 0 and "No jobs yet" in empty.stdout
+    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
+    owner = os.environ.get("JUPYTER_SCHED_USER") or __import__("getpass").getuser()
+    job = service.create_job(
+        owner,
+        {"name": "Sales EU", "notebook": "notebooks/hello.ipynb",
+         "trigger": {"kind": "interval", "every_seconds": 3600}},
+    )  # fmt: skip
+    run = service.run_job(owner, job.id)
+    service.db.dispose()
+
+    # --json is the REST API's JSON: the same fields, and valid for any JSON tool.
+    listed = sched(tmp_path, "jobs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    tool = subprocess.run(
+        [sys.executable, "-m", "json.tool"], input=listed.stdout, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    assert tool.returncode == 0, tool.stderr
+    page = json.loads(listed.stdout)
+    assert set(page) == {"jobs", "next_cursor"}
+    assert [j["id"] for j in page["jobs"]] == [job.id]
+    assert set(page["jobs"][0]) == set(Job.model_fields)
+    runs = json.loads(sched(tmp_path, "runs", "list", "--json").stdout)
+    assert [r["id"] for r in runs["runs"]] == [run.id]
+    shown = json.loads(sched(tmp_path, "runs", "show", run.id, "--json").stdout)
+    assert set(shown) == set(Run.model_fields) and shown["status"] == "queued"
+
+    # Without --json: a table with a header, and words for what happened.
+    table = sched(tmp_path, "jobs", "list").stdout.splitlines()
+    assert table[0].split() == ["ID", "NAME", "STATUS", "TRIGGER", "NEXT", "FIRE", "LAST", "RUN"]
+    assert table[1].startswith(job.id) and "every hour" in table[1] and "queued" in table[1]
+    paused = sched(tmp_path, "jobs", "pause", job.id)
+    assert paused.returncode == 0 and f"job {job.id} (Sales EU): paused" in paused.stdout
+    resumed = sched(tmp_path, "jobs", "resume", job.id)
+    assert resumed.returncode == 0 and "active; next fire 20" in resumed.stdout
+    details = sched(tmp_path, "jobs", "show", job.id).stdout
+    assert re.search(r"^trigger: +every hour$", details, re.M), details
+    missing = sched(tmp_path, "jobs", "show", "01NOPE")
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: ")
+
+
+def test_help_documents_the_exit_codes(tmp_path: Path) -> None:
+    result = sched(tmp_path, "--help")
+    assert result.returncode == 0
+    codes = re.findall(r"^ +(\d)  ", result.stdout, re.M)
+    assert codes == ["0", "1", "2", "3", "4"], result.stdout
+
+
+def test_html_output_of_a_plot_prints_no_notice(tmp_path: Path) -> None:
+    # sales_report.ipynb draws a chart: nbconvert's "Alternative text is missing" notice
+    # would be printed for every HTML output of a notebook with a plot.
+    result = sched(tmp_path, "run", "notebooks/sales_report.ipynb", "--local", "--html")
+    assert result.returncode == 0, result.stdout + result.stderr
+    html = re.search(r"^html: +(\S+)$", result.stdout, re.M)
+    assert html and "<img" in Path(html.group(1)).read_text(), result.stdout
+    assert "Alternative text" not in result.stderr, result.stderr

@@ -25,7 +25,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const SCREENSHOTS = join(REPO, 'docs', 'screenshots');
+// Tests write screenshots here (ignored by git); `make screenshots` copies them to
+// docs/screenshots/, where the README and the documentation take them from.
+export const SCREENSHOTS = join(REPO, 'ui-tests', 'screenshots');
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -52,11 +54,19 @@ export async function startLab({
   python = process.env.PYTHON ?? join(REPO, '.venv', 'bin', 'python'),
   labextension = process.env.SCHED_LABEXT ?? join(REPO, 'jupyter_sched', 'labextension'),
   // false: rely on the jupyter_server_config.d file the package installs
-  enableServerExtension = true
+  enableServerExtension = true,
+  // the server's root folder, instead of a copy of notebooks/
+  root: givenRoot = null,
+  // variables added to (or replacing) the server's environment
+  env: extraEnv = {},
+  // false: the scheduler keeps its data in the Jupyter data dir, as with `jupyter lab`
+  isolateScheduler = true
 } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), 'sched-ui-'));
-  const root = join(tmp, 'root');
-  cpSync(join(REPO, 'notebooks'), root, { recursive: true });
+  const root = givenRoot ?? join(tmp, 'root');
+  if (!givenRoot) {
+    cpSync(join(REPO, 'notebooks'), root, { recursive: true });
+  }
   const settings = join(tmp, 'app-settings');
   const userSettings = join(tmp, 'user-settings');
   mkdirSync(settings, { recursive: true });
@@ -85,11 +95,12 @@ export async function startLab({
   const token = randomBytes(16).toString('hex');
   const env = {
     ...process.env,
-    JUPYTER_SCHED_DATA_DIR: join(tmp, 'sched-data'),
+    ...(isolateScheduler ? { JUPYTER_SCHED_DATA_DIR: join(tmp, 'sched-data') } : {}),
     JUPYTER_RUNTIME_DIR: join(tmp, 'runtime'),
     JUPYTER_CONFIG_DIR: join(tmp, 'config'),
     JUPYTER_PLATFORM_DIRS: '1',
-    PYTHONUNBUFFERED: '1'
+    PYTHONUNBUFFERED: '1',
+    ...extraEnv
   };
   const proc = spawn(
     python,

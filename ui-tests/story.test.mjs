@@ -4,7 +4,8 @@
 // run it now and watch it go running → succeeded, open its output, inspect a failing
 // run at its failing cell, cancel a slow run, pause and resume, see the server's message
 // for an invalid cron next to the field, and the "retrying…" banner when the server goes.
-// Screenshots go to docs/screenshots/; any console error fails the story.
+// Screenshots go to ui-tests/screenshots/ (`make screenshots` publishes them to
+// docs/screenshots/); any console error fails the story.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
