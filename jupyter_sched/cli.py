@@ -23,6 +23,7 @@ import click
 
 from . import __version__, retention
 from .config import Settings
+from .db import retry_while_unavailable
 from .errors import SchedError
 from .models import FINAL_STATUSES
 from .schemas import Run
@@ -40,6 +41,15 @@ def _owner() -> str:
 def _service(ctx: click.Context) -> Service:
     settings: Settings = ctx.obj["settings"]
     return Service.open(settings)
+
+
+def _waiting_service(ctx: click.Context) -> Service:
+    """The service of a long-running command: it waits for an unreachable history
+    database (logging that once) instead of exiting."""
+    settings: Settings = ctx.obj["settings"]
+    service = Service.open(settings, upgrade=False)
+    retry_while_unavailable(service.db.upgrade, max_delay=10)
+    return service
 
 
 def parse_value(text: str) -> Any:
@@ -105,7 +115,7 @@ def worker(
     parent_pid: int | None,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
-    service = _service(ctx)
+    service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
     Worker(service.settings, service.db, queues, concurrency).run_forever(
         grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
@@ -116,7 +126,7 @@ def worker(
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:
     """Run the ticker alone (fires schedules, dispatches and reaps runs) until stopped."""
-    service = _service(ctx)
+    service = _waiting_service(ctx)
     ticker = Ticker(service.db, service.queues, service.settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -214,7 +224,7 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(["active", "paused"]))
+@click.option("--status", type=click.Choice(["active", "paused", "error"]))
 @click.option("--tag")
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, tag: str | None) -> None:
@@ -224,6 +234,8 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None) -> None:
         last = job.last_run.status if job.last_run else "-"
         nxt = job.next_fire_at.isoformat(timespec="seconds") if job.next_fire_at else "-"
         click.echo(f"{job.id}  {job.status:<6}  next {nxt:<25}  last {last:<9}  {job.name}")
+        if job.error:
+            click.echo(f"    {job.error}")
 
 
 def _job_action(name: str, help_text: str) -> None:
