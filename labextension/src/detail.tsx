@@ -18,6 +18,7 @@ import {
   formatProgress,
   formatRate,
   formatRelative,
+  jobStatusLabel,
   runTriggerLabel,
   statusLabel
 } from './format';
@@ -317,7 +318,7 @@ export class JobView extends LiveView<JobData> {
     }
     const { job, stats, runs } = this.data;
     const now = Date.now();
-    const paused = job.status === 'paused';
+    const paused = job.status !== 'active';
     return (
       <div className="jp-sched-detail-body" data-job-id={job.id}>
         {this.banner()}
@@ -328,9 +329,21 @@ export class JobView extends LiveView<JobData> {
               className={`jp-sched-pill jp-sched-pill-${job.status}`}
               data-job-status={job.status}
             >
-              {paused ? _('paused') : _('active')}
+              {jobStatusLabel(job.status, _)}
             </span>
           </h1>
+          {job.status === 'error' && (
+            <div
+              className="jp-sched-banner jp-sched-banner-error"
+              role="alert"
+              data-field="job-error"
+            >
+              {_(
+                'Set aside by the scheduler: %1. Resume the job or change its trigger to schedule it again.',
+                job.error ?? _('no reason given')
+              )}
+            </div>
+          )}
           <div className="jp-sched-detail-sub">
             <a
               href="#"

@@ -1,5 +1,5 @@
 /** Numbers and times in words. Pure. */
-import type { Run, RunStatus } from './api';
+import type { JobStatus, Run, RunStatus } from './api';
 import { Gettext, identity } from './triggers';
 
 /** "0.8 s", "42 s", "3 min 5 s", "2 h 10 min". */
@@ -67,6 +67,16 @@ export function statusLabel(status: RunStatus, _: Gettext = identity): string {
     cancelled: _('cancelled'),
     lost: _('lost'),
     skipped: _('skipped')
+  };
+  return labels[status] ?? status;
+}
+
+/** A job status in words (`error`: the scheduler set the job aside, see its `error`). */
+export function jobStatusLabel(status: JobStatus, _: Gettext = identity): string {
+  const labels: Record<JobStatus, string> = {
+    active: _('active'),
+    paused: _('paused'),
+    error: _('error')
   };
   return labels[status] ?? status;
 }

@@ -10,6 +10,7 @@ import {
   formatProgress,
   formatRate,
   formatRelative,
+  jobStatusLabel,
   runTriggerLabel,
   statusLabel
 } from './format';
@@ -109,6 +110,7 @@ function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): 
             <option value="">{_('all')}</option>
             <option value="active">{_('active')}</option>
             <option value="paused">{_('paused')}</option>
+            <option value="error">{_('error')}</option>
           </select>
         </label>
         <label>
@@ -221,7 +223,7 @@ function JobRow(props: {
   const last = job.last_run;
   return (
     <li
-      className={`jp-sched-row jp-sched-job${job.status === 'paused' ? ' jp-sched-mod-paused' : ''}`}
+      className={`jp-sched-row jp-sched-job${job.status !== 'active' ? ` jp-sched-mod-${job.status}` : ''}`}
       data-job-id={job.id}
       data-job-name={job.name}
       tabIndex={0}
@@ -237,7 +239,15 @@ function JobRow(props: {
           <span className="jp-sched-status jp-sched-status-none" title={_('never run')} />
         )}
         <span className="jp-sched-row-name">{job.name}</span>
-        {job.status === 'paused' && <span className="jp-sched-pill">{_('paused')}</span>}
+        {job.status !== 'active' && (
+          <span
+            className={`jp-sched-pill jp-sched-pill-${job.status}`}
+            data-job-status={job.status}
+            title={job.error ?? undefined}
+          >
+            {jobStatusLabel(job.status, _)}
+          </span>
+        )}
         <span className="jp-sched-row-aside" title={_('success rate')}>
           {formatRate(stats?.success_rate)}
         </span>
@@ -245,6 +255,15 @@ function JobRow(props: {
       <div className="jp-sched-row-sub" title={job.notebook}>
         {job.notebook}
       </div>
+      {job.status === 'error' && job.error && (
+        <div
+          className="jp-sched-row-sub jp-sched-row-error"
+          data-field="job-error"
+          title={job.error}
+        >
+          {job.error}
+        </div>
+      )}
       <div className="jp-sched-row-sub">
         <span data-field="trigger">
           {describeTrigger(job.trigger, _, undefined, model.jobNames)}
