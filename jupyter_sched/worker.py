@@ -296,11 +296,9 @@ class Worker:
         Raises :class:`~jupyter_sched.errors.Unavailable` while the database is away;
         deadlines are enforced all the same.
         """
+        self._enforce_deadlines()
         with self._active_lock:
             active = list(self.active.values())
-        for run in active:
-            if run.deadline is not None and time.monotonic() >= run.deadline:
-                run.abort("timed_out")
         if heartbeat:
             self._heartbeat_worker(now)
         if not active:
@@ -356,17 +354,29 @@ class Worker:
                 row.heartbeat_at = now
 
     def _watch_loop(self) -> None:
-        last_heartbeat = 0.0
+        last_heartbeat = retry_at = 0.0
         while not self._stop.wait(self.settings.watch_seconds):
+            if time.monotonic() < retry_at:
+                self._enforce_deadlines()  # the database is away: only deadlines, until then
+                continue
             beat = time.monotonic() - last_heartbeat >= self.settings.heartbeat_seconds
             try:
                 self.watch_once(utcnow(), heartbeat=beat)
                 if beat:
                     last_heartbeat = time.monotonic()
             except Unavailable:
-                pass  # logged once by the database; heartbeats resume when it answers
+                # Logged once by the database. Try again at the heartbeat's pace: often
+                # enough to resume well within a lease once it answers.
+                retry_at = time.monotonic() + self.settings.heartbeat_seconds
             except Exception:
                 log.exception("worker watch failed; trying again")
+
+    def _enforce_deadlines(self) -> None:
+        with self._active_lock:
+            active = list(self.active.values())
+        for run in active:
+            if run.deadline is not None and time.monotonic() >= run.deadline:
+                run.abort("timed_out")
 
     # -- life of the process ------------------------------------------------------------
 

@@ -189,6 +189,38 @@ def test_a_run_taken_from_the_queue_during_an_outage_runs_once_it_answers(
     worker.db.dispose()
 
 
+def test_a_deadline_passing_during_an_outage_stops_the_run_all_the_same(
+    outage_service: Service, own_pg: PostgresServer
+) -> None:
+    service, settings = outage_service, outage_service.settings
+    worker = Worker(settings, service.db)
+    worker.start()
+    try:
+        job = service.create_job(
+            OWNER,
+            {"name": "slow", "notebook": SLEEP, "parameters": {"seconds": 600},
+             "timeout_seconds": 4},
+        )  # fmt: skip
+        run_id = service.run_job(OWNER, job.id).id
+        wait_until(lambda: "started" in run_log(settings, run_id), 60, "executing")
+        own_pg.kill()
+        try:
+            wait_until(
+                lambda: "finished; output at" in run_log(settings, run_id),
+                30,
+                "the kernel stopped at its deadline, with the database away",
+            )
+        finally:
+            own_pg.start()
+        done = wait_for_run(service, run_id, 60)
+    finally:
+        worker.stop(grace_seconds=0)
+    assert done.status == "timed_out" and done.error is not None, done
+    assert done.error.ename == "Timeout"
+    assert "stopping: the run exceeded its timeout" in run_log(settings, run_id)
+    assert [r.id for r in service.list_runs(OWNER, job_id=job.id).runs] == [run_id]
+
+
 def test_after_an_outage_the_reaper_waits_for_heartbeats_to_resume(
     outage_service: Service, own_pg: PostgresServer
 ) -> None:
