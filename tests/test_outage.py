@@ -159,6 +159,30 @@ def test_runs_that_end_during_an_outage_succeed_once(
         assert " ERROR " not in window, window
 
 
+def test_a_worker_started_during_an_outage_joins_when_the_database_answers(
+    outage_service: Service, own_pg: PostgresServer, tmp_path: Path
+) -> None:
+    service, settings = outage_service, outage_service.settings
+    own_pg.kill()
+    worker = Process(settings, tmp_path / "worker.log", "worker", "-c", "1", "--grace", "1")
+    try:
+        wait_until(
+            lambda: OUTAGE_STARTS in worker.text() or worker.proc.poll() is not None,
+            60,
+            "the worker met the outage",
+        )
+        assert worker.proc.poll() is None, worker.text()  # it waits; it did not exit
+        own_pg.start()
+        wait_until(lambda: service.workers(), 60, "worker registered")
+        run = service.run_notebook(OWNER, HELLO, {"name": "late"})
+        assert wait_for_run(service, run.id, 90).status == "succeeded"
+    finally:
+        worker.kill()
+    log = worker.text()
+    assert log.count(OUTAGE_STARTS) == 1 and log.count(OUTAGE_ENDS) == 1, log
+    assert "Traceback" not in log, log
+
+
 def test_a_run_taken_from_the_queue_during_an_outage_runs_once_it_answers(
     outage_service: Service, own_pg: PostgresServer
 ) -> None:
