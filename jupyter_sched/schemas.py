@@ -169,6 +169,7 @@ _TRIGGER_MODELS: dict[str, type[Input]] = {
     "cron": CronTrigger, "interval": IntervalTrigger, "once": OnceTrigger,
     "manual": ManualTrigger, "event": EventTrigger, "after": AfterTrigger,
 }  # fmt: skip
+TRIGGER_KINDS = tuple(_TRIGGER_MODELS)
 
 
 def stored_trigger(data: Any, *, lenient: bool = False) -> Trigger:

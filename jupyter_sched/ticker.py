@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -44,7 +45,14 @@ from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
 from .queue import Queues
 from .retention import prune
-from .schemas import CronTrigger, IntervalTrigger, OnceTrigger, Trigger, stored_trigger
+from .schemas import (
+    TRIGGER_KINDS,
+    CronTrigger,
+    IntervalTrigger,
+    OnceTrigger,
+    Trigger,
+    stored_trigger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +182,12 @@ def set_aside(
     """
     if isinstance(exc, schedules.ScheduleError):
         detail = schedule_error_text(exc)
+    elif isinstance(exc, ValidationError):  # the stored trigger lacks a trigger's shape
+        error = exc.errors()[0]
+        parts = [str(part) for part in error["loc"]]
+        if parts and parts[0] in TRIGGER_KINDS:
+            parts = parts[1:]  # pydantic's tag of the union
+        detail = f"{'.'.join(['trigger', *parts])}: {error['msg']}"
     else:
         detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     reason = f"the job cannot be fired: {detail}"[:2000]

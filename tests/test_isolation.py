@@ -31,6 +31,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOTEBOOK = "nb.ipynb"
 GONE_ZONE = {"kind": "cron", "cron": "* * * * *", "timezone": "Mars/Olympus"}
 BAD_CRON = {"kind": "cron", "cron": "61 * * * *", "timezone": "UTC"}
+TOO_OFTEN = {"kind": "interval", "every_seconds": 0.5}
 
 
 @pytest.fixture
@@ -64,12 +65,15 @@ def test_a_job_that_cannot_fire_is_set_aside_and_the_others_fire(service: Servic
     good = job(service, "good", {"kind": "interval", "every_seconds": 60})
     zone = job(service, "zone", {**GONE_ZONE, "timezone": "Europe/Paris"})
     cron = job(service, "cron", {**BAD_CRON, "cron": "1 * * * *"})
+    often = job(service, "often", {**TOO_OFTEN, "every_seconds": 60})
     store_trigger(service, zone, GONE_ZONE)
     store_trigger(service, cron, BAD_CRON)
+    store_trigger(service, often, TOO_OFTEN)  # a limit a later version tightened
     # Stored rows are read as stored: listed and shown, not refused.
     listed = {j.id: j for j in service.list_jobs(OWNER).jobs}
-    assert listed.keys() == {good, zone, cron}
+    assert listed.keys() == {good, zone, cron, often}
     assert service.get_job(OWNER, zone).trigger.model_dump() == GONE_ZONE
+    assert service.get_job(OWNER, often).trigger.model_dump() == TOO_OFTEN
     # A run whose worker died, and one waiting to be handed to the queue.
     dead = service.run_job(OWNER, good, now=T0).id
     assert claim(service.db, dead, "dead-worker", T0)
@@ -84,12 +88,17 @@ def test_a_job_that_cannot_fire_is_set_aside_and_the_others_fire(service: Servic
     assert fired and {run.job_id for run in fired} == {good}
     assert report.lost == [dead]
     assert waiting in report.dispatched
-    for job_id, says in ((zone, "unknown timezone 'Mars/Olympus'"), (cron, "minute")):
+    reasons = {
+        zone: "trigger.timezone: unknown timezone 'Mars/Olympus'",
+        cron: "trigger.cron: bad minute field '61'",
+        often: "trigger.every_seconds: Input should be greater than or equal to 1",
+    }
+    for job_id, says in reasons.items():
         aside = service.get_job(OWNER, job_id)
         assert (aside.status, aside.next_fire_at) == ("error", None)
-        assert aside.error is not None and says in aside.error, aside.error
-        assert aside.error.startswith("the job cannot be fired: trigger.")
-    assert {j.id for j in service.list_jobs(OWNER, status="error").jobs} == {zone, cron}
+        assert aside.error is not None, aside
+        assert aside.error.startswith(f"the job cannot be fired: {says}"), aside.error
+    assert {j.id for j in service.list_jobs(OWNER, status="error").jobs} == reasons.keys()
 
     # The next ticks go on as usual, without them.
     later = tick(service.db, service.queues, service.settings, now + timedelta(minutes=1))
