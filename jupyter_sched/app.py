@@ -5,6 +5,10 @@ working scheduler: the extension migrates the SQLite history, ticks in a thread,
 a ``jupyter sched worker`` subprocess that it restarts if it dies and stops with the
 server. With a Redis URL the embedded worker is off by default: workers run elsewhere and
 the server serves the API and ticks.
+
+A server started while its history database is unreachable comes up all the same: the API
+answers 503 until the database answers, then the extension migrates it and starts the
+ticker, the embedded worker and the metrics as usual.
 """
 
 from __future__ import annotations
@@ -34,12 +38,12 @@ from jupyter_server.auth.identity import (
     User,
 )
 from jupyter_server.extension.application import ExtensionApp
-from sqlalchemy.exc import SQLAlchemyError
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
 from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings
-from .errors import MissingExtra
+from .db import Database, retry_while_unavailable
+from .errors import MissingExtra, Unavailable
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
 from .schemas import Health
@@ -344,7 +348,15 @@ class SchedApp(ExtensionApp):
     worker: WorkerProcess | None = None
     observer: RunObserver | None = None
     _executor: ThreadPoolExecutor | None = None
+    _connector: threading.Thread | None = None
     _stopped = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Set once the history database is migrated: the API serves from then on.
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+        self._life_lock = threading.Lock()
 
     def sched_settings(self) -> Settings:
         """The deployment this server belongs to, from the traitlets."""
@@ -385,7 +397,7 @@ class SchedApp(ExtensionApp):
     def initialize_settings(self) -> None:
         settings = self.sched_settings()
         try:
-            self.service = Service.open(settings)
+            self.service = Service(settings, Database(settings.database_url))
         except MissingExtra as exc:
             # One line that says what to install instead of a traceback; JupyterLab keeps
             # working, and the panel shows the same line from the API's 503.
@@ -393,24 +405,57 @@ class SchedApp(ExtensionApp):
             self.unavailable = exc
             return
         self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
-        if self.run_ticker:
-            self.ticker = Ticker(self.service.db, self.service.queues, settings)
-            self.service.on_change = self.ticker.wake
-            self.ticker.start()
-        if self.embedded_workers:
-            self.worker = WorkerProcess(
-                self.worker_argv(),
-                worker_env(settings),
-                self.log,
-                stop_timeout=self.worker_stop_grace_seconds + 20.0,
-                max_delay=self.worker_restart_max_delay_seconds,
+        try:
+            self.service.db.upgrade()
+        except Unavailable:
+            self.log.info(
+                "jupyter-sched: the API answers 503 until the history database %s answers; "
+                "the scheduler starts then",
+                _redact(settings.database_url),
             )
-            self.worker.start()
-            # Also when the server exits without stopping its extensions (a start-up error).
-            atexit.register(self.stop_scheduler)
-        if self.metrics_seconds > 0:
-            self.observer = RunObserver(self.service, self.metrics_seconds)
-            self.observer.start()
+            self._connector = threading.Thread(
+                target=self._connect, name="jupyter-sched-connect", daemon=True
+            )
+            self._connector.start()
+            return
+        self._start_scheduler()
+
+    def _connect(self) -> None:
+        """Wait for the history database, migrate it, then start the scheduler."""
+        try:
+            retry_while_unavailable(self.service.db.upgrade, give_up=self._stopping, max_delay=10)
+        except Unavailable:
+            return  # the server stops
+        except Exception:
+            self.log.exception("jupyter-sched: the history database cannot be migrated")
+            return
+        self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        """Serve the API and start the ticker, the embedded worker and the metrics."""
+        with self._life_lock:
+            if self._stopped:
+                return
+            self.ready.set()
+            settings = self.service.settings
+            if self.run_ticker:
+                self.ticker = Ticker(self.service.db, self.service.queues, settings)
+                self.service.on_change = self.ticker.wake
+                self.ticker.start()
+            if self.embedded_workers:
+                self.worker = WorkerProcess(
+                    self.worker_argv(),
+                    worker_env(settings),
+                    self.log,
+                    stop_timeout=self.worker_stop_grace_seconds + 20.0,
+                    max_delay=self.worker_restart_max_delay_seconds,
+                )
+                self.worker.start()
+                # Also when the server exits without stopping its extensions (a start-up error).
+                atexit.register(self.stop_scheduler)
+            if self.metrics_seconds > 0:
+                self.observer = RunObserver(self.service, self.metrics_seconds)
+                self.observer.start()
         self.log.info(
             "jupyter-sched %s: history %s, queue %s, ticker %s, embedded worker %s",
             __version__,
@@ -438,9 +483,13 @@ class SchedApp(ExtensionApp):
 
     def stop_scheduler(self) -> None:
         """Stop the embedded worker (no kernel left behind), the ticker and the metrics."""
-        if self._stopped or not hasattr(self, "service"):
-            return
-        self._stopped = True
+        with self._life_lock:
+            if self._stopped or not hasattr(self, "service"):
+                return
+            self._stopped = True
+        self._stopping.set()
+        if self._connector is not None:
+            self._connector.join(15)
         if self.worker is not None:
             self.worker.stop()
         if self.ticker is not None:
@@ -469,20 +518,26 @@ class SchedApp(ExtensionApp):
 
     def health(self) -> Health:
         """The state of the scheduler in this server."""
-        try:
-            load = self.service.load()
-        except SQLAlchemyError:
-            self.log.warning("health: the history database is unavailable", exc_info=True)
-            load = None
+        load = None
+        if self.ready.is_set():
+            with contextlib.suppress(Unavailable):  # the database logs the outage once
+                load = self.service.load()
         ticker_thread = getattr(self.ticker, "_thread", None)
+        # Before the database first answers, what is configured has not started yet.
         ticker = (
             "disabled"
-            if self.ticker is None
+            if not self.run_ticker
             else "running"
             if ticker_thread is not None and ticker_thread.is_alive()
             else "stopped"
         )
-        worker = "disabled" if self.worker is None else self.worker.status
+        worker = (
+            "disabled"
+            if not self.embedded_workers
+            else self.worker.status
+            if self.worker is not None
+            else "stopped"
+        )
         ok = load is not None and ticker != "stopped" and worker in ("running", "disabled")
         return Health(
             status="ok" if ok else "degraded",

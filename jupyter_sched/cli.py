@@ -25,6 +25,7 @@ import click
 
 from . import __version__, retention, terminal
 from .config import Settings
+from .db import retry_while_unavailable
 from .errors import SchedError
 from .models import FINAL_STATUSES
 from .schemas import Run
@@ -42,6 +43,15 @@ def _owner() -> str:
 def _service(ctx: click.Context) -> Service:
     settings: Settings = ctx.obj["settings"]
     return Service.open(settings)
+
+
+def _waiting_service(ctx: click.Context) -> Service:
+    """The service of a long-running command: it waits for an unreachable history
+    database (logging that once) instead of exiting."""
+    settings: Settings = ctx.obj["settings"]
+    service = Service.open(settings, upgrade=False)
+    retry_while_unavailable(service.db.upgrade, max_delay=10)
+    return service
 
 
 def parse_value(text: str) -> Any:
@@ -116,7 +126,7 @@ def worker(
     parent_pid: int | None,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
-    service = _service(ctx)
+    service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
     Worker(service.settings, service.db, queues, concurrency).run_forever(
         grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
@@ -127,7 +137,7 @@ def worker(
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:
     """Run the ticker alone (fires schedules, dispatches and reaps runs) until stopped."""
-    service = _service(ctx)
+    service = _waiting_service(ctx)
     ticker = Ticker(service.db, service.queues, service.settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -234,7 +244,7 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(["active", "paused"]))
+@click.option("--status", type=click.Choice(["active", "paused", "error"]))
 @click.option("--tag")
 @terminal.json_option
 @click.pass_context

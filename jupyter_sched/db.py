@@ -1,11 +1,20 @@
-"""The history database: engine set-up for SQLite and PostgreSQL, sessions, migrations."""
+"""The history database: engine set-up for SQLite and PostgreSQL, sessions, migrations.
+
+It is also the one place where a database that cannot be reached becomes
+:class:`~jupyter_sched.errors.Unavailable`: every session of :class:`Database` turns
+SQLAlchemy's connection-level errors into it, and the process logs one warning when the
+database stops answering and one line when it answers again, whichever thread noticed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -13,12 +22,24 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import MissingExtra
+from .errors import MissingExtra, Unavailable
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 #: Seconds a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: Seconds a PostgreSQL connection attempt may take (unless the URL sets
+#: ``connect_timeout``): a database host that does not answer must not hang its callers.
+CONNECT_TIMEOUT_SECONDS = 10
+#: SQLAlchemy's errors that say the database cannot be reached now (server down, network,
+#: connection dropped, pool exhausted, SQLite locked), as opposed to a wrong statement.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -43,11 +64,103 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class Availability:
+    """Whether this process reaches its database, with one log line per change.
+
+    Sessions report how they ended; a report about a session that began before the last
+    change is ignored, so the threads still finishing what they began before a change
+    neither end an outage nor start a new one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: ``time.monotonic()`` of the first failure of the current outage.
+        self._down_since: float | None = None
+        #: ``time.monotonic()`` of the first success since the last outage (or ever).
+        self._up_since: float | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the last report was a success (``True`` before any report)."""
+        return self._down_since is None
+
+    def continuous_seconds(self) -> float:
+        """How long this process has reached the database without an outage (0 now)."""
+        up, down = self._up_since, self._down_since
+        return 0.0 if up is None or down is not None else time.monotonic() - up
+
+    def failed(self, exc: BaseException, began: float) -> None:
+        """A session that began at ``began`` (monotonic) could not reach the database."""
+        with self._lock:
+            if self._down_since is not None or (
+                self._up_since is not None and began < self._up_since
+            ):
+                return
+            self._down_since, self._up_since = time.monotonic(), None
+        log.warning(
+            "jupyter-sched: the history database is unavailable (%s); retrying until it answers",
+            _describe(exc),
+        )
+
+    def succeeded(self, began: float) -> None:
+        """A session that began at ``began`` (monotonic) reached the database."""
+        if self._down_since is None and self._up_since is not None:
+            return  # the common case, without the lock
+        with self._lock:
+            down = self._down_since
+            if down is not None and began < down:
+                return
+            if down is None and self._up_since is not None:
+                return
+            self._down_since, self._up_since = None, time.monotonic()
+        if down is not None:
+            log.warning(
+                "jupyter-sched: the history database is available again (unavailable for %.1f s)",
+                time.monotonic() - down,
+            )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about a connection error (the driver's, without SQLAlchemy's SQL dump)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else 'no detail'}"
+
+
+def retry_while_unavailable(
+    action: Callable[[], T],
+    *,
+    give_up: threading.Event | None = None,
+    first_delay: float = 0.1,
+    max_delay: float = 5.0,
+) -> T:
+    """``action()``, called again with backoff for as long as it raises
+    :class:`~jupyter_sched.errors.Unavailable`.
+
+    For writes that must happen however long the database is away (a run's outcome, the
+    claim of a run a worker holds). The outage is logged once by the :class:`Database`;
+    nothing is logged here. ``action`` must be safe to repeat: a commit whose answer was
+    lost may have happened. When ``give_up`` is set, the last error is raised.
+    """
+    delay = first_delay
+    while True:
+        try:
+            return action()
+        except Unavailable:
+            if give_up is not None and (give_up.is_set() or give_up.wait(delay)):
+                raise
+            if give_up is None:
+                time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
 class Database:
     """Engine and sessions for one history database URL."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        #: Whether this process reaches the database (shared by all its threads).
+        self.availability = Availability()
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -62,8 +175,17 @@ class Database:
             _configure_sqlite(self.engine)
             writer: Engine = self.engine.execution_options(sqlite_immediate=True)
         else:
+            connect_args: dict[str, Any] = {}
+            if "connect_timeout" not in parsed.query:
+                connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
             try:
-                self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                self.engine = create_engine(
+                    url,
+                    pool_pre_ping=True,
+                    pool_size=10,
+                    max_overflow=20,
+                    connect_args=connect_args,
+                )
             except ModuleNotFoundError as exc:
                 missing = MissingExtra.for_module(exc.name or "")
                 if missing is None:
@@ -74,20 +196,35 @@ class Database:
         self._writer = sessionmaker(writer, expire_on_commit=False)
 
     @contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Turn connection-level errors inside the block into :class:`Unavailable` and
+        tell :attr:`availability` how the block ended."""
+        began = time.monotonic()
+        try:
+            yield
+        except UNAVAILABLE_ERRORS as exc:
+            self.availability.failed(exc, began)
+            raise Unavailable() from exc
+        self.availability.succeeded(began)
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reads; it writes nothing."""
-        with self._reader() as session, session.begin():
+        with self.reaching(), self._reader() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that may write; committed on success, rolled back on error."""
-        with self._writer() as session, session.begin():
+        with self.reaching(), self._writer() as session, session.begin():
             yield session
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (creates the tables on a new database)."""
-        with self.engine.begin() as connection:
+        # Only reaching the database is an outage; a migration that fails is an error.
+        with self.reaching():
+            connection = self.engine.connect()
+        with connection, connection.begin():
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -95,7 +232,7 @@ class Database:
     def is_current(self) -> bool:
         """Whether the schema is at the newest migration."""
         head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
-        with self.engine.connect() as connection:
+        with self.reaching(), self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
 
     def dispose(self) -> None:

@@ -111,6 +111,27 @@ class MissingExtra(SchedError):
         return cls(f"{needed_for} needs the Python module {top!r}, which is missing: {remedy}")
 
 
+class Unavailable(SchedError):
+    """The history database cannot be reached (or is not ready yet): try again shortly.
+
+    Every connection-level error of SQLAlchemy becomes this one error, in
+    :mod:`jupyter_sched.db`; the REST layer answers it with 503 and ``Retry-After``.
+    """
+
+    status_code = 503
+    reason = "unavailable"
+    #: Seconds a client is told to wait before trying again.
+    retry_after = 5
+
+    def __init__(
+        self,
+        message: str = "the history database is unavailable; try again in a few seconds",
+        *,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+
+
 class ExecutionError(Exception):
     """Why a run ended unsuccessfully, as the worker saw it.
 

@@ -3,7 +3,9 @@
 Each handler parses its query and body into the API models, calls the service off the
 event loop, and writes the result. Errors are turned into HTTP responses in one place,
 :meth:`SchedHandler.write_error`: a :class:`~jupyter_sched.errors.SchedError` gives its
-own status and ``{"message", "reason", "field"}``; anything else keeps that shape.
+own status and ``{"message", "reason", "field"}``; anything else keeps that shape. While
+the history database is unavailable every call answers 503 with ``Retry-After``, and the
+outage is logged once by the database, not once per request.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.prometheus.log_functions import prometheus_log_method
 from pydantic import BaseModel
 from tornado import web
 
 from . import openapi
-from .errors import MissingExtra, SchedError, TooLarge, Unauthorized
+from .errors import MissingExtra, SchedError, TooLarge, Unauthorized, Unavailable
 from .schemas import (
     DeleteJobQuery,
     EventRuns,
@@ -60,6 +63,8 @@ class SchedHandler(APIHandler):
     """Base of every handler: authentication, parsing, the service call, errors."""
 
     auth_resource = AUTH_RESOURCE
+    #: The response says the history database is unavailable (logged once, elsewhere).
+    _outage = False
 
     @property
     def sched(self) -> SchedApp:
@@ -67,6 +72,9 @@ class SchedHandler(APIHandler):
 
     @property
     def service(self) -> Service:
+        """The scheduler's service; :class:`Unavailable` until its database is ready."""
+        if not self.sched.ready.is_set():
+            raise Unavailable()
         return self.sched.service
 
     @property
@@ -128,6 +136,8 @@ class SchedHandler(APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         default = responses.get(status_code, "Error")
+        if isinstance(exc, Unavailable):
+            self.unavailable()
         if isinstance(exc, SchedError):
             reply: dict[str, Any] = exc.to_dict()
         elif isinstance(exc, web.HTTPError) or exc is None:
@@ -139,11 +149,29 @@ class SchedHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(reply))
 
+    def unavailable(self) -> None:
+        """Mark the response as an answer during a database outage: ``Retry-After``, and
+        no error line in the access log."""
+        self._outage = True
+        self.set_header("Retry-After", str(Unavailable.retry_after))
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, Unavailable):
+            return  # the database logs the outage once; each request would drown that
         if isinstance(value, SchedError):
             self.log.info("%s %s: %s", self.request.method, self.request.path, value.message)
             return
         super().log_exception(typ, value, tb)
+
+    def _log(self) -> None:
+        # jupyter_server logs every 5xx as two error lines: during an outage, a polling
+        # panel or probe would write them every few seconds. Metrics still count them.
+        if not self._outage:
+            super()._log()
+            return
+        self.log.debug("%d %s %s: history database unavailable", self.get_status(),
+                       self.request.method, self.request.path)  # fmt: skip
+        prometheus_log_method(self)  # type: ignore[no-untyped-call]
 
 
 def _slug(text: str) -> str:
@@ -377,10 +405,15 @@ class WorkersHandler(SchedHandler):
 
 
 class HealthHandler(SchedHandler):
+    """200 when the scheduler works; 503, with the same body, when it is degraded."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.call(self.sched.health))
+        health = await self.call(self.sched.health)
+        if health.database != "ok":
+            self.unavailable()
+        self.reply(health, 200 if health.status == "ok" else 503)
 
 
 class OpenAPIHandler(SchedHandler):

@@ -9,6 +9,7 @@ one wins and the others change nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,15 +111,35 @@ def count_final(session: Session, job_id: str | None, status: str, at: datetime)
     )
 
 
-def claim(db: Database, run_id: str, worker_id: str, now: datetime) -> bool:
-    """Take a queued run for ``worker_id``. False when it is not queued any more."""
+def claim(
+    db: Database,
+    run_id: str,
+    worker_id: str,
+    now: datetime,
+    *,
+    earlier: Sequence[datetime] = (),
+) -> bool:
+    """Take a queued run for ``worker_id``. False when it is not queued any more.
+
+    ``earlier``: the times of this worker's earlier attempts at this claim, whose commits
+    may have happened although their answers were lost (the database went away); a run
+    claimed by one of them counts as taken by this call.
+    """
     with db.write() as session:
         result = session.execute(
             update(Run)
             .where(Run.id == run_id, Run.status == "queued", Run.cancel_requested_at.is_(None))
             .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        run = session.get(Run, run_id) if earlier else None
+        return (
+            run is not None
+            and run.status == "running"
+            and run.worker_id == worker_id
+            and run.claimed_at in earlier
+        )
 
 
 @dataclass(frozen=True)
@@ -140,16 +161,21 @@ def finish(
     max_retry_delay: float,
     from_statuses: tuple[str, ...] = ("running",),
     where: Any = None,
+    repeated: bool = False,
     **refs: Any,
 ) -> Run | None:
     """Record the final state of a run and create its retry if its job allows one.
 
     Returns the finished run, or ``None`` when the run was no longer in ``from_statuses``
     (another party finished it first; nothing is changed). ``where`` adds a condition to
-    the update (the reaper's "heartbeat still stale").
+    the update (the reaper's "heartbeat still stale"). ``repeated``: this call repeats,
+    with the same ``outcome`` and ``now``, one whose commit may have happened although its
+    answer was lost; the run that call finished is returned and nothing changes.
     """
     with db.write() as session:
         run = session.get(Run, run_id)
+        if repeated and run is not None and run.status == outcome.status and run.finished_at == now:
+            return run  # finished by the earlier attempt
         if run is None or run.status not in from_statuses:
             return None
         started = run.started_at

@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import select
 from ulid import ULID
 
+from .errors import Unavailable
 from .models import FINAL_STATUSES, Run
 from .service import Service
 from .ticker import utcnow
@@ -169,6 +170,8 @@ class RunObserver:
         while True:
             try:
                 self.poll()
+            except Unavailable:
+                pass  # logged once by the database; the gauges keep their last values
             except Exception:
                 log.exception("metrics poll failed; trying again")
             if self._stop.wait(self.interval):

@@ -99,7 +99,10 @@ class Job(Base):
     max_runs: Mapped[int | None]
     #: Schedule fires so far (counts toward ``max_runs``).
     fire_count: Mapped[int] = mapped_column(default=0)
+    #: ``active``, ``paused``, or ``error``: set aside by the ticker, which could not fire
+    #: it (``error`` says why); resuming it or changing its trigger clears that.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    error: Mapped[str | None] = mapped_column(Text)
     next_fire_at: Mapped[datetime | None]
     misfire: Mapped[str] = mapped_column(String(16), default="run_once")
     overlap: Mapped[str] = mapped_column(String(16), default="allow")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from .config import Settings
 from .db import Database
+from .errors import Unavailable
 from .models import Job, Notification, Run, new_id
 
 log = logging.getLogger(__name__)
@@ -281,5 +282,7 @@ class Notifier:
         while not self._stop.wait(self.period):
             try:
                 deliver_due(self.db, self.settings, utcnow())
+            except Unavailable:
+                pass  # logged once by the database; the outbox waits for it
             except Exception:
                 log.exception("notification delivery failed; trying again")

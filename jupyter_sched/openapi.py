@@ -46,8 +46,9 @@ from .schemas import (
 #: Where the API lives, below the server's base URL.
 API_PREFIX = "sched/api"
 
-#: Statuses every operation may answer with besides its success.
-COMMON_ERRORS = (400, 403, 422)
+#: Statuses every operation may answer with besides its success (503: the history
+#: database is unavailable, with ``Retry-After``).
+COMMON_ERRORS = (400, 403, 422, 503)
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/workers", "get"): Operation("listWorkers", "Workers alive now", "server", WorkerList),
     ("/health", "get"): Operation(
-        "getHealth", "State of the scheduler in this server", "server", Health
+        "getHealth",
+        "State of the scheduler in this server (503, with the same body, when degraded)",
+        "server",
+        Health,
     ),
     ("/openapi.json", "get"): Operation(
         "getOpenAPI",
@@ -280,13 +284,22 @@ def _query_parameters(query: type[Query], schema: dict[str, Any]) -> list[dict[s
     ]
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
     from http.client import responses
 
-    return {
+    schema = body or {"$ref": "#/components/schemas/ErrorBody"}
+    response: dict[str, Any] = {
         "description": responses.get(status, "Error"),
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        "content": {"application/json": {"schema": schema}},
     }
+    if status == 503:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        }
+    return response
 
 
 def _links(created: type[BaseModel] | None) -> dict[str, Any]:
@@ -352,7 +365,11 @@ def document(base_url: str = "/") -> dict[str, Any]:
             success["links"] = _links(op.response)
         responses: dict[str, Any] = {str(op.status): success}
         for status in sorted({*COMMON_ERRORS, *op.errors}):
-            responses[str(status)] = _error_response(status)
+            # A degraded health check answers 503 with the health itself.
+            body = success.get("content", {}).get("application/json", {}).get("schema")
+            responses[str(status)] = _error_response(
+                status, body if status == 503 and op.response is Health else None
+            )
         operation["responses"] = responses
         paths.setdefault(template, {})[method] = operation
     return {

@@ -20,7 +20,10 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -30,7 +33,8 @@ RunStatus = Literal[
     "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"
 ]
 RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook"]
-JobStatus = Literal["active", "paused"]
+#: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
+JobStatus = Literal["active", "paused", "error"]
 Overlap = Literal["allow", "skip", "queue", "replace"]
 Misfire = Literal["run_once", "skip"]
 OutputFormat = Literal["ipynb", "html"]
@@ -109,6 +113,15 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+#: Validation context of values read back from the database: checks that only new input
+#: needs (and that a software or tzdata upgrade may turn against stored rows) are skipped.
+STORED: dict[str, Any] = {"stored": True}
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("stored"))
+
+
 class CronTrigger(Input):
     """Fires on a cron schedule (5 fields, or 6 with seconds last) in a timezone."""
 
@@ -118,13 +131,14 @@ class CronTrigger(Input):
 
     @field_validator("cron")
     @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        return schedules.validate_cron(value)
+    def _valid_cron(cls, value: str, info: ValidationInfo) -> str:
+        return value if _stored(info) else schedules.validate_cron(value)
 
     @field_validator("timezone")
     @classmethod
-    def _valid_timezone(cls, value: str) -> str:
-        schedules.validate_timezone(value)
+    def _valid_timezone(cls, value: str, info: ValidationInfo) -> str:
+        if not _stored(info):
+            schedules.validate_timezone(value)
         return value
 
 
@@ -183,6 +197,29 @@ Trigger = Annotated[
     CronTrigger | IntervalTrigger | OnceTrigger | ManualTrigger | EventTrigger | AfterTrigger,
     Field(discriminator="kind"),
 ]
+
+_trigger_adapter: TypeAdapter[Trigger] = TypeAdapter(Trigger)
+_TRIGGER_MODELS: dict[str, type[Input]] = {
+    "cron": CronTrigger, "interval": IntervalTrigger, "once": OnceTrigger,
+    "manual": ManualTrigger, "event": EventTrigger, "after": AfterTrigger,
+}  # fmt: skip
+TRIGGER_KINDS = tuple(_TRIGGER_MODELS)
+
+
+def stored_trigger(data: Any, *, lenient: bool = False) -> Trigger:
+    """A trigger as stored on a job row, read without the checks only new input needs.
+
+    Raises ``ValidationError`` when it does not even have the shape of a trigger, unless
+    ``lenient``: then a trigger of a known kind is taken as it is (to show it as stored).
+    """
+    try:
+        return _trigger_adapter.validate_python(data, context=STORED)
+    except ValidationError:
+        model = _TRIGGER_MODELS.get(str(data.get("kind"))) if isinstance(data, dict) else None
+        if not lenient or model is None:
+            raise
+        return model.model_construct(**data)  # type: ignore[return-value]
+
 
 NotifyOn = Literal["failure", "success", "slow"]
 
@@ -404,6 +441,8 @@ class Job(Output):
     trigger_description: str
     kernel: str | None
     status: JobStatus
+    #: Why the ticker set the job aside (``status: "error"``); ``None`` otherwise.
+    error: str | None = None
     next_fire_at: datetime | None
     retries: int
     retry_delay_seconds: float
@@ -428,6 +467,13 @@ class Job(Output):
     updated_at: datetime
     version: int
     last_run: Run | None = None
+
+    @field_validator("trigger", mode="wrap")
+    @classmethod
+    def _as_stored(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A stored trigger that new input could no longer have (a timezone gone from
+        # tzdata, a stricter check after an upgrade) is still shown, as it is stored.
+        return stored_trigger(value, lenient=True) if isinstance(value, dict) else handler(value)
 
 
 class JobPage(BaseModel):

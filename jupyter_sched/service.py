@@ -58,7 +58,7 @@ from .schemas import (
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
-from .ticker import job_next_fire, next_fire, snapshot_input, utcnow
+from .ticker import job_next_fire, next_fire, schedule_error_text, snapshot_input, utcnow
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,9 +96,11 @@ def parse_json(model: type[M], raw: str | bytes) -> M:
         raise _invalid(exc) from None
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
+def _invalid(exc: ValidationError, *, prefix: str | None = None) -> InvalidInput:
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
+    if prefix is not None:  # a nested value validated on its own (a stored trigger)
+        loc = [prefix, *loc]
     # pydantic puts the tags of discriminated unions in the location
     if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
         del loc[1]
@@ -341,6 +343,8 @@ class Service:
                 job.trigger = trigger.model_dump(mode="json")
                 job.trigger_kind = trigger.kind
                 workflows.sync_dependencies(session, job)
+                if job.status == "error":  # set aside for its old trigger: back in service
+                    job.status, job.error = "active", None
             if trigger is not None or {"start_at", "end_at", "max_runs"} & set(changes):
                 job.next_fire_at = job_next_fire(job, now) if job.status == "active" else None
             job.version += 1
@@ -394,21 +398,36 @@ class Service:
         return self._set_status(owner, job_id, "paused", now or utcnow())
 
     def resume_job(self, owner: str, job_id: str, *, now: datetime | None = None) -> JobOut:
-        """Fire the job's schedule again, from now on (fires while paused are not made up)."""
+        """Fire the job's schedule again, from now on (fires while paused are not made up).
+
+        A job the ticker set aside (status ``error``) is resumed only if its trigger can be
+        fired now; otherwise :class:`InvalidInput` says why and the job stays aside.
+        """
         return self._set_status(owner, job_id, "active", now or utcnow())
 
     def _set_status(self, owner: str, job_id: str, status: str, now: datetime) -> JobOut:
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             if job.status != status:
-                job.status = status
-                job.next_fire_at = job_next_fire(job, now) if status == "active" else None
+                job.next_fire_at = self._next_fire_of(job, now) if status == "active" else None
+                job.status, job.error = status, None
                 job.version += 1
                 job.updated_at = now
             session.flush()
             out = self._job_out(job, session)
         self.on_change()
         return out
+
+    @staticmethod
+    def _next_fire_of(job: Job, now: datetime) -> datetime | None:
+        """The job's next fire, or :class:`InvalidInput` naming what its stored trigger
+        lacks (a timezone no longer known, a cron expression no longer accepted)."""
+        try:
+            return job_next_fire(job, now)
+        except schedules.ScheduleError as exc:
+            raise InvalidInput(schedule_error_text(exc), field=f"trigger.{exc.field}") from None
+        except ValidationError as exc:
+            raise _invalid(exc, prefix="trigger") from None
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -551,7 +570,7 @@ class Service:
             if job is None:
                 raise NotFound(f"no job {job_id!r}", field="job_id")
             if job.status != "active":
-                raise Conflict("job_id: the job is paused", field="job_id")
+                raise Conflict(f"job_id: the job is {job.status}", field="job_id")
             run = new_run(
                 job, now=now, trigger="webhook",
                 parameters={workflows.PAYLOAD_PARAMETER: payload},

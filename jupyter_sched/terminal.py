@@ -152,6 +152,9 @@ def jobs_table(jobs: Sequence[Job], describe: Any) -> None:
         for job in jobs
     ]
     table(["ID", "NAME", "STATUS", "TRIGGER", "NEXT FIRE", "LAST RUN"], rows, status_column=2)
+    for job in jobs:
+        if job.error:
+            click.echo(f"{job.id} is set aside: {job.error}")
 
 
 def runs_table(runs: Sequence[Run]) -> None:

@@ -4,6 +4,11 @@ Any number of tickers may run against one database: each fire is inserted under 
 (job, scheduled time) key and a job's ``next_fire_at`` advances with a compare-and-set, so
 every fire makes exactly one run. The cost of a tick grows with the number of due fires,
 not with the number of jobs (an index on ``(status, next_fire_at)`` finds them).
+
+One job's fault stays its own: a job that cannot be fired (its stored trigger no longer
+computes) is set aside with status ``error`` and the reason, and each step of a tick runs
+whatever the others did. After the database was unreachable, the reaper waits one lease
+before judging heartbeats, so that workers that could not write theirs meanwhile resume.
 """
 
 from __future__ import annotations
@@ -11,18 +16,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import schedules
 from .artifacts import RunFolder
 from .config import Settings
-from .db import Database
+from .db import UNAVAILABLE_ERRORS, Database
+from .errors import Unavailable
 from .lifecycle import (
     Outcome,
     count_final,
@@ -38,16 +45,23 @@ from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
 from .queue import Queues
 from .retention import prune
-from .schemas import CronTrigger, IntervalTrigger, OnceTrigger, Trigger
+from .schemas import (
+    TRIGGER_KINDS,
+    CronTrigger,
+    IntervalTrigger,
+    OnceTrigger,
+    Trigger,
+    stored_trigger,
+)
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Due jobs handled per transaction.
 BATCH = 200
 #: Fires of one job examined per tick when catching up after downtime.
 MAX_CATCH_UP = 1000
-
-_trigger_adapter: TypeAdapter[Trigger] = TypeAdapter(Trigger)
 
 
 def utcnow() -> datetime:
@@ -68,7 +82,7 @@ def next_fire(
     ``anchor`` is where interval schedules count from (the job's start or creation).
     """
     if isinstance(trigger, dict):
-        trigger = _trigger_adapter.validate_python(trigger)
+        trigger = stored_trigger(trigger)
     if start_at is not None and after < start_at:
         after = start_at - timedelta(microseconds=1)
     fire: datetime | None
@@ -107,7 +121,10 @@ class TickReport:
 
 
 def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport:
-    """Create the runs of every fire due at ``now`` and advance each job's next fire."""
+    """Create the runs of every fire due at ``now`` and advance each job's next fire.
+
+    A job whose fires cannot be made is set aside (see :func:`set_aside`); the others fire.
+    """
     report = TickReport()
     to_replace: list[str] = []
     while True:
@@ -122,17 +139,71 @@ def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport
                 query = query.with_for_update(skip_locked=True)
             jobs = session.scalars(query).all()
             for job in jobs:
-                _fire_job(session, job, settings, now, report, to_replace)
+                job_id, due_at = job.id, job.next_fire_at
+                fired = TickReport()
+                replace: list[str] = []
+                try:
+                    with session.begin_nested():  # a savepoint: one job's failure is its own
+                        _fire_job(session, job, settings, now, fired, replace)
+                except UNAVAILABLE_ERRORS:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
+                    set_aside(session, job_id, due_at, exc, now)
+                    continue
+                report.fired += fired.fired
+                report.skipped += fired.skipped
+                to_replace += replace
         if len(jobs) < BATCH:
             break
     for run_id in to_replace:
         try:
             request_cancel(db, run_id, now, max_retry_delay=settings.max_retry_delay_seconds)
+        except Unavailable:
+            raise
         except Exception:  # noqa: BLE001 - a run that finished meanwhile needs no cancel
             log.debug("replace: run %s already finished", run_id)
     for run_id in report.fired:
         snapshot_input(db, settings, run_id)
     return report
+
+
+def schedule_error_text(exc: schedules.ScheduleError) -> str:
+    """``trigger.<field>: <what is wrong>``, for a job's stored trigger."""
+    text = exc.message.removeprefix(f"{exc.field}:").strip()
+    return f"trigger.{exc.field}: {text}"
+
+
+def set_aside(
+    session: Session, job_id: str, due_at: datetime | None, exc: Exception, now: datetime
+) -> None:
+    """Take a job that cannot be fired out of the schedule: status ``error`` with why.
+
+    Resuming the job or changing its trigger puts it back (see the service).
+    """
+    if isinstance(exc, schedules.ScheduleError):
+        detail = schedule_error_text(exc)
+    elif isinstance(exc, ValidationError):  # the stored trigger lacks a trigger's shape
+        error = exc.errors()[0]
+        parts = [str(part) for part in error["loc"]]
+        if parts and parts[0] in TRIGGER_KINDS:
+            parts = parts[1:]  # pydantic's tag of the union
+        detail = f"{'.'.join(['trigger', *parts])}: {error['msg']}"
+    else:
+        detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    reason = f"the job cannot be fired: {detail}"[:2000]
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
+        .values(
+            status="error",
+            error=reason,
+            next_fire_at=None,
+            version=Job.version + 1,
+            updated_at=now,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if changed:
+        log.warning("job %s set aside: %s", job_id, reason)
 
 
 def _fire_job(
@@ -281,16 +352,41 @@ def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]
 
 
 def tick(
-    db: Database, queues: Queues, settings: Settings, now: datetime, *, reconcile_queue: bool = True
+    db: Database,
+    queues: Queues,
+    settings: Settings,
+    now: datetime,
+    *,
+    reconcile_queue: bool = True,
+    reap: bool = True,
 ) -> TickReport:
-    """One pass of the ticker: fire due jobs, reap lost runs, dispatch ready runs, and
-    (when ``reconcile_queue``) re-dispatch runs whose queue message was lost."""
-    report = fire_due_jobs(db, settings, now)
-    report.lost = reap_lost_runs(db, settings, now)
-    report.dispatched = dispatch(db, queues, now)
+    """One pass of the ticker: fire due jobs, reap lost runs (when ``reap``), dispatch
+    ready runs, and (when ``reconcile_queue``) re-dispatch runs whose queue message was lost.
+
+    Each step runs whatever happened to the others (a failure is logged); only an
+    unavailable database ends the tick.
+    """
+    report = _step("firing due jobs", lambda: fire_due_jobs(db, settings, now), TickReport())
+    if reap:
+        report.lost = _step("reaping", lambda: reap_lost_runs(db, settings, now), [])
+    report.dispatched = _step("dispatching", lambda: dispatch(db, queues, now), [])
     if reconcile_queue:
-        report.reconciled = reconcile(db, queues, now, older_than=settings.reconcile_seconds)
+        report.reconciled = _step(
+            "reconciling",
+            lambda: reconcile(db, queues, now, older_than=settings.reconcile_seconds),
+            [],
+        )
     return report
+
+
+def _step(name: str, action: Callable[[], T], default: T) -> T:
+    try:
+        return action()
+    except Unavailable:
+        raise
+    except Exception:
+        log.exception("tick: %s failed; the other steps go on", name)
+        return default
 
 
 class Ticker:
@@ -323,13 +419,23 @@ class Ticker:
             self._thread.join(timeout)
         self.notifier.stop(timeout)
 
+    def may_reap(self) -> bool:
+        """Whether heartbeats can be judged: this process has reached the database for at
+        least a lease without interruption. A worker that could not heartbeat only
+        because the database was away has that long to resume before its runs count as
+        lost, however long the outage."""
+        return self.db.availability.continuous_seconds() >= self.settings.lease_seconds
+
     def _loop(self) -> None:
         last_reconcile = last_sweep = 0.0
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 due = time.monotonic() - last_reconcile >= self.settings.reconcile_seconds
-                tick(self.db, self.queues, self.settings, utcnow(), reconcile_queue=due)
+                tick(
+                    self.db, self.queues, self.settings, utcnow(),
+                    reconcile_queue=due, reap=self.may_reap(),
+                )  # fmt: skip
                 if due:
                     last_reconcile = time.monotonic()
                 # Swept even without a deployment retention: jobs may have their own.
@@ -337,6 +443,8 @@ class Ticker:
                     prune(self.db, self.settings, utcnow())
                     last_sweep = time.monotonic()
                 self.ticks += 1
+            except Unavailable:
+                pass  # logged once by the database; the next tick tries again
             except Exception:
                 log.exception("tick failed; trying again")
             self._wake.wait(self.settings.tick_seconds)

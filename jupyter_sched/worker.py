@@ -5,27 +5,32 @@ second delivery of the same id does nothing), executes the notebook and records 
 outcome. A watcher thread heartbeats the runs this process holds, writes their progress,
 and aborts runs that were cancelled, that passed their deadline, or that the reaper gave
 up on.
+
+The history database may go away while runs execute: a run that ends meanwhile stays
+held (and heartbeated) by its worker, which writes its outcome as soon as the database
+answers again, so it is recorded once, as it happened, and never run again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from huey.consumer import Consumer
 from sqlalchemy import select, update
 
 from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
 from .config import Settings
-from .db import Database
-from .errors import SchedError
+from .db import Database, retry_while_unavailable
+from .errors import SchedError, Unavailable
 from .executor import Execution, KernelSupply, RunFiles
 from .lifecycle import Outcome, claim, dispatch, finish
 from .models import Run
@@ -37,19 +42,49 @@ from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_pat
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: The kernel kept started for the next run of each consumer thread.
 PRESTART_KERNEL = "python3"
 
 
 class ActiveRun:
-    """A run this worker is executing, as the watcher sees it."""
+    """A run this worker holds, as the watcher sees it: from its claim until its outcome
+    is written (its execution is set while the notebook runs)."""
 
-    def __init__(self, run_id: str, execution: Execution, deadline: float | None) -> None:
+    def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.execution = execution
-        self.deadline = deadline
+        self.execution: Execution | None = None
+        self.deadline: float | None = None
+        #: The notebook has ended; only the outcome remains to be written.
+        self.ended = False
         self.progress: tuple[int, int] = (0, 0)
         self.progress_written: tuple[int, int] = (0, 0)
+        self._abort_reason: str | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, execution: Execution, deadline: float | None) -> None:
+        """The execution of the run is about to start (stopped at once if asked before)."""
+        with self._lock:
+            self.execution, self.deadline = execution, deadline
+            reason = self._abort_reason
+        if reason is not None:
+            execution.abort(reason)
+
+    def abort(self, reason: str) -> None:
+        """Stop the execution, now or as soon as it is attached; nothing once it ended."""
+        with self._lock:
+            if self.ended:
+                return
+            self._abort_reason = self._abort_reason or reason
+            execution = self.execution
+        if execution is not None:
+            execution.abort(reason)
+
+    def end(self) -> None:
+        """The notebook has ended: only its outcome remains to be written."""
+        with self._lock:
+            self.ended = True
 
 
 class Worker:
@@ -76,6 +111,8 @@ class Worker:
         self._active_lock = threading.Lock()
         self._stop = threading.Event()
         self._stopping = threading.Event()
+        #: Set when stopping can wait no longer for the database to answer.
+        self._give_up = threading.Event()
         self._watcher: threading.Thread | None = None
         self._consumers: list[Consumer] = []
 
@@ -83,56 +120,109 @@ class Worker:
 
     def execute(self, run_id: str) -> None:
         """The huey task: claim run ``run_id`` and execute it; a no-op if not claimable."""
-        if not claim(self.db, run_id, self.id, utcnow()):
+        attempts: list[datetime] = []  # a run claimed at one of them is claimed by us
+
+        def take(_: bool) -> bool:
+            now, earlier = utcnow(), list(attempts)
+            attempts.append(now)
+            return claim(self.db, run_id, self.id, now, earlier=earlier)
+
+        try:
+            claimed = self._until_answered(take)
+        except Unavailable:
+            return  # stopping: the run is still queued or, claimed, reaped and retried
+        if not claimed:
             log.info("run %s is not queued any more; nothing to do", run_id)
             return
-        outcome, refs = self._execute_claimed(run_id)
-        now = utcnow()
+        active = ActiveRun(run_id)
         with self._active_lock:
-            active = self.active.pop(run_id, None)
-        if active is not None and outcome.status == "succeeded":
-            refs["progress_done"] = refs["progress_total"] = active.progress[1]
-        elif active is not None:
-            refs["progress_done"], refs["progress_total"] = active.progress
-        run = finish(
-            self.db,
-            run_id,
-            outcome,
-            now,
-            max_retry_delay=self.settings.max_retry_delay_seconds,
-            **refs,
-        )
-        if run is None and not self._exists(run_id):
-            # Deleted with its job while it ran: what the run wrote since has no owner.
-            RunFolder(self.settings.artifacts_dir, run_id).remove()
-            log.info("run %s was deleted while it ran; its files are removed", run_id)
-        elif run is None:
-            log.warning("run %s was finished elsewhere before it completed here", run_id)
-        else:
-            log.info("run %s %s", run_id, outcome.status)
-            if run.job_id is not None:
-                dispatch(self.db, self.queues, now, job_id=run.job_id)
+            self.active[run_id] = active  # heartbeated from now on
+        try:
+            refs: dict[str, Any] = {}
+            try:
+                outcome = self._execute_claimed(active, refs)
+            except Unavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong is the run's error
+                outcome = self._crashed(run_id, exc, refs)
+            self._record(active, outcome, refs)
+        except Unavailable:
+            log.warning("run %s: stopped before its outcome could be written", run_id)
+        finally:
+            with self._active_lock:
+                self.active.pop(run_id, None)
         if not self._stopping.is_set():
             self.kernels.refill()
+
+    def _until_answered(self, action: Callable[[bool], T]) -> T:
+        """``action(repeated)``, repeated while the database is unavailable, until stopping
+        gives up; ``repeated`` is true from the second attempt on."""
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return action(attempts > 1)
+
+        return retry_while_unavailable(attempt, give_up=self._give_up)
+
+    def _record(self, active: ActiveRun, outcome: Outcome, refs: dict[str, Any]) -> None:
+        """Write the outcome (waiting for the database), then hand on what follows it."""
+        run_id = active.run_id
+        now = utcnow()  # when the run ended, however long the database takes to answer
+        active.end()
+        if outcome.status == "succeeded":
+            refs["progress_done"] = refs["progress_total"] = active.progress[1]
+        else:
+            refs["progress_done"], refs["progress_total"] = active.progress
+        max_delay = self.settings.max_retry_delay_seconds
+        run = self._until_answered(
+            lambda repeated: finish(
+                self.db, run_id, outcome, now, max_retry_delay=max_delay, repeated=repeated, **refs
+            )
+        )
+        try:
+            if run is None and not self._exists(run_id):
+                # Deleted with its job while it ran: what the run wrote since has no owner.
+                RunFolder(self.settings.artifacts_dir, run_id).remove()
+                log.info("run %s was deleted while it ran; its files are removed", run_id)
+            elif run is None:
+                log.warning("run %s was finished elsewhere before it completed here", run_id)
+            else:
+                log.info("run %s %s", run_id, outcome.status)
+                if run.job_id is not None:
+                    dispatch(self.db, self.queues, now, job_id=run.job_id)
+        except Unavailable:
+            pass  # the ticker dispatches what follows once the database answers
 
     def _exists(self, run_id: str) -> bool:
         with self.db.read() as session:
             return session.get(Run, run_id) is not None
 
-    def _execute_claimed(self, run_id: str) -> tuple[Outcome, dict[str, Any]]:
+    def _crashed(self, run_id: str, exc: Exception, refs: dict[str, Any]) -> Outcome:
+        """The outcome of a run whose preparation raised: failed, with the error in its
+        log and on its row (not left running until its lease runs out)."""
+        log.exception("run %s failed before or around its execution", run_id)
+        folder = RunFolder(self.settings.artifacts_dir, run_id)
+        message = " ".join(str(exc).split())[:2000] or "the worker could not run the notebook"
+        with contextlib.suppress(OSError):
+            folder.path.mkdir(parents=True, exist_ok=True)
+            with open(folder.file(LOG), "a", encoding="utf-8") as f:
+                f.write(f"cannot run: {type(exc).__name__}: {message}\n")
+            refs["log_ref"] = folder.ref(LOG)
+        for name, key in ((INPUT, "input_ref"), (OUTPUT, "output_ref")):
+            if folder.file(name).is_file():
+                refs[key] = folder.ref(name)
+        return Outcome("failed", type(exc).__name__, message)
+
+    def _execute_claimed(self, active: ActiveRun, refs: dict[str, Any]) -> Outcome:
+        """Prepare and execute a claimed run; ``refs`` collects the run's files."""
+        run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.file(LOG).touch()
-        refs: dict[str, Any] = {"log_ref": folder.ref(LOG), "input_ref": folder.ref(INPUT)}
-        with self.db.write() as session:
-            run = session.get(Run, run_id)
-            assert run is not None
-            # The first heartbeat, and the log's place so that clients can follow it.
-            session.execute(
-                update(Run)
-                .where(Run.id == run_id)
-                .values(heartbeat_at=utcnow(), log_ref=refs["log_ref"])
-            )
+        refs.update(log_ref=folder.ref(LOG), input_ref=folder.ref(INPUT))
+        run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))
         cwd = folder.path
         try:
             # The path is checked again at execution time: a symlink swapped in after the
@@ -146,7 +236,7 @@ class Worker:
             if not folder.has_snapshot():
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
                     f.write(f"cannot run: {exc.message}\n")
-                return Outcome("failed", type(exc).__name__, exc.message), refs
+                return Outcome("failed", type(exc).__name__, exc.message)
         parameters = dict(run.parameters)
         reserved = [name for name in RESERVED_PARAMETERS if name in parameters]
         if reserved:
@@ -169,7 +259,6 @@ class Worker:
             input=folder.file(INPUT), output=folder.file(OUTPUT), log=folder.file(LOG),
             html=html, cwd=cwd,
         )  # fmt: skip
-        deadline = time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         execution = Execution(
             files,
             parameters,
@@ -179,14 +268,26 @@ class Worker:
             timeout_seconds=run.timeout_seconds,
             kill_grace_seconds=self.settings.kill_grace_seconds,
         )
-        with self._active_lock:
-            self.active[run_id] = ActiveRun(run_id, execution, deadline)
+        active.attach(
+            execution, time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
+        )
         outcome = execution.run()
         if files.output.exists():
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
-        return outcome, refs
+        return outcome
+
+    def _first_heartbeat(self, run_id: str, log_ref: str) -> Run:
+        """The claimed run's row, after writing its first heartbeat and where its log is
+        (so that clients can follow it)."""
+        with self.db.write() as session:
+            session.execute(
+                update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow(), log_ref=log_ref)
+            )
+            run = session.get(Run, run_id)
+            assert run is not None
+            return run
 
     def _on_progress(self, run_id: str, done: int, total: int) -> None:
         active = self.active.get(run_id)
@@ -196,17 +297,21 @@ class Worker:
     # -- watching the runs ------------------------------------------------------------
 
     def watch_once(self, now: datetime, *, heartbeat: bool) -> None:
-        """Write progress (and heartbeats), and abort runs that must stop."""
+        """Write progress (and heartbeats), and abort runs that must stop.
+
+        Raises :class:`~jupyter_sched.errors.Unavailable` while the database is away;
+        deadlines are enforced all the same.
+        """
+        self._enforce_deadlines()
         with self._active_lock:
             active = list(self.active.values())
-        for run in active:
-            if run.deadline is not None and time.monotonic() >= run.deadline:
-                run.execution.abort("timed_out")
         if heartbeat:
             self._heartbeat_worker(now)
         if not active:
             return
         ids = [run.run_id for run in active]
+        moved = [run for run in active if not run.ended and run.progress != run.progress_written]
+        progress = {run.run_id: run.progress for run in moved}
         with self.db.write() as session:
             if heartbeat:
                 session.execute(
@@ -214,28 +319,27 @@ class Worker:
                     .where(Run.id.in_(ids), Run.status == "running")
                     .values(heartbeat_at=now)
                 )
-            for run in active:
-                if run.progress != run.progress_written:
-                    done, total = run.progress
-                    session.execute(
-                        update(Run)
-                        .where(Run.id == run.run_id, Run.status == "running")
-                        .values(progress_done=done, progress_total=total)
-                    )
-                    run.progress_written = run.progress
+            for run_id, (done, total) in progress.items():
+                session.execute(
+                    update(Run)
+                    .where(Run.id == run_id, Run.status == "running")
+                    .values(progress_done=done, progress_total=total)
+                )
             rows = session.execute(
                 select(Run.id, Run.status, Run.cancel_requested_at).where(Run.id.in_(ids))
             ).all()
+        for run in moved:
+            run.progress_written = progress[run.run_id]
         by_id = {run.run_id: run for run in active}
         for run_id in set(ids) - {row.id for row in rows}:
             # Its job was deleted: nobody can see the run any more, so it stops at once.
-            by_id[run_id].execution.abort("cancelled")
+            by_id[run_id].abort("cancelled")
         for run_id, status, cancel_requested_at in rows:
             if cancel_requested_at is not None:
-                by_id[run_id].execution.abort("cancelled")
+                by_id[run_id].abort("cancelled")
             elif status != "running":
                 # The reaper declared the run lost: stop executing what nobody waits for.
-                by_id[run_id].execution.abort("lost")
+                by_id[run_id].abort("lost")
 
     def _heartbeat_worker(self, now: datetime) -> None:
         with self.db.write() as session:
@@ -256,22 +360,37 @@ class Worker:
                 row.heartbeat_at = now
 
     def _watch_loop(self) -> None:
-        last_heartbeat = 0.0
+        last_heartbeat = retry_at = 0.0
         while not self._stop.wait(self.settings.watch_seconds):
+            if time.monotonic() < retry_at:
+                self._enforce_deadlines()  # the database is away: only deadlines, until then
+                continue
             beat = time.monotonic() - last_heartbeat >= self.settings.heartbeat_seconds
             try:
                 self.watch_once(utcnow(), heartbeat=beat)
                 if beat:
                     last_heartbeat = time.monotonic()
+            except Unavailable:
+                # Logged once by the database. Try again at the heartbeat's pace: often
+                # enough to resume well within a lease once it answers.
+                retry_at = time.monotonic() + self.settings.heartbeat_seconds
             except Exception:
                 log.exception("worker watch failed; trying again")
+
+    def _enforce_deadlines(self) -> None:
+        with self._active_lock:
+            active = list(self.active.values())
+        for run in active:
+            if run.deadline is not None and time.monotonic() >= run.deadline:
+                run.abort("timed_out")
 
     # -- life of the process ------------------------------------------------------------
 
     def start(self) -> None:
         """Register the worker and start consuming; returns at once."""
         self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        self._heartbeat_worker(utcnow())
+        with contextlib.suppress(Unavailable):  # the watcher registers it once it answers
+            self._heartbeat_worker(utcnow())
         self._watcher = threading.Thread(target=self._watch_loop, name="sched-watch", daemon=True)
         self._watcher.start()
         for name in self.queue_names:
@@ -305,10 +424,13 @@ class Worker:
         deadline = time.monotonic() + grace_seconds
         while self.active and time.monotonic() < deadline:
             time.sleep(0.1)
+        # Outcomes still waiting for the database are given up: their runs are reaped and
+        # retried once it answers.
+        self._give_up.set()
         with self._active_lock:
             remaining = list(self.active.values())
         for run in remaining:
-            run.execution.abort("lost")
+            run.abort("lost")  # also a run still preparing, as soon as it would start
         for consumer in self._consumers:
             for _, thread in consumer.worker_threads:
                 thread.join(max(self.settings.kill_grace_seconds * 3, 5.0))
@@ -316,10 +438,13 @@ class Worker:
         if self._watcher is not None:
             self._watcher.join(5)
         self.kernels.discard()
-        with self.db.write() as session:
-            row = session.get(WorkerRow, self.id)
-            if row is not None:
-                row.stopped_at = utcnow()
+        try:
+            with self.db.write() as session:
+                row = session.get(WorkerRow, self.id)
+                if row is not None:
+                    row.stopped_at = utcnow()
+        except Unavailable:
+            pass  # its heartbeat stops: it drops out of the live workers after the lease
         log.info("worker %s stopped", self.id)
 
     def run_forever(

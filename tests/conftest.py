@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from jupyter_sched.config import Settings
@@ -45,6 +46,25 @@ def pg() -> Iterator[PostgresServer]:
 def redis_srv() -> Iterator[RedisServer]:
     with redis_server() as server:
         yield server
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, which it may stop and start again (a
+    database outage) without disturbing the session's server."""
+    with postgres_server() as server:
+        yield server
+
+
+def durable_database(server: PostgresServer) -> str:
+    """A new database on ``server`` whose commits survive ``server.kill()`` (the test
+    servers run with ``synchronous_commit=off``, which may lose the last ones)."""
+    url = server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(host="127.0.0.1", port=server.port, user="postgres",
+                         dbname="postgres", autocommit=True) as conn:  # fmt: skip
+        conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = on")
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -1,5 +1,5 @@
 /** Numbers and times in words. Pure. */
-import type { Run } from './api';
+import type { JobStatus, Run } from './api';
 import type { RunStatus } from './statuses';
 import { Gettext, identity } from './i18n';
 
@@ -87,6 +87,16 @@ export function statusLabel(status: RunStatus, _: Gettext = identity): string {
     cancelled: _('cancelled'),
     lost: _('lost'),
     skipped: _('skipped')
+  };
+  return labels[status] ?? status;
+}
+
+/** A job status in words (`error`: the scheduler set the job aside, see its `error`). */
+export function jobStatusLabel(status: JobStatus, _: Gettext = identity): string {
+  const labels: Record<JobStatus, string> = {
+    active: _('active'),
+    paused: _('paused'),
+    error: _('error')
   };
   return labels[status] ?? status;
 }

@@ -6,7 +6,7 @@ import * as React from 'react';
 import { ApiError, Job, JobStats, Run, SchedAPI, WebhookToken } from './api';
 import { CopyField, DurationChart } from './components';
 import { ParametersTable, RunTable, SettingRow } from './detailparts';
-import { formatDuration, formatRate, formatRelative, formatTime } from './format';
+import { formatDuration, formatRate, formatRelative, formatTime, jobStatusLabel } from './format';
 import type { Gettext } from './i18n';
 import { DetailActions, LiveView, errorText } from './liveview';
 import { inFlight } from './polling';
@@ -209,15 +209,23 @@ function JobHeader(props: {
   _: Gettext;
 }): JSX.Element {
   const { job, now, actions, on, _ } = props;
-  const paused = job.status === 'paused';
+  const paused = job.status !== 'active';
   return (
     <header className="jp-sched-detail-header">
       <h1>
         {job.name}{' '}
         <span className={`jp-sched-pill jp-sched-pill-${job.status}`} data-job-status={job.status}>
-          {paused ? _('paused') : _('active')}
+          {jobStatusLabel(job.status, _)}
         </span>
       </h1>
+      {job.status === 'error' && (
+        <div className="jp-sched-banner jp-sched-banner-error" role="alert" data-field="job-error">
+          {_(
+            'Set aside by the scheduler: %1. Resume the job or change its trigger to schedule it again.',
+            job.error ?? _('no reason given')
+          )}
+        </div>
+      )}
       <div className="jp-sched-detail-sub">
         <a href="#" onClick={e => (e.preventDefault(), actions.openNotebook(job.notebook))}>
           {job.notebook}

@@ -12,6 +12,7 @@ import {
   formatRelative,
   formatTime,
   runTriggerLabel,
+  jobStatusLabel,
   statusLabel
 } from './format';
 import { Gettext } from './i18n';
@@ -173,6 +174,7 @@ function FilterBar(props: { model: SchedModel; _: Gettext }): JSX.Element {
           <option value="">{_('all')}</option>
           <option value="active">{_('active')}</option>
           <option value="paused">{_('paused')}</option>
+          <option value="error">{_('error')}</option>
         </select>
       </label>
       <label>
@@ -248,7 +250,7 @@ function JobRow(props: {
   const last = job.last_run;
   return (
     <li
-      className={`jp-sched-row jp-sched-job${job.status === 'paused' ? ' jp-sched-mod-paused' : ''}`}
+      className={`jp-sched-row jp-sched-job${job.status !== 'active' ? ` jp-sched-mod-${job.status}` : ''}`}
       data-job-id={job.id}
       data-job-name={job.name}
       tabIndex={0}
@@ -264,7 +266,15 @@ function JobRow(props: {
           <span className="jp-sched-status jp-sched-status-none" title={_('never run')} />
         )}
         <span className="jp-sched-row-name">{job.name}</span>
-        {job.status === 'paused' && <span className="jp-sched-pill">{_('paused')}</span>}
+        {job.status !== 'active' && (
+          <span
+            className={`jp-sched-pill jp-sched-pill-${job.status}`}
+            data-job-status={job.status}
+            title={job.error ?? undefined}
+          >
+            {jobStatusLabel(job.status, _)}
+          </span>
+        )}
         <span className="jp-sched-row-aside" title={_('success rate')}>
           {formatRate(stats?.success_rate)}
         </span>
@@ -272,6 +282,15 @@ function JobRow(props: {
       <div className="jp-sched-row-sub" title={job.notebook}>
         {job.notebook}
       </div>
+      {job.status === 'error' && job.error && (
+        <div
+          className="jp-sched-row-sub jp-sched-row-error"
+          data-field="job-error"
+          title={job.error}
+        >
+          {job.error}
+        </div>
+      )}
       <div className="jp-sched-row-sub">
         <span data-field="trigger">{job.trigger_description}</span>
         {job.status === 'active' && job.next_fire_at && (

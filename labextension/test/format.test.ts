@@ -6,6 +6,7 @@ import {
   formatProgress,
   formatRate,
   formatRelative,
+  jobStatusLabel,
   statusLabel,
   successRate
 } from '../src/format';
@@ -54,6 +55,14 @@ describe('format', () => {
     expect(formatProgress(run('running', 2, 7))).toBe('cell 3 of 7');
     expect(formatProgress(run('succeeded', 7, 7))).toBe('cell 7 of 7');
     expect(formatProgress(run('queued'))).toBe('');
+  });
+
+  it('job statuses, including a job the scheduler set aside', () => {
+    expect(jobStatusLabel('active')).toBe('active');
+    expect(jobStatusLabel('paused')).toBe('paused');
+    expect(jobStatusLabel('error')).toBe('error');
+    const french = (text: string) => ({ error: 'erreur' })[text] ?? text;
+    expect(jobStatusLabel('error', french)).toBe('erreur');
   });
 
   it('success rate over finished runs', () => {
