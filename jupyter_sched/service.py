@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -55,6 +55,7 @@ from .schemas import (
     RunNow,
     RunPage,
     Trigger,
+    stored_trigger,
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
@@ -809,19 +810,24 @@ class Service:
         return _job_model(job, last_run)
 
 
-_trigger_adapter: TypeAdapter[Trigger] = TypeAdapter(Trigger)
 #: The fields of the API's job read from the attributes of its row.
 _JOB_ROW_FIELDS = tuple(set(JobOut.model_fields) - {"trigger_description", "last_run"})
 
 
 def _job_model(job: Job, last_run: RunOut | None = None) -> JobOut:
     """The API's view of a job row: its fields, its trigger in words, its last run."""
-    trigger = _trigger_adapter.validate_python(job.trigger)
+    # Read leniently: a stored trigger that no longer validates (its job is set aside)
+    # is still listed and shown as stored.
+    trigger = stored_trigger(job.trigger, lenient=True)
+    try:
+        description = describe_trigger(trigger)
+    except (ValueError, TypeError, AttributeError):
+        description = f"a {job.trigger_kind} trigger that cannot be read any more"
     return JobOut.model_validate(
         {name: getattr(job, name) for name in _JOB_ROW_FIELDS}
         | {
             "trigger": trigger,
-            "trigger_description": describe_trigger(trigger),
+            "trigger_description": description,
             "last_run": last_run,
         }
     )

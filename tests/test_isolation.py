@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,16 +139,39 @@ def test_resuming_or_retriggering_a_job_set_aside_puts_it_back(service: Service)
     assert patched.next_fire_at is not None and patched.next_fire_at > now
 
 
-def test_a_run_whose_notebook_language_is_unknown_fails_at_once(
-    service: Service, worker: Worker
+def test_a_run_whose_kernel_language_is_unknown_fails_at_once(
+    service: Service, worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event_job = job(
-        service, "on event", {"kind": "event", "event": "loaded"}, retries=1, retry_delay_seconds=0
+        service,
+        "on event",
+        {"kind": "event", "event": "loaded"},
+        parameters={"x": 3},
+        retries=1,
+        retry_delay_seconds=0,
     )
-    # The notebook changes under the job: papermill has no translator for its language.
+    # A kernel is installed whose language papermill has no translator for (a real
+    # kernelspec, found through JUPYTER_PATH), and the notebook changes to use it: papermill
+    # raises its own exception, not one of the scheduler's.
+    spec_dir = tmp_path / "jupyter" / "kernels" / "klingon"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Klingon",
+                "language": "klingon",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     path = service.settings.root_dir / NOTEBOOK
     nb = json.loads(path.read_text())
-    nb["metadata"]["kernelspec"]["language"] = "klingon"
+    nb["metadata"]["kernelspec"] = {
+        "name": "klingon",
+        "display_name": "Klingon",
+        "language": "klingon",
+    }
     nb["metadata"]["language_info"]["name"] = "klingon"
     path.write_text(json.dumps(nb))
 
@@ -158,7 +182,7 @@ def test_a_run_whose_notebook_language_is_unknown_fails_at_once(
     assert done.error is not None and done.error.ename == "PapermillException"
     assert "klingon" in done.error.evalue
     log, _ = service.run_log(OWNER, run.id)
-    assert "cannot run: PapermillException" in log and "klingon" in log
+    assert "PapermillException" in log and "klingon" in log
     # Its retry fails the same way, at once: nothing waits out a lease.
     wait_until(lambda: len(service.list_runs(OWNER, job_id=event_job).runs) == 2, 30, "retry")
     runs = service.list_runs(OWNER, job_id=event_job).runs
