@@ -44,7 +44,13 @@ BUILD_TIMEOUT = 900.0
 _COMPLETE = ".complete"
 #: The project's files that its wheel is built from (``jupyter_sched/labextension`` is
 #: added when the Lab panel is built; otherwise the wheel comes without the panel).
-_PROJECT_FILES = ("pyproject.toml", "README.md", ".gitignore", "labextension/install.json")
+_PROJECT_FILES = (
+    "pyproject.toml",
+    "package.json",  # the version's one place
+    "README.md",
+    ".gitignore",
+    "labextension/install.json",
+)
 _PROJECT_TREES = ("jupyter_sched", "jupyter-config")
 _PREBUILT_PANEL = "jupyter_sched/labextension/static/style.js"
 
