@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,4 +97,4 @@ def test_prune_command(tmp_path: Path) -> None:
     assert dry.returncode == 0 and "would delete 2 finished run(s)" in dry.stdout
     done = sched(tmp_path, "prune", "--keep", "1")
     assert "deleted 2 finished run(s)" in done.stdout
-    assert len(sched(tmp_path, "runs", "list").stdout.strip().splitlines()) == 1
+    assert len(json.loads(sched(tmp_path, "runs", "list", "--json").stdout)["runs"]) == 1

@@ -16,7 +16,7 @@ from jupyter_sched.service import Service
 from jupyter_sched.ticker import Ticker, fire_due_jobs, reap_lost_runs
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run
+from .conftest import OWNER, wait_for_run, wait_until
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HELLO = "notebooks/hello.ipynb"
@@ -193,32 +193,26 @@ def test_a_cancelled_run_whose_worker_died_ends_cancelled_not_retried(service: S
 
 
 @pytest.mark.slow
-def test_cron_with_seconds_fires_on_time(service: Service, worker: Worker) -> None:
-    """Every 2 s for 10 s with one worker: one run per fire, none missed, none late."""
-    start = datetime.now(UTC)
+def test_cron_with_seconds_fires_every_fire_once(service: Service, worker: Worker) -> None:
+    """Every 2 s with one worker: one run per fire, none missed, each executed.
+
+    How late fires are is a figure of bench/, not a test: this holds on a loaded machine.
+    """
+    created = datetime.now(UTC)
     job = service.create_job(
         OWNER,
         {"name": "2s", "notebook": HELLO, "trigger": {"kind": "cron", "cron": "* * * * * */2"}},
     )
-    time.sleep(10.2)
+    wait_until(lambda: len(runs_of(service, job.id)) >= 5, 120, "five fires")
     service.pause_job(OWNER, job.id)
     runs = runs_of(service, job.id)
     scheduled = [r.scheduled_for for r in runs]
-    assert scheduled and scheduled[0] is not None
-    assert 5 <= len(runs) <= 6
     assert all(s is not None and s.second % 2 == 0 and s.microsecond == 0 for s in scheduled)
-    assert scheduled == [scheduled[0] + timedelta(seconds=2 * k) for k in range(len(runs))]
-    assert scheduled[0] - start < timedelta(seconds=2)
-    lateness = [(r.queued_at - r.scheduled_for).total_seconds() for r in runs if r.scheduled_for]
-    assert max(lateness) < 0.5, lateness
-    finished = [wait_for_run(service, r.id) for r in runs]
+    first = created.replace(microsecond=0) + timedelta(seconds=2 - created.second % 2)
+    assert scheduled == [first + timedelta(seconds=2 * k) for k in range(len(runs))]
+    finished = [wait_for_run(service, r.id, timeout=120) for r in runs]
     assert all(r.status == "succeeded" for r in finished), [r.error for r in finished]
-    starts = [
-        (r.started_at - r.scheduled_for).total_seconds()
-        for r in finished
-        if r.started_at and r.scheduled_for
-    ]
-    assert max(starts) < 1.0, starts
+    assert all(r.started_at is not None and r.scheduled_for is not None for r in finished)
 
 
 def test_ticker_thread_wakes_on_change(service: Service, settings: Settings) -> None:
