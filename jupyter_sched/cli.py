@@ -209,7 +209,6 @@ def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -
                 failure.append(exc)
 
         executing = threading.Thread(target=execute, name="jupyter-sched-local-run")
-        executing.start()
     with terminal.Progress() as progress:
         while True:
             run = service.get_run(owner, run_id)
@@ -219,6 +218,9 @@ def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -
             if active is not None:
                 done, total = active.progress
             progress.show(run.status, done, total)
+            if executing is not None and executing.ident is None:
+                # Started once the queued state is shown, so the progress always begins there.
+                executing.start()
             ended = executing is None or not executing.is_alive()
             if run.status in FINAL_STATUSES and ended:
                 return run
