@@ -153,7 +153,11 @@ class Run(Base):
     scheduled_for: Mapped[datetime | None]
     trigger: Mapped[str] = mapped_column(String(16))
     attempt: Mapped[int] = mapped_column(default=1)
-    retry_of: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    #: Indexed: deleting a run sets this to NULL in the runs that retry it, which without
+    #: an index is a scan of the whole history for every run deleted.
+    retry_of: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="queued")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     queue: Mapped[str] = mapped_column(String(64), default="default")
