@@ -38,7 +38,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
-from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings
+from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings, redact_url
+from .errors import CannotStart
 from .handlers import handlers
 from .metrics import RunObserver
 from .schemas import Health
@@ -336,6 +337,8 @@ class SchedApp(ExtensionApp):
     # -- life --------------------------------------------------------------------------------
 
     service: Service
+    #: Why the scheduler did not start in this server (``None``: it did).
+    refused: CannotStart | None = None
     ticker: Ticker | None = None
     worker: WorkerProcess | None = None
     observer: RunObserver | None = None
@@ -373,7 +376,13 @@ class SchedApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         settings = self.sched_settings()
-        self.service = Service.open(settings)
+        try:
+            self.service = Service.open(settings)
+        except CannotStart as exc:
+            # One line, and the rest of the server goes on without the scheduler.
+            self.log.error("jupyter-sched is off: %s", exc.message)
+            self.refused = exc
+            return
         self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
         if self.run_ticker:
             self.ticker = Ticker(self.service.db, self.service.queues, settings)
@@ -396,14 +405,15 @@ class SchedApp(ExtensionApp):
         self.log.info(
             "jupyter-sched %s: history %s, queue %s, ticker %s, embedded worker %s",
             __version__,
-            _redact(settings.database_url),
-            _redact(settings.redis_url) if settings.redis_url else "embedded",
+            redact_url(settings.database_url),
+            redact_url(settings.redis_url) if settings.redis_url else "embedded",
             "on" if self.ticker else "off",
             f"on (pid {self.worker.pid})" if self.worker else "off",
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers())
+        if self.refused is None:
+            self.handlers.extend(handlers())
 
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""
@@ -483,17 +493,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.update(settings.worker_environ())
     return env
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for logs."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (redis://...): drop credentials
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 class WorkerProcess:

@@ -22,8 +22,8 @@ from typing import Any
 import click
 
 from . import __version__, retention
-from .config import Settings
-from .errors import SchedError
+from .config import Settings, redact_url
+from .errors import CannotStart, SchedError
 from .models import FINAL_STATUSES
 from .schemas import Run
 from .service import Service, describe_trigger
@@ -37,9 +37,11 @@ def _owner() -> str:
     return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
 
 
-def _service(ctx: click.Context) -> Service:
-    settings: Settings = ctx.obj["settings"]
-    return Service.open(settings)
+def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
+    try:
+        return Service.open(settings or ctx.obj["settings"])
+    except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
+        raise click.ClickException(exc.message) from None
 
 
 def parse_value(text: str) -> Any:
@@ -107,9 +109,12 @@ def worker(
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     service = _service(ctx)
     queues = list(queues) or [service.settings.default_queue]
-    Worker(service.settings, service.db, queues, concurrency).run_forever(
-        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
-    )
+    try:
+        Worker(service.settings, service.db, queues, concurrency).run_forever(
+            grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
+        )
+    except CannotStart as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @main.command()
@@ -558,8 +563,8 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the newest version."""
     settings: Settings = ctx.obj["settings"]
-    Service.open(settings, upgrade=True)
-    click.echo(f"database at the newest schema: {settings.database_url}")
+    _service(ctx)
+    click.echo(f"database at the newest schema: {redact_url(settings.database_url)}")
 
 
 @main.command()
@@ -576,7 +581,7 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
-    service = Service.open(settings)
+    service = _service(ctx, settings)
     report = retention.prune(service.db, settings, utcnow(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     if dry_run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,21 @@ def _convert(kind: Any, raw: str, name: str) -> Any:
     except ValueError as exc:
         raise ValueError(f"{_env_name(name)}: {exc}") from None
     return raw
+
+
+#: The password of a URL (``scheme://user:PASSWORD@host``), as SQLAlchemy and redis-py
+#: read it: everything between the user's colon and the next ``@``.
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
+#: Query parameters that carry a credential (``?password=`` in libpq URLs).
+_QUERY_SECRET = re.compile(r"(?i)([?&][^=&#]*(?:password|passwd|secret|token)[^=&#]*=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any password-like query value) replaced by ``***``.
+
+    The one helper for every database or Redis URL that is printed or logged.
+    """
+    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url, count=1))
 
 
 def kernel_environ() -> dict[str, str]:

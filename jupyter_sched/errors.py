@@ -84,6 +84,23 @@ class TooLarge(SchedError):
     reason = "too_large"
 
 
+class CannotStart(SchedError):
+    """This process cannot safely join its deployment and must not start.
+
+    Raised at start-up by the server, the workers and the CLI; the CLI prints the message
+    on one line, the server logs it on one line and serves no scheduler.
+    """
+
+    status_code = 503
+    reason = "cannot_start"
+
+
+class SchemaTooNew(CannotStart):
+    """The history database was migrated by a newer jupyter-sched than this one."""
+
+    reason = "schema_too_new"
+
+
 class ExecutionError(Exception):
     """Why a run ended unsuccessfully, as the worker saw it.
 

@@ -175,10 +175,18 @@ class Service:
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = True) -> Service:
-        """A service on the deployment ``settings`` describe (migrating its database)."""
+        """A service on the deployment ``settings`` describe (migrating its database).
+
+        Raises :class:`~jupyter_sched.errors.CannotStart` when this process must not join
+        the deployment: its database was migrated by a newer jupyter-sched.
+        """
         db = Database(settings.database_url)
-        if upgrade:
-            db.upgrade()
+        try:
+            if upgrade:
+                db.upgrade()
+        except Exception:
+            db.dispose()
+            raise
         return cls(settings, db)
 
     # -- jobs ---------------------------------------------------------------------------
