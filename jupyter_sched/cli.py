@@ -25,6 +25,7 @@ from . import __version__, retention
 from .config import Settings, redact_url
 from .errors import CannotStart, SchedError
 from .models import FINAL_STATUSES
+from .queue import forget_secret
 from .schemas import Run
 from .service import Service, describe_trigger
 from .ticker import Ticker, utcnow
@@ -565,6 +566,18 @@ def db_upgrade(ctx: click.Context) -> None:
     settings: Settings = ctx.obj["settings"]
     _service(ctx)
     click.echo(f"database at the newest schema: {redact_url(settings.database_url)}")
+
+
+@db.command("forget-secret")
+@click.pass_context
+def db_forget_secret(ctx: click.Context) -> None:
+    """Forget the queue signing secret the deployment recorded, after changing
+    JUPYTER_SCHED_SECRET on purpose: the next process to start records its own."""
+    settings: Settings = ctx.obj["settings"]
+    service = _service(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
+    forgotten = forget_secret(service.db)
+    click.echo("forgotten; restart every process with the new secret" if forgotten else
+               "no secret recorded")  # fmt: skip
 
 
 @main.command()

@@ -101,6 +101,12 @@ class SchemaTooNew(CannotStart):
     reason = "schema_too_new"
 
 
+class SecretMismatch(CannotStart):
+    """This process signs queue messages with another secret than its deployment."""
+
+    reason = "secret_mismatch"
+
+
 class ExecutionError(Exception):
     """Why a run ended unsuccessfully, as the worker saw it.
 

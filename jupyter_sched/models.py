@@ -300,3 +300,14 @@ class Worker(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+
+
+class DeploymentValue(Base):
+    """A value every process of the deployment checks itself against (e.g. the probe of
+    the secret that signs queue messages), written by the first process that needs it."""
+
+    __tablename__ = "deployment"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -37,7 +37,7 @@ from .notebooks import (
     read_notebook,
     resolve_notebook,
 )
-from .queue import Queues
+from .queue import Queues, check_secret
 from .schemas import (
     NOT_NULLABLE,
     AfterTrigger,
@@ -178,12 +178,14 @@ class Service:
         """A service on the deployment ``settings`` describe (migrating its database).
 
         Raises :class:`~jupyter_sched.errors.CannotStart` when this process must not join
-        the deployment: its database was migrated by a newer jupyter-sched.
+        the deployment: its database was migrated by a newer jupyter-sched, or its secret
+        does not sign queue messages like the deployment's.
         """
         db = Database(settings.database_url)
         try:
             if upgrade:
                 db.upgrade()
+            check_secret(db, settings)
         except Exception:
             db.dispose()
             raise
