@@ -34,11 +34,11 @@ class Settings:
 
     data_dir: Path = field(default_factory=default_data_dir)
     #: SQLAlchemy URL; ``None`` means a SQLite file in ``data_dir``.
-    db_url: str | None = None
+    db_url: str | None = field(default=None, repr=False)  # may hold a password
     #: Redis URL for the queue; ``None`` means an embedded SqliteHuey file in ``data_dir``.
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
     #: Signs queue messages on Redis; ``None`` reads or creates ``data_dir/secret``.
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     #: Notebook paths are relative to this directory and may not leave it.
     root_dir: Path = field(default_factory=Path.cwd)
     #: Queue that jobs use unless they name one.
@@ -79,7 +79,7 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "jupyter-sched@localhost"
     smtp_user: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
     #: Delivery attempts of one notification before it is given up (and logged).
     notify_max_attempts: int = 5

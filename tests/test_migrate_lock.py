@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from jupyter_sched.config import Settings, redact_url
 from jupyter_sched.db import MIGRATION_LOCK_KEY, Database
 from jupyter_sched.errors import SchemaTooNew
 
@@ -204,3 +205,27 @@ def test_the_server_refuses_a_newer_schema_in_one_log_line(
     (line,) = [line for line in text_.splitlines() if "jupyter-sched" in line]
     assert "jupyter-sched is off: the history database" in line and FUTURE in line
     assert "Traceback" not in text_ and PASSWORD not in text_
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://sched:s3cr/et@db:5432/sched", "postgresql+psycopg://sched:***@db:5432/sched"),
+        ("redis://:hunter2@redis.internal:6379/0", "redis://:***@redis.internal:6379/0"),
+        ("postgresql://sched@db/sched?password=hunter2&sslmode=require",
+         "postgresql://sched@db/sched?password=***&sslmode=require"),
+        ("sqlite:////home/alice/.local/share/jupyter/sched/sched.db",
+         "sqlite:////home/alice/.local/share/jupyter/sched/sched.db"),
+        ("redis://redis.internal:6379/0", "redis://redis.internal:6379/0"),
+    ],
+)  # fmt: skip
+def test_urls_are_shown_without_passwords(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_settings_never_show_credentials() -> None:
+    settings = Settings(
+        db_url="postgresql://sched:pw-db@db/sched", redis_url="redis://:pw-redis@redis",
+        secret="pw-secret", smtp_password="pw-smtp",
+    )  # fmt: skip
+    assert "pw-" not in repr(settings) and "pw-" not in str(settings)
