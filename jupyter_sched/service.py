@@ -413,8 +413,10 @@ class Service:
         wait for it (a job left with no upstream becomes manual).
         """
         now = now or utcnow()
-        with self.db.read() as session:
+        with self.db.write() as session:
+            # Decided under the graph lock: no job starts to run after this one meanwhile.
             job = self._own_job(session, owner, job_id)
+            workflows.lock_graph(session, owner)
             followers = workflows.dependents(session, job.id)
             if followers and not force:
                 names = ", ".join(f"{j.name} ({j.id})" for j in followers)
@@ -422,11 +424,15 @@ class Service:
                     f"job_id: other jobs run after this one: {names}; delete with force",
                     field="job_id",
                 )
-            run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job.id)))
+            workflows.detach_upstream(session, job.id)
+            # No new fire while its history goes.
+            job.status, job.next_fire_at, job.version = "paused", None, job.version + 1
+        with self.db.read() as session:
+            run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job_id)))
             active = list(
                 session.scalars(
                     select(Run.id).where(
-                        Run.job_id == job.id, Run.status.in_(("queued", "running"))
+                        Run.job_id == job_id, Run.status.in_(("queued", "running"))
                     )
                 )
             )
@@ -435,20 +441,18 @@ class Service:
                 request_cancel(
                     self.db, run_id, now, max_retry_delay=self.settings.max_retry_delay_seconds
                 )
-        # The history first, a batch per transaction, so that no transaction holds the
-        # database for long however many runs the job has.
+        # The history, a batch per transaction, so that no transaction holds the database
+        # for long however many runs the job has; then the job (with any run made since).
         for start in range(0, len(run_ids), DELETE_BATCH):
             with self.db.write() as session:
                 session.execute(
                     delete(Run).where(Run.id.in_(run_ids[start : start + DELETE_BATCH]))
                 )
         with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            workflows.lock_graph(session, owner)
-            if not force and workflows.dependents(session, job.id):
-                raise Conflict("job_id: another job now runs after this one", field="job_id")
-            workflows.detach_upstream(session, job.id)
-            session.delete(job)
+            if (remaining := session.get(Job, job_id)) is not None:
+                workflows.lock_graph(session, owner)
+                workflows.detach_upstream(session, job_id)  # a job made to follow it since
+                session.delete(remaining)
         for run_id in run_ids:
             RunFolder(self.settings.artifacts_dir, run_id).remove()
         self.on_change()
