@@ -71,7 +71,7 @@ FAILURE_STATUSES = ("failed", "timed_out", "lost")
 #: Times an update is checked again when the job changes between its check and its write.
 UPDATE_ATTEMPTS = 3
 #: Runs of a deleted job removed per transaction.
-DELETE_BATCH = 1000
+DELETE_BATCH = 500
 
 
 def parse(model: type[M], data: Any) -> M:
