@@ -1,7 +1,7 @@
 """deployment: values every process of a deployment checks itself against
 
-Revision ID: 0007_locks
-Revises: 0006_locks
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import jupyter_sched.models
 
-revision: str = "0007_locks"
-down_revision: str | None = "0006_locks"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
