@@ -41,9 +41,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
-from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings
-from .db import Database, retry_while_unavailable
-from .errors import MissingExtra, Unavailable
+from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings, redact_url
+from .db import retry_while_unavailable
+from .errors import CannotStart, Unavailable
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
 from .schemas import Health
@@ -341,9 +341,9 @@ class SchedApp(ExtensionApp):
     # -- life --------------------------------------------------------------------------------
 
     service: Service
-    #: Why the scheduler could not start (a missing optional package); the API answers
-    #: every request with it.
-    unavailable: MissingExtra | None = None
+    #: Why the scheduler cannot start (a missing optional package, a newer schema, another
+    #: queue secret); the API answers every request with it.
+    unavailable: CannotStart | None = None
     ticker: Ticker | None = None
     worker: WorkerProcess | None = None
     observer: RunObserver | None = None
@@ -397,8 +397,8 @@ class SchedApp(ExtensionApp):
     def initialize_settings(self) -> None:
         settings = self.sched_settings()
         try:
-            self.service = Service(settings, Database(settings.database_url))
-        except MissingExtra as exc:
+            self.service = Service.open(settings, join=False)
+        except CannotStart as exc:
             # One line that says what to install instead of a traceback; JupyterLab keeps
             # working, and the panel shows the same line from the API's 503.
             self.log.error("jupyter-sched is off: %s", exc.message)
@@ -406,12 +406,16 @@ class SchedApp(ExtensionApp):
             return
         self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
         try:
-            self.service.db.upgrade()
+            self.service.join()
+        except CannotStart as exc:
+            self.log.error("jupyter-sched is off: %s", exc.message)
+            self.unavailable = exc
+            return
         except Unavailable:
             self.log.info(
                 "jupyter-sched: the API answers 503 until the history database %s answers; "
                 "the scheduler starts then",
-                _redact(settings.database_url),
+                redact_url(settings.database_url),
             )
             self._connector = threading.Thread(
                 target=self._connect, name="jupyter-sched-connect", daemon=True
@@ -423,9 +427,13 @@ class SchedApp(ExtensionApp):
     def _connect(self) -> None:
         """Wait for the history database, migrate it, then start the scheduler."""
         try:
-            retry_while_unavailable(self.service.db.upgrade, give_up=self._stopping, max_delay=10)
+            retry_while_unavailable(self.service.join, give_up=self._stopping, max_delay=10)
         except Unavailable:
             return  # the server stops
+        except CannotStart as exc:
+            self.log.error("jupyter-sched is off: %s", exc.message)
+            self.unavailable = exc
+            return
         except Exception:
             self.log.exception("jupyter-sched: the history database cannot be migrated")
             return
@@ -459,8 +467,8 @@ class SchedApp(ExtensionApp):
         self.log.info(
             "jupyter-sched %s: history %s, queue %s, ticker %s, embedded worker %s",
             __version__,
-            _redact(settings.database_url),
-            _redact(settings.redis_url) if settings.redis_url else "embedded",
+            redact_url(settings.database_url),
+            redact_url(settings.redis_url) if settings.redis_url else "embedded",
             "on" if self.ticker else "off",
             f"on (pid {self.worker.pid})" if self.worker else "off",
         )
@@ -556,17 +564,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     env.update(settings.worker_environ())
     return env
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for logs."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL (redis://...): drop credentials
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 class WorkerProcess:

@@ -24,10 +24,11 @@ from typing import Any
 import click
 
 from . import __version__, retention, terminal
-from .config import Settings
+from .config import Settings, redact_url
 from .db import retry_while_unavailable
-from .errors import SchedError
+from .errors import CannotStart, SchedError
 from .models import FINAL_STATUSES
+from .queue import forget_secret
 from .schemas import Run
 from .service import Service, describe_trigger
 from .ticker import Ticker, utcnow
@@ -40,17 +41,22 @@ def _owner() -> str:
     return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
 
 
-def _service(ctx: click.Context) -> Service:
-    settings: Settings = ctx.obj["settings"]
-    return Service.open(settings)
+def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
+    try:
+        return Service.open(settings or ctx.obj["settings"])
+    except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
+        raise click.ClickException(exc.message) from None
 
 
 def _waiting_service(ctx: click.Context) -> Service:
     """The service of a long-running command: it waits for an unreachable history
     database (logging that once) instead of exiting."""
     settings: Settings = ctx.obj["settings"]
-    service = Service.open(settings, upgrade=False)
-    retry_while_unavailable(service.db.upgrade, max_delay=10)
+    service = Service.open(settings, join=False)
+    try:
+        retry_while_unavailable(service.join, max_delay=10)
+    except CannotStart as exc:
+        raise click.ClickException(exc.message) from None
     return service
 
 
@@ -128,9 +134,12 @@ def worker(
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
-    Worker(service.settings, service.db, queues, concurrency).run_forever(
-        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
-    )
+    try:
+        Worker(service.settings, service.db, queues, concurrency).run_forever(
+            grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
+        )
+    except CannotStart as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @main.command()
@@ -597,8 +606,20 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the newest version."""
     settings: Settings = ctx.obj["settings"]
-    Service.open(settings, upgrade=True)
-    click.echo(f"database at the newest schema: {settings.database_url}")
+    _service(ctx)
+    click.echo(f"database at the newest schema: {redact_url(settings.database_url)}")
+
+
+@db.command("forget-secret")
+@click.pass_context
+def db_forget_secret(ctx: click.Context) -> None:
+    """Forget the queue signing secret the deployment recorded, after changing
+    JUPYTER_SCHED_SECRET on purpose: the next process to start records its own."""
+    settings: Settings = ctx.obj["settings"]
+    service = _service(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
+    forgotten = forget_secret(service.db)
+    click.echo("forgotten; restart every process with the new secret" if forgotten else
+               "no secret recorded")  # fmt: skip
 
 
 @main.command()
@@ -615,7 +636,7 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
-    service = Service.open(settings)
+    service = _service(ctx, settings)
     report = retention.prune(service.db, settings, utcnow(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     if dry_run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,11 @@ class Settings:
 
     data_dir: Path = field(default_factory=default_data_dir)
     #: SQLAlchemy URL; ``None`` means a SQLite file in ``data_dir``.
-    db_url: str | None = None
+    db_url: str | None = field(default=None, repr=False)  # may hold a password
     #: Redis URL for the queue; ``None`` means an embedded SqliteHuey file in ``data_dir``.
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
     #: Signs queue messages on Redis; ``None`` reads or creates ``data_dir/secret``.
-    secret: str | None = None
+    secret: str | None = field(default=None, repr=False)
     #: Notebook paths are relative to this directory and may not leave it.
     root_dir: Path = field(default_factory=Path.cwd)
     #: Whether notebooks in hidden files or folders (a path component starting with ``.``)
@@ -81,7 +82,7 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "jupyter-sched@localhost"
     smtp_user: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
     #: Delivery attempts of one notification before it is given up (and logged).
     notify_max_attempts: int = 5
@@ -159,6 +160,21 @@ def _convert(kind: Any, raw: str, name: str) -> Any:
     except ValueError as exc:
         raise ValueError(f"{_env_name(name)}: {exc}") from None
     return raw
+
+
+#: The password of a URL (``scheme://user:PASSWORD@host``), as SQLAlchemy and redis-py
+#: read it: everything between the user's colon and the next ``@``.
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
+#: Query parameters that carry a credential (``?password=`` in libpq URLs).
+_QUERY_SECRET = re.compile(r"(?i)([?&][^=&#]*(?:password|passwd|secret|token)[^=&#]*=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any password-like query value) replaced by ``***``.
+
+    The one helper for every database or Redis URL that is printed or logged.
+    """
+    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url, count=1))
 
 
 def kernel_environ() -> dict[str, str]:

@@ -8,6 +8,8 @@ database stops answering and one line when it answers again, whichever thread no
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import logging
 import threading
 import time
@@ -20,13 +22,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import MissingExtra, Unavailable
+from . import __version__
+from .config import redact_url
+from .errors import MissingExtra, SchemaTooNew, Unavailable
 
 T = TypeVar("T")
 
@@ -42,6 +46,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: The PostgreSQL advisory lock (a 64-bit key, per database) held while migrating.
+MIGRATION_LOCK_KEY = int.from_bytes(b"jschedmg", "big")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -220,24 +226,85 @@ class Database:
             yield session
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (creates the tables on a new database)."""
+        """Bring the schema to the newest migration (creates the tables on a new database).
+
+        Every server, worker and command calls this on start, so it returns after one
+        query when the schema is current, and processes starting together migrate one at
+        a time (a PostgreSQL advisory lock, or a lock file next to a SQLite database).
+        Raises :class:`~jupyter_sched.errors.SchemaTooNew` when a newer jupyter-sched
+        migrated the database: this code would write to a schema it does not know, and
+        :class:`~jupyter_sched.errors.Unavailable` when the database cannot be reached.
+        """
         # Only reaching the database is an outage; a migration that fails is an error.
         with self.reaching():
             connection = self.engine.connect()
-        with connection, connection.begin():
+        with connection:
+            if self._schema_is_current(connection):
+                return
+        with self._migration_lock() as connection:
+            # Another process may have migrated while this one waited for the lock.
+            if self._schema_is_current(connection):
+                return
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     def is_current(self) -> bool:
         """Whether the schema is at the newest migration."""
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
         with self.reaching(), self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision() == head
+            return self._schema_is_current(connection)
+
+    def _schema_is_current(self, connection: Connection) -> bool:
+        script = _scripts()
+        applied = set(MigrationContext.configure(connection).get_current_heads())
+        unknown = applied - {revision.revision for revision in script.walk_revisions()}
+        if unknown:
+            raise SchemaTooNew(
+                f"the history database {redact_url(self.url)} is at schema revision "
+                f"{', '.join(sorted(unknown))}, which jupyter-sched {__version__} does not know "
+                "(a newer jupyter-sched migrated it): upgrade jupyter-sched here to the "
+                "deployment's version; not starting, so as not to write to an unknown schema"
+            )
+        return applied == set(script.get_heads())
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        """A connection in a transaction that no other process migrates beside."""
+        if self.engine.dialect.name == "postgresql":
+            with self.reaching():
+                connection = self.engine.connect()
+            with connection, connection.begin():
+                # Released when the migration's transaction ends, committed or not.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                yield connection
+            return
+        database = make_url(self.url).database
+        if not self.is_sqlite or not database or database == ":memory:":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        # SQLite's own lock would fail the second migrator at once ("database is locked":
+        # both read the schema, then both want to write), so wait on a file lock instead.
+        lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+        with open(lock_path, "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                with self.engine.begin() as connection:
+                    yield connection
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """This code's migrations (read once per process)."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
 
 
 def alembic_config(url: str) -> Config:

@@ -84,11 +84,33 @@ class TooLarge(SchedError):
     reason = "too_large"
 
 
-class MissingExtra(SchedError):
+class CannotStart(SchedError):
+    """This process cannot safely join its deployment and must not start.
+
+    Raised at start-up by the server, the workers and the CLI; the CLI prints the message
+    on one line, the server logs it on one line and its API answers 503 with it.
+    """
+
+    status_code = 503
+    reason = "cannot_start"
+
+
+class SchemaTooNew(CannotStart):
+    """The history database was migrated by a newer jupyter-sched than this one."""
+
+    reason = "schema_too_new"
+
+
+class SecretMismatch(CannotStart):
+    """This process signs queue messages with another secret than its deployment."""
+
+    reason = "secret_mismatch"
+
+
+class MissingExtra(CannotStart):
     """An optional Python package is not installed; the message names the extra that
     brings it (``pip install 'jupyter-sched[postgres]'``)."""
 
-    status_code = 503
     reason = "missing_dependency"
 
     #: For each optional module: what needs it, and the install line that brings it.

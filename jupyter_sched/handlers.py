@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from tornado import web
 
 from . import openapi
-from .errors import MissingExtra, SchedError, TooLarge, Unauthorized, Unavailable
+from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
 from .schemas import (
     DeleteJobQuery,
     EventRuns,
@@ -74,7 +74,7 @@ class SchedHandler(APIHandler):
     def service(self) -> Service:
         """The scheduler's service; :class:`Unavailable` until its database is ready."""
         if not self.sched.ready.is_set():
-            raise Unavailable()
+            raise self.sched.unavailable or Unavailable()
         return self.sched.service
 
     @property
@@ -464,7 +464,7 @@ class UnavailableHandler(SchedHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str) -> None:
-        raise self.sched.unavailable or MissingExtra("the scheduler did not start")
+        raise self.sched.unavailable or CannotStart("the scheduler did not start")
 
     post = patch = delete = get
 

@@ -156,7 +156,11 @@ class Run(Base):
     scheduled_for: Mapped[datetime | None]
     trigger: Mapped[str] = mapped_column(String(16))
     attempt: Mapped[int] = mapped_column(default=1)
-    retry_of: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    #: Indexed: deleting a run sets this to NULL in the runs that retry it, which without
+    #: an index is a scan of the whole history for every run deleted.
+    retry_of: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="queued")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     queue: Mapped[str] = mapped_column(String(64), default="default")
@@ -299,3 +303,14 @@ class Worker(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+
+
+class DeploymentValue(Base):
+    """A value every process of the deployment checks itself against (e.g. the probe of
+    the secret that signs queue messages), written by the first process that needs it."""
+
+    __tablename__ = "deployment"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

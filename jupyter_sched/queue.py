@@ -3,18 +3,110 @@
 The database is the truth and the queue is a hint: a message is only a run id (also used
 as the huey task id). Losing a message delays a run until the reconciler re-enqueues it;
 delivering one twice does nothing, because a worker claims a run with a conditional update.
+
+On Redis, messages are signed with the deployment's secret. Every process checks its
+secret against a probe the first one recorded in the database (:func:`check_secret`), so
+a process with another secret refuses to start instead of sending or taking messages
+nobody can read; a message that still fails verification is set aside, never executed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from huey import PriorityRedisHuey, SqliteHuey
-from huey.api import Huey, TaskWrapper
+from huey.api import Huey, Task, TaskWrapper
 from huey.serializer import SignedSerializer
+from sqlalchemy.exc import IntegrityError
 
-from .config import Settings
+from .config import ENV_SECRET, Settings, redact_url
+from .db import Database
+from .errors import SecretMismatch
+from .models import DeploymentValue
+
+log = logging.getLogger(__name__)
+
+#: The deployment value that holds the signing probe: a nonce and its HMAC under the secret.
+SECRET_PROBE = "queue_secret_probe"  # noqa: S105 - a row name, not a secret
+#: Unreadable messages kept per queue for an administrator to look at.
+SET_ASIDE_LIMIT = 1000
+
+
+def check_secret(db: Database, settings: Settings) -> None:
+    """Raise :class:`SecretMismatch` unless this process signs queue messages with the
+    deployment's secret (nothing to check on the embedded queue, which signs nothing).
+
+    The first process to check records a probe; the database keeps it (Redis may restart
+    empty), so a process started later with another secret cannot become the reference.
+    """
+    if not settings.redis_url:
+        return
+    secret = settings.queue_secret()
+    with db.read() as session:
+        stored = session.get(DeploymentValue, SECRET_PROBE)
+        probe = stored.value if stored is not None else None
+    if probe is None:
+        nonce = secrets.token_hex(16)
+        probe = f"{nonce}:{_probe_digest(secret, nonce)}"
+        try:
+            with db.write() as session:
+                session.add(
+                    DeploymentValue(name=SECRET_PROBE, value=probe, created_at=datetime.now(UTC))
+                )
+        except IntegrityError:  # another process recorded its probe first
+            with db.read() as session:
+                stored = session.get(DeploymentValue, SECRET_PROBE)
+                assert stored is not None
+                probe = stored.value
+    nonce, _, digest = probe.partition(":")
+    if not hmac.compare_digest(digest, _probe_digest(secret, nonce)):
+        raise SecretMismatch(
+            f"{ENV_SECRET} of this process is not the secret that signs the deployment's "
+            f"queue messages on {redact_url(settings.redis_url)}: its messages could not be "
+            "read by the other processes, nor theirs by it; not starting. Give every server "
+            "and worker of the deployment the same secret (after changing it on purpose, "
+            "run `jupyter sched db forget-secret` once)"
+        )
+
+
+def forget_secret(db: Database) -> bool:
+    """Drop the deployment's signing probe (after its secret was changed on purpose): the
+    next process to start records its own. Returns whether there was one."""
+    with db.write() as session:
+        stored = session.get(DeploymentValue, SECRET_PROBE)
+        if stored is not None:
+            session.delete(stored)
+        return stored is not None
+
+
+def _probe_digest(secret: str, nonce: str) -> str:
+    message = f"jupyter_sched queue secret probe {nonce}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class _VerifyingRedisHuey(PriorityRedisHuey):  # type: ignore[misc]
+    """Redis queue that hands a message failing verification to ``on_unreadable`` instead
+    of dropping it (huey would log it and lose it)."""
+
+    on_unreadable: Callable[[bytes], None] | None = None
+
+    def dequeue(self) -> Task | None:
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.deserialize_task(data)
+        except Exception:  # a bad signature, or a payload that is not a task
+            if self.on_unreadable is None:
+                raise
+            self.on_unreadable(data)
+            return None
 
 
 def _unbound_execute(run_id: str) -> None:
@@ -41,16 +133,19 @@ class RunQueue:
         settings: Settings,
         name: str = "default",
         execute: Callable[[str], Any] = _unbound_execute,
+        on_unreadable: Callable[[RunQueue, bytes], None] | None = None,
     ) -> None:
         self.name = name
         huey_name = f"jupyter_sched.{name}"
         if settings.redis_url:
-            self.huey: Huey = PriorityRedisHuey(
+            self.huey: Huey = _VerifyingRedisHuey(
                 huey_name,
                 url=settings.redis_url,
                 results=False,
                 serializer=SignedSerializer(secret=settings.queue_secret(), salt="jupyter_sched"),
             )
+            if on_unreadable is not None:
+                self.huey.on_unreadable = lambda data: on_unreadable(self, data)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey(
@@ -77,19 +172,48 @@ class RunQueue:
         """Drop every waiting message (tests and ``jupyter sched db reset``)."""
         self.huey.flush()
 
+    @property
+    def set_aside_key(self) -> str:
+        """The Redis list that keeps the messages of this queue that failed verification."""
+        return f"{self.huey.name}.unverified"
+
+    def put_back(self, data: bytes) -> None:
+        """Return a message, as it was taken, to the queue (for a worker that can read it)."""
+        self.huey.storage.enqueue(data)
+
+    def set_aside(self, data: bytes) -> None:
+        """Keep a message that failed verification out of the queue (the newest
+        :data:`SET_ASIDE_LIMIT` are kept), so that it is neither executed nor lost."""
+        conn = self.huey.storage.conn
+        conn.lpush(self.set_aside_key, data)
+        conn.ltrim(self.set_aside_key, 0, SET_ASIDE_LIMIT - 1)
+
+    def set_aside_count(self) -> int:
+        """Messages of this queue set aside (0 on the embedded queue, which signs nothing)."""
+        if not isinstance(self.huey, PriorityRedisHuey):
+            return 0
+        return int(self.huey.storage.conn.llen(self.set_aside_key))
+
 
 class Queues:
     """The queues of a deployment by name, created on first use."""
 
-    def __init__(self, settings: Settings, execute: Callable[[str], Any] = _unbound_execute):
+    def __init__(
+        self,
+        settings: Settings,
+        execute: Callable[[str], Any] = _unbound_execute,
+        on_unreadable: Callable[[RunQueue, bytes], None] | None = None,
+    ):
         self.settings = settings
         self._execute = execute
+        self._on_unreadable = on_unreadable
         self._queues: dict[str, RunQueue] = {}
 
     def __getitem__(self, name: str) -> RunQueue:
         queue = self._queues.get(name)
         if queue is None:
-            queue = self._queues[name] = RunQueue(self.settings, name, self._execute)
+            queue = RunQueue(self.settings, name, self._execute, self._on_unreadable)
+            self._queues[name] = queue
         return queue
 
     def enqueue(self, run_id: str, queue: str, priority: int = 0) -> None:

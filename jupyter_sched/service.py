@@ -11,12 +11,13 @@ import contextlib
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select, text, type_coerce
+from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,7 @@ from .notebooks import (
     notebook_root,
     resolve_notebook,
 )
-from .queue import Queues
+from .queue import Queues, check_secret
 from .schemas import (
     NOT_NULLABLE,
     AfterTrigger,
@@ -72,6 +73,10 @@ FAILURE_STATUSES = ("failed", "timed_out", "lost")
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
 _CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
+#: Times an update is checked again when the job changes between its check and its write.
+UPDATE_ATTEMPTS = 3
+#: Runs of a deleted job removed per transaction.
+DELETE_BATCH = 500
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -182,12 +187,28 @@ class Service:
         self.webhook_limiter = workflows.RateLimiter(settings.webhook_rate_per_minute)
 
     @classmethod
-    def open(cls, settings: Settings, *, upgrade: bool = True) -> Service:
-        """A service on the deployment ``settings`` describe (migrating its database)."""
-        db = Database(settings.database_url)
-        if upgrade:
-            db.upgrade()
-        return cls(settings, db)
+    def open(cls, settings: Settings, *, join: bool = True) -> Service:
+        """A service on the deployment ``settings`` describe, which has joined it (see
+        :meth:`join`) unless ``join`` is false: the caller joins once the database answers."""
+        service = cls(settings, Database(settings.database_url))
+        if join:
+            try:
+                service.join()
+            except Exception:
+                service.db.dispose()
+                raise
+        return service
+
+    def join(self) -> None:
+        """Migrate the history database and check this process's queue secret.
+
+        Raises :class:`~jupyter_sched.errors.Unavailable` while the database does not answer,
+        and :class:`~jupyter_sched.errors.CannotStart` when this process must not join the
+        deployment: its database was migrated by a newer jupyter-sched, or its secret does
+        not sign queue messages like the deployment's.
+        """
+        self.db.upgrade()
+        check_secret(self.db, self.settings)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -214,9 +235,14 @@ class Service:
             queue=check_queue(owner, spec.queue or self.settings.default_queue),
         )
         job.next_fire_at = job_next_fire(job, now)
-        with self.db.write() as session:
-            upstreams = workflows.upstream_ids(job.trigger)
+        upstreams = workflows.upstream_ids(job.trigger)
+        with self.db.read() as session:
             workflows.check_upstreams(session, owner, None, upstreams)
+        with self.db.write() as session:
+            if upstreams:
+                # Again, under the lock: an upstream job may have been deleted meanwhile.
+                workflows.lock_graph(session, owner)
+                workflows.check_upstreams(session, owner, None, upstreams)
             session.add(job)
             session.flush()
             workflows.sync_dependencies(session, job)
@@ -295,7 +321,13 @@ class Service:
         *,
         now: datetime | None = None,
     ) -> JobOut:
-        """Change the fields present in ``data``; ``null`` clears an optional field."""
+        """Change the fields present in ``data``; ``null`` clears an optional field.
+
+        The checks (notebook, parameters, upstream jobs, cycles) read files and the
+        dependency graph before the write transaction; that one applies the change only if
+        the job is still at the version checked (else the checks run again), so it holds
+        the database for a few short queries whatever the size of the graph.
+        """
         now = now or utcnow()
         patch = parse(JobUpdate, data)
         changes = {name: getattr(patch, name) for name in patch.model_fields_set}
@@ -303,57 +335,95 @@ class Service:
         for name, value in changes.items():
             if value is None and name in NOT_NULLABLE:
                 raise InvalidInput(f"{name}: cannot be null", field=name)
+        for _ in range(UPDATE_ATTEMPTS):
+            checked = self._check_update(owner, job_id, dict(changes), expected_version, now)
+            out = self._apply_update(owner, job_id, checked, expected_version, now)
+            if out is not None:
+                self.on_change()
+                return out
+        raise Conflict("version: the job keeps changing; try again", field="version")
+
+    def _check_update(
+        self,
+        owner: str,
+        job_id: str,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        now: datetime,
+    ) -> _CheckedUpdate:
+        """Validate a change against the job as it is now, outside any write transaction."""
+        with self.db.read() as session:
+            current = _job_model(self._own_job(session, owner, job_id))
+        if expected_version is not None and expected_version != current.version:
+            raise Conflict(
+                f"version: the job changed meanwhile (now version {current.version})",
+                field="version",
+            )
+        if "queue" in changes:
+            # null: back to the default
+            changes["queue"] = check_queue(owner, changes["queue"] or self.settings.default_queue)
+        if "output_formats" in changes:
+            changes["output_formats"] = [
+                "ipynb",
+                *sorted(set(changes["output_formats"]) - {"ipynb"}),
+            ]
+        trigger = changes.pop("trigger", None)
+        merged = JobCreate.model_validate(
+            {
+                **current.model_dump(include=set(JobCreate.model_fields)),
+                **({"trigger": trigger} if trigger is not None else {}),
+                **changes,
+            }
+        )
+        changed = set(changes) | ({"trigger"} if trigger is not None else set())
+        self._check_job(merged, now, changed)
+        path_checked = bool({"notebook", "parameters", "kernel"} & changed)
+        if changes.get("notifications") is not None:
+            changes["notifications"] = [t.model_dump(mode="json") for t in changes["notifications"]]
+        if trigger is not None:
+            with self.db.read() as session:
+                workflows.check_upstreams(session, owner, job_id, _upstreams(trigger))
+        return _CheckedUpdate(current.version, changes, trigger, path_checked)
+
+    def _apply_update(
+        self,
+        owner: str,
+        job_id: str,
+        update: _CheckedUpdate,
+        expected_version: int | None,
+        now: datetime,
+    ) -> JobOut | None:
+        """Write a checked change; ``None`` if the job changed since it was checked."""
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            if expected_version is not None and expected_version != job.version:
-                raise Conflict(
-                    f"version: the job changed meanwhile (now version {job.version})",
-                    field="version",
-                )
-            if "queue" in changes:
-                # null: back to the default
-                changes["queue"] = check_queue(
-                    owner, changes["queue"] or self.settings.default_queue
-                )
-            if "output_formats" in changes:
-                changes["output_formats"] = [
-                    "ipynb",
-                    *sorted(set(changes["output_formats"]) - {"ipynb"}),
-                ]
-            trigger = changes.pop("trigger", None)
-            merged = JobCreate.model_validate(
-                {
-                    **_job_model(job).model_dump(include=set(JobCreate.model_fields)),
-                    **({"trigger": trigger} if trigger is not None else {}),
-                    **changes,
-                }
-            )
-            changed = set(changes) | ({"trigger"} if trigger is not None else set())
-            self._check_job(merged, now, changed)
-            if {"notebook", "parameters", "kernel"} & changed:
+            if job.version != update.version:
+                if expected_version is not None:
+                    raise Conflict(
+                        f"version: the job changed meanwhile (now version {job.version})",
+                        field="version",
+                    )
+                return None
+            if update.path_checked:
                 job.root_dir = self._root  # the path was checked against this server's root
-            if changes.get("notifications") is not None:
-                changes["notifications"] = [
-                    t.model_dump(mode="json") for t in changes["notifications"]
-                ]
-            for name, value in changes.items():
+            for name, value in update.changes.items():
                 setattr(job, name, value)
+            trigger = update.trigger
             if trigger is not None:
-                upstreams = trigger.jobs if isinstance(trigger, AfterTrigger) else []
-                workflows.check_upstreams(session, owner, job.id, upstreams)
+                # Again, under the lock (two short queries): another job's change may have
+                # deleted an upstream job or closed a cycle since the check.
+                workflows.lock_graph(session, owner)
+                workflows.check_upstreams(session, owner, job.id, _upstreams(trigger))
                 job.trigger = trigger.model_dump(mode="json")
                 job.trigger_kind = trigger.kind
                 workflows.sync_dependencies(session, job)
                 if job.status == "error":  # set aside for its old trigger: back in service
                     job.status, job.error = "active", None
-            if trigger is not None or {"start_at", "end_at", "max_runs"} & set(changes):
+            if trigger is not None or {"start_at", "end_at", "max_runs"} & set(update.changes):
                 job.next_fire_at = job_next_fire(job, now) if job.status == "active" else None
             job.version += 1
             job.updated_at = now
             session.flush()
-            out = self._job_out(job, session)
-        self.on_change()
-        return out
+            return self._job_out(job, session)
 
     def delete_job(
         self, owner: str, job_id: str, *, force: bool = False, now: datetime | None = None
@@ -364,8 +434,10 @@ class Service:
         wait for it (a job left with no upstream becomes manual).
         """
         now = now or utcnow()
-        with self.db.read() as session:
+        with self.db.write() as session:
+            # Decided under the graph lock: no job starts to run after this one meanwhile.
             job = self._own_job(session, owner, job_id)
+            workflows.lock_graph(session, owner)
             followers = workflows.dependents(session, job.id)
             if followers and not force:
                 names = ", ".join(f"{j.name} ({j.id})" for j in followers)
@@ -373,11 +445,15 @@ class Service:
                     f"job_id: other jobs run after this one: {names}; delete with force",
                     field="job_id",
                 )
-            run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job.id)))
+            workflows.detach_upstream(session, job.id)
+            # No new fire while its history goes.
+            job.status, job.next_fire_at, job.version = "paused", None, job.version + 1
+        with self.db.read() as session:
+            run_ids = list(session.scalars(select(Run.id).where(Run.job_id == job_id)))
             active = list(
                 session.scalars(
                     select(Run.id).where(
-                        Run.job_id == job.id, Run.status.in_(("queued", "running"))
+                        Run.job_id == job_id, Run.status.in_(("queued", "running"))
                     )
                 )
             )
@@ -386,10 +462,18 @@ class Service:
                 request_cancel(
                     self.db, run_id, now, max_retry_delay=self.settings.max_retry_delay_seconds
                 )
+        # The history, a batch per transaction, so that no transaction holds the database
+        # for long however many runs the job has; then the job (with any run made since).
+        for start in range(0, len(run_ids), DELETE_BATCH):
+            with self.db.write() as session:
+                session.execute(
+                    delete(Run).where(Run.id.in_(run_ids[start : start + DELETE_BATCH]))
+                )
         with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            workflows.detach_upstream(session, job.id)
-            session.delete(job)
+            if (remaining := session.get(Job, job_id)) is not None:
+                workflows.lock_graph(session, owner)
+                workflows.detach_upstream(session, job_id)  # a job made to follow it since
+                session.delete(remaining)
         for run_id in run_ids:
             RunFolder(self.settings.artifacts_dir, run_id).remove()
         self.on_change()
@@ -838,6 +922,21 @@ def _checked_payload(payload: Any) -> Any:
     if payload is None:
         return None
     return parse(Payload, payload).model_dump()
+
+
+@dataclass(frozen=True)
+class _CheckedUpdate:
+    """A job change validated against the job at ``version``."""
+
+    version: int
+    changes: dict[str, Any]
+    trigger: Trigger | None
+    #: Whether the notebook path was checked (against this server's root).
+    path_checked: bool
+
+
+def _upstreams(trigger: Trigger) -> list[str]:
+    return trigger.jobs if isinstance(trigger, AfterTrigger) else []
 
 
 def _page_size(limit: int) -> int:

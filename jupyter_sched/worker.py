@@ -30,13 +30,13 @@ from sqlalchemy import select, update
 from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
 from .config import Settings
 from .db import Database, retry_while_unavailable
-from .errors import SchedError, Unavailable
+from .errors import SchedError, SecretMismatch, Unavailable
 from .executor import Execution, KernelSupply, RunFiles
 from .lifecycle import Outcome, claim, dispatch, finish
 from .models import Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
-from .queue import Queues
+from .queue import Queues, RunQueue, check_secret
 from .ticker import utcnow
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
 
@@ -103,7 +103,7 @@ class Worker:
         self.queue_names = list(queues)
         self.concurrency = concurrency
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        self.queues = Queues(settings, execute=self.execute)
+        self.queues = Queues(settings, execute=self.execute, on_unreadable=self._on_unreadable)
         self.kernels = KernelSupply(
             PRESTART_KERNEL if settings.prestart_kernels else None, settings.artifacts_dir
         )
@@ -115,6 +115,8 @@ class Worker:
         self._give_up = threading.Event()
         self._watcher: threading.Thread | None = None
         self._consumers: list[Consumer] = []
+        #: Why this worker stopped consuming on its own (its secret is not the deployment's).
+        self.refused: SecretMismatch | None = None
 
     # -- executing one run ------------------------------------------------------------
 
@@ -294,6 +296,35 @@ class Worker:
         if active is not None:
             active.progress = (done, total)
 
+    def _on_unreadable(self, queue: RunQueue, data: bytes) -> None:
+        """A message failed verification: set it aside, or if this worker's secret is the
+        wrong one, put it back and stop consuming. Never executed, never silently lost;
+        the run it names stays queued in the database, where the reconciler finds it."""
+        try:
+            check_secret(self.db, self.settings)
+        except SecretMismatch as exc:
+            queue.put_back(data)
+            if self.refused is None:
+                self.refused = exc
+                log.error("worker %s stops consuming: %s", self.id, exc.message)
+            for consumer in self._consumers:
+                consumer.stop_flag.set()
+            return
+        except Exception:
+            # Without the database this worker cannot tell a forgery from its own wrong
+            # secret: the message goes back, and the thread waits before the next one.
+            queue.put_back(data)
+            log.warning("queue %s: a message failed verification; put back", queue.name,
+                        exc_info=True)  # fmt: skip
+            time.sleep(self.settings.heartbeat_seconds)
+            return
+        queue.set_aside(data)
+        log.error(
+            "queue %s: a message not signed with this deployment's secret was set aside in "
+            "Redis list %s, not executed; a run it names stays queued and is handed over again",
+            queue.name, queue.set_aside_key,
+        )  # fmt: skip
+
     # -- watching the runs ------------------------------------------------------------
 
     def watch_once(self, now: datetime, *, heartbeat: bool) -> None:
@@ -387,7 +418,12 @@ class Worker:
     # -- life of the process ------------------------------------------------------------
 
     def start(self) -> None:
-        """Register the worker and start consuming; returns at once."""
+        """Register the worker and start consuming; returns at once.
+
+        Raises :class:`~jupyter_sched.errors.SecretMismatch` (and registers nothing) when
+        this process's secret is not the one that signs the deployment's queue messages.
+        """
+        check_secret(self.db, self.settings)
         self.settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Unavailable):  # the watcher registers it once it answers
             self._heartbeat_worker(utcnow())
@@ -456,6 +492,9 @@ class Worker:
     ) -> None:
         """Start, then stop gracefully on SIGTERM or SIGINT (a second signal hurries it).
 
+        Raises :class:`~jupyter_sched.errors.SecretMismatch` when the worker refuses to
+        start or stops consuming because its secret is not the deployment's.
+
         With ``exit_with_parent`` the worker also stops when the process that started it
         (``parent_pid``, default the parent process) dies, so a killed server never leaves
         a second set of workers behind, even if it died while the worker was starting.
@@ -475,7 +514,7 @@ class Worker:
             return
         self.start()
         try:
-            while not stopping.wait(1.0):
+            while not stopping.wait(1.0) and self.refused is None:
                 if exit_with_parent and (os.getppid() != parent or not _alive(parent)):
                     log.warning("parent process died; stopping")
                     break
@@ -483,6 +522,8 @@ class Worker:
                     consumer.check_worker_health()
         finally:
             self.stop(grace_seconds)
+        if self.refused is not None:
+            raise self.refused
 
 
 def _alive(pid: int) -> bool:
