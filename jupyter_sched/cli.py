@@ -24,14 +24,16 @@ from typing import Any
 import click
 
 from . import __version__, retention, terminal
+from .clock import utcnow
 from .config import Settings, redact_url
 from .db import retry_while_unavailable
 from .errors import CannotStart, SchedError
-from .models import FINAL_STATUSES
 from .queue import forget_secret
 from .schemas import Run
-from .service import Service, describe_trigger
-from .ticker import Ticker, utcnow
+from .service import Service
+from .statuses import FINAL_STATUSES
+from .ticker import Ticker
+from .triggers import describe_trigger
 from .worker import Worker
 
 STATUS_COLOURS = terminal.STATUS_COLOURS

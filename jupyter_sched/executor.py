@@ -34,8 +34,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from .config import kernel_environ
-from .lifecycle import Outcome
 from .notebooks import kernel_language, notebook_kernel
+from .statuses import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,6 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
             # The client does not own the kernel, so nbclient leaves its channels open.
             if client.kc is not None:
                 client.kc.stop_channels()
-
-
-papermill_engines.register(ENGINE_NAME, SchedEngine)
 
 
 def is_notebook_cell(cell: Any) -> bool:
@@ -416,6 +413,9 @@ class Execution:
             self.log_line(f"cell {index + 1}/{total}")
             self.on_progress(index, total)
 
+        # Registered here, where it is used, so that importing this module changes nothing
+        # in papermill (registering again replaces the entry with the same engine).
+        papermill_engines.register(ENGINE_NAME, SchedEngine)
         try:
             # papermill formats both paths with the parameters: make that a no-op.
             nb = papermill.execute_notebook(

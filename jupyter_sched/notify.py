@@ -24,14 +24,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .config import Settings
 from .db import Database
 from .errors import Unavailable
 from .models import Job, Notification, Run, new_id
+from .statuses import FAILURE_STATUSES
 
 log = logging.getLogger(__name__)
 
-FAILURE_STATUSES = frozenset({"failed", "timed_out", "lost"})
 #: Seconds a webhook or SMTP server gets to answer.
 DELIVERY_TIMEOUT = 10.0
 
@@ -277,8 +278,6 @@ class Notifier:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        from .ticker import utcnow
-
         while not self._stop.wait(self.period):
             try:
                 deliver_due(self.db, self.settings, utcnow())

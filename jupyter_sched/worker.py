@@ -28,16 +28,17 @@ from huey.consumer import Consumer
 from sqlalchemy import select, update
 
 from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
 from .executor import Execution, KernelSupply, RunFiles
-from .lifecycle import Outcome, claim, dispatch, finish
+from .lifecycle import claim, dispatch, finish
 from .models import Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues, RunQueue, check_secret
-from .ticker import utcnow
+from .statuses import Outcome
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
 
 log = logging.getLogger(__name__)

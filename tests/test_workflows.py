@@ -24,12 +24,13 @@ from jupyter_sched.errors import (
     RateLimited,
     Unauthorized,
 )
-from jupyter_sched.lifecycle import Outcome, claim, finish
+from jupyter_sched.lifecycle import claim, finish
 from jupyter_sched.models import Job, Notification
 from jupyter_sched.notify import deliver_due
 from jupyter_sched.retention import prune
 from jupyter_sched.schemas import Run as RunOut
 from jupyter_sched.service import Service
+from jupyter_sched.statuses import Outcome
 from jupyter_sched.worker import Worker
 
 from .conftest import OWNER, wait_for_run, wait_until
