@@ -66,6 +66,7 @@ from .triggers import (
     job_next_fire,
     next_fires,
     schedule_error_text,
+    upstream_job_ids,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -290,7 +291,8 @@ class Service:
             jobs = list(session.scalars(query))
             page, next_cursor = jobs[:limit], jobs[limit].id if len(jobs) > limit else None
             last_runs = self._last_runs(session, [job.id for job in page])
-            out = [_job_model(job, last_runs.get(job.id)) for job in page]
+            names = _upstream_names(session, owner, page)
+            out = [_job_model(job, last_runs.get(job.id), names) for job in page]
         return JobPage(jobs=out, next_cursor=page[-1].id if next_cursor else None)
 
     def update_job(
@@ -768,9 +770,14 @@ class Service:
     # -- the rest -----------------------------------------------------------------------
 
     def preview(
-        self, data: PreviewRequest | dict[str, Any], *, now: datetime | None = None
+        self,
+        data: PreviewRequest | dict[str, Any],
+        *,
+        owner: str | None = None,
+        now: datetime | None = None,
     ) -> Preview:
-        """The next fire times of a trigger and a description of it.
+        """The next fire times of a trigger and a description of it (naming the jobs of
+        ``owner`` an ``after`` trigger follows).
 
         Someone is scheduling a notebook: the workers prepare a kernel for it.
         """
@@ -780,7 +787,12 @@ class Service:
         fires = next_fires(
             request.trigger, now, request.count, start_at=request.start_at, end_at=request.end_at
         )
-        return Preview(description=describe_trigger(request.trigger), next=fires)
+        names: dict[str, str] = {}
+        upstreams = upstream_job_ids([request.trigger])
+        if owner is not None and upstreams:
+            with self.db.read() as session:
+                names = _job_names(session, owner, upstreams)
+        return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
     def notebook_parameters(self, path: str) -> list[NotebookParameter]:
         """The parameters a notebook declares, with types, defaults and help.
@@ -871,21 +883,42 @@ class Service:
         return {run.job_id: RunOut.model_validate(run) for run in runs if run.job_id}
 
     def _job_out(self, job: Job, session: Session | None = None) -> JobOut:
-        last_run = self._last_runs(session, [job.id]).get(job.id) if session is not None else None
-        return _job_model(job, last_run)
+        """The API's view of ``job`` (with its last run when a ``session`` is given)."""
+        if session is None:
+            if not workflows.upstream_ids(job.trigger):
+                return _job_model(job)
+            with self.db.read() as reading:  # to name the jobs it follows
+                return _job_model(job, None, _upstream_names(reading, job.owner, [job]))
+        last_run = self._last_runs(session, [job.id]).get(job.id)
+        return _job_model(job, last_run, _upstream_names(session, job.owner, [job]))
 
 
 #: The fields of the API's job read from the attributes of its row.
 _JOB_ROW_FIELDS = tuple(set(JobOut.model_fields) - {"trigger_description", "last_run"})
 
 
-def _job_model(job: Job, last_run: RunOut | None = None) -> JobOut:
-    """The API's view of a job row: its fields, its trigger in words, its last run."""
+def _upstream_names(session: Session, owner: str, jobs: list[Job]) -> dict[str, str]:
+    """The names of the jobs of ``owner`` that the ``after`` triggers of ``jobs`` follow."""
+    ids = {job_id for job in jobs for job_id in workflows.upstream_ids(job.trigger)}
+    return _job_names(session, owner, ids) if ids else {}
+
+
+def _job_names(session: Session, owner: str, ids: set[str]) -> dict[str, str]:
+    """The names of the jobs of ``owner`` among ``ids``, by id."""
+    query = select(Job.id, Job.name).where(Job.id.in_(ids), Job.owner == owner)
+    return {job_id: name for job_id, name in session.execute(query)}
+
+
+def _job_model(
+    job: Job, last_run: RunOut | None = None, job_names: dict[str, str] | None = None
+) -> JobOut:
+    """The API's view of a job row: its fields, its trigger in words (naming the jobs it
+    follows by ``job_names``), its last run."""
     # Read leniently: a stored trigger that no longer validates (its job is set aside)
     # is still listed and shown as stored.
     trigger = stored_trigger(job.trigger, lenient=True)
     try:
-        description = describe_trigger(trigger)
+        description = describe_trigger(trigger, job_names)
     except (ValueError, TypeError, AttributeError):
         description = f"a {job.trigger_kind} trigger that cannot be read any more"
     return JobOut.model_validate(
