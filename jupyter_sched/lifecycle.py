@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from . import notify, workflows
-from .db import Database
+from .db import Database, updated
 from .errors import Conflict
 from .models import Dependency, Job, JobCounts, Run, new_id
 from .queue import Queues
@@ -94,7 +94,7 @@ def insert_run(session: Session, run: Run) -> bool:
     values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return bool(session.execute(insert(Run).values(**values).on_conflict_do_nothing()).rowcount)  # type: ignore[attr-defined]
+    return bool(updated(session, insert(Run).values(**values).on_conflict_do_nothing()))
 
 
 def count_final(session: Session, job_id: str | None, status: str, at: datetime) -> None:
@@ -132,12 +132,13 @@ def claim(
     claimed by one of them counts as taken by this call.
     """
     with db.write() as session:
-        result = session.execute(
+        claimed = updated(
+            session,
             update(Run)
             .where(Run.id == run_id, Run.status == "queued", Run.cancel_requested_at.is_(None))
-            .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now)
+            .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now),
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if claimed == 1:
             return True
         run = session.get(Run, run_id) if earlier else None
         return (
@@ -187,8 +188,7 @@ def finish(
         conditions = [Run.id == run_id, Run.status == run.status]
         if where is not None:
             conditions.append(where)
-        result = session.execute(update(Run).where(*conditions).values(**values))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if updated(session, update(Run).where(*conditions).values(**values)) != 1:
             return None
         count_final(session, run.job_id, outcome.status, now)
         session.refresh(run)
@@ -367,11 +367,12 @@ def dispatch(
     sent = []
     for run_id, queue, priority in candidates:
         with db.write() as session:
-            won = session.execute(
+            won = updated(
+                session,
                 update(Run)
                 .where(Run.id == run_id, Run.status == "queued", Run.enqueued_at.is_(None))
-                .values(enqueued_at=now)
-            ).rowcount  # type: ignore[attr-defined]
+                .values(enqueued_at=now),
+            )
         if not won:
             continue
         try:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from .clock import utcnow
 from .config import Settings
-from .db import Database
+from .db import Database, updated
 from .errors import Unavailable
 from .models import Job, Notification, Run, new_id
 from .statuses import FAILURE_STATUSES
@@ -217,11 +217,12 @@ def deliver_due(
         # Take the notification for this attempt, so that two notifiers (two tickers on
         # a hub) never send it twice; if this one dies, it is due again after the lease.
         with db.write() as session:
-            taken = session.execute(
+            taken = updated(
+                session,
                 update(Notification)
                 .where(Notification.id == note_id, Notification.next_attempt_at == seen_due)
-                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT))
-            ).rowcount  # type: ignore[attr-defined]
+                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT)),
+            )
         if not taken:
             continue
         error = None

@@ -28,7 +28,7 @@ from . import schedules
 from .artifacts import RunFolder
 from .clock import utcnow
 from .config import Settings
-from .db import UNAVAILABLE_ERRORS, Database
+from .db import UNAVAILABLE_ERRORS, Database, updated
 from .errors import Unavailable
 from .lifecycle import (
     count_final,
@@ -124,7 +124,8 @@ def set_aside(
     """
     detail = stored_trigger_error(exc)
     reason = f"the job cannot be fired: {detail}"[:2000]
-    changed = session.execute(
+    changed = updated(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
         .values(
@@ -133,8 +134,8 @@ def set_aside(
             next_fire_at=None,
             version=Job.version + 1,
             updated_at=now,
-        )
-    ).rowcount  # type: ignore[attr-defined]
+        ),
+    )
     if changed:
         log.warning("job %s set aside: %s", job_id, reason)
 
@@ -163,11 +164,12 @@ def _fire_job(
         to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
         if job.fire_count + len(to_run) >= job.max_runs:
             following = None
-    advanced = session.execute(
+    advanced = updated(
+        session,
         update(Job)
         .where(Job.id == job.id, Job.next_fire_at == due_at)
-        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run))
-    ).rowcount  # type: ignore[attr-defined]
+        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run)),
+    )
     if not advanced:
         return  # another ticker handled this job
     if missed:
