@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__, terminal
+from .clock import utcnow
 from .config import Settings, redact_url
 from .errors import CannotStart, SchedError
 
@@ -217,7 +218,7 @@ def run(
 def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -> Run:
     """Wait for run ``run_id`` to end, showing its progress on standard error; with
     ``local_worker``, execute it in this process meanwhile."""
-    from .models import FINAL_STATUSES
+    from .statuses import FINAL_STATUSES
 
     owner = _owner()
     failure: list[BaseException] = []
@@ -274,7 +275,6 @@ def jobs() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: bool) -> None:
     """List jobs, newest first."""
-    from .service import describe_trigger
 
     service = _service(ctx)
     page = service.list_jobs(_owner(), status=status, tag=tag, limit=200)
@@ -287,7 +287,7 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
     if as_json:
         terminal.echo_json(page.model_copy(update={"jobs": found}))
     else:
-        terminal.jobs_table(found, describe_trigger)
+        terminal.jobs_table(found)
 
 
 @jobs.command("show")
@@ -296,13 +296,12 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job: its notebook, trigger, next fire, options and last run."""
-    from .service import describe_trigger
 
     job = _service(ctx).get_job(_owner(), job_id)
     if as_json:
         terminal.echo_json(job)
     else:
-        terminal.job_details(job, describe_trigger(job.trigger))
+        terminal.job_details(job)
 
 
 def _job_action(name: str, help_text: str) -> None:
@@ -472,11 +471,10 @@ def _job_fields(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_job_summary(service: Service, job_id: str) -> None:
-    from .service import describe_trigger
 
     job = service.get_job(_owner(), job_id)
     click.echo(f"job {job.id}: {job.name} ({job.notebook})")
-    click.echo(f"trigger: {describe_trigger(job.trigger)}")
+    click.echo(f"trigger: {job.trigger_description}")
     if job.next_fire_at:
         click.echo(f"next:    {job.next_fire_at.isoformat(timespec='seconds')}")
 
@@ -655,7 +653,6 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     JUPYTER_SCHED_RETENTION_RUNS) and each job's own.
     """
     from . import retention
-    from .ticker import utcnow
 
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
@@ -675,7 +672,7 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
 @click.pass_context
 def demo(ctx: click.Context, every: float, notebook: str) -> None:
     """Schedule an example notebook every few seconds and show the runs as they land."""
-    from .models import FINAL_STATUSES
+    from .statuses import FINAL_STATUSES
     from .ticker import Ticker
     from .worker import Worker
 

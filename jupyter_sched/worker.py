@@ -28,17 +28,18 @@ from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
+from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
 from .kernels import KernelSupply
-from .lifecycle import Outcome, claim, dispatch, finish
+from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues, RunQueue, check_secret
-from .ticker import utcnow
+from .statuses import Outcome
 from .wakeup import Doorbell
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
 
@@ -350,6 +351,9 @@ class Worker:
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
+        for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
+            if folder.file(name).is_file():
+                refs["thumbnail_ref"] = folder.ref(name)
         return outcome
 
     def _first_heartbeat(self, run_id: str, log_ref: str) -> Run:

@@ -16,7 +16,6 @@ import os
 import secrets
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,8 @@ from sqlalchemy import CTE, Integer, delete, func, literal, select, true
 from sqlalchemy.orm import Session, aliased
 
 from .errors import DependencyCycle, InvalidInput, RateLimited, Unauthorized
-from .models import Dependency, Job, Run
+from .models import Dependency, Job
 
-#: Run statuses that satisfy each ``after`` condition.
-CONDITIONS: dict[str, frozenset[str]] = {
-    "success": frozenset({"succeeded"}),
-    "failure": frozenset({"failed", "timed_out", "lost"}),
-    "completion": frozenset({"succeeded", "failed", "timed_out", "lost", "cancelled"}),
-}
 #: Parameters a run receives from its upstream run when its notebook declares them.
 UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_parameters")
 #: The upstream run's output notebook: stored as its reference (relative to the artifacts
@@ -187,60 +180,6 @@ def detach_upstream(session: Session, job_id: str) -> None:
             downstream.trigger = {"kind": "manual"}
             downstream.trigger_kind = "manual"
         downstream.version += 1
-
-
-def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
-    """Create the runs of the jobs that follow ``run``'s job, if all their upstreams are
-    done for the run's chain. Called in the transaction that records the final state."""
-    from .lifecycle import insert_run, new_run
-
-    if run.job_id is None or run.chain_id is None:
-        return []
-    created = []
-    for dependency in session.scalars(
-        select(Dependency).where(Dependency.upstream_id == run.job_id)
-    ):
-        downstream = session.get(Job, dependency.downstream_id)
-        if downstream is None or downstream.status != "active":
-            continue
-        causes = _satisfied(session, downstream, run.chain_id)
-        if causes is None:
-            continue
-        parameters = {}
-        if downstream.trigger.get("pass_results"):
-            parameters = {
-                "upstream_run_id": run.id,
-                UPSTREAM_OUTPUT: run.output_ref or "",
-                "upstream_parameters": dict(run.parameters),
-            }
-        child = new_run(
-            downstream,
-            now=now,
-            trigger="dependency",
-            parameters=parameters,
-            chain_id=run.chain_id,
-            caused_by=[c.id for c in causes],
-        )
-        if insert_run(session, child):
-            created.append(child)
-    return created
-
-
-def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
-    """The final upstream runs of ``chain_id`` if each meets the job's condition."""
-    wanted = CONDITIONS[job.trigger.get("condition", "success")]
-    causes = []
-    for upstream in upstream_ids(job.trigger):
-        latest = session.scalar(
-            select(Run)
-            .where(Run.job_id == upstream, Run.chain_id == chain_id)
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
-        if latest is None or latest.status not in wanted:
-            return None
-        causes.append(latest)
-    return causes
 
 
 def event_jobs(session: Session, owner: str, event: str) -> list[Job]:

@@ -1,128 +1,102 @@
-"""What the server and the CLI's listings import: what serving needs, not the execution
-stack (papermill, nbclient, nbconvert), nor alembic once the schema is current.
+"""The package has no import cycle, counting imports inside functions too.
 
-Each check runs in a fresh interpreter, since this test process has imported everything.
+A cycle hidden by an import inside a function still ties two modules together: neither
+can be read, tested or changed without the other. The graph is built from the source
+(every ``from . import x`` and ``from .x import y``, at any depth of the module, except
+imports made only for type checkers), so it sees those hidden imports as well.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import jupyter_sched
 
-from jupyter_sched.config import Settings
-from jupyter_sched.service import Service
-
-from .conftest import REPO
-
-#: Never imported by the server or by the CLI's listings and help.
-EXECUTION_STACK = ("papermill", "nbclient", "nbconvert", "jupyter_sched.executor")
-
-SERVER = """
-import json, sys, time
-from jupyter_server.serverapp import ServerApp
-
-app = ServerApp.instance()
-app.initialize(argv=sys.argv[1:], new_httpserver=False)
-sched = app.extension_manager.extension_apps["jupyter_sched"]
-sched_app = next(iter(sched))
-assert sched_app.ready.wait(60), "the scheduler did not start"
-sched_app.service.list_jobs("alice")
-sched_app.service.preview({"trigger": {"kind": "interval", "every_seconds": 60}})
-time.sleep(2)  # a few ticks of the ticker and a refresh of the metrics
-sched_app.stop_scheduler()
-print(json.dumps(sorted(sys.modules)))
-"""
-
-CLI = """
-import json, sys
-from click.testing import CliRunner
-from jupyter_sched.cli import main
-
-for args in sys.argv[1:]:
-    result = CliRunner().invoke(main, args.split(), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-print(json.dumps(sorted(sys.modules)))
-"""
+PACKAGE = Path(jupyter_sched.__file__).parent
+MODULES = sorted(path.stem for path in PACKAGE.glob("*.py"))
 
 
-def fresh_modules(tmp_path: Path, code: str, *args: str) -> set[str]:
-    """The modules a fresh interpreter has imported after running ``code``."""
-    env = {
-        **os.environ,
-        "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data"),
-        "JUPYTER_SCHED_ROOT_DIR": str(REPO),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _package_imports(module: str) -> set[str]:
+    """The modules of the package that ``module`` imports anywhere in its source."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if _type_checking_only(node):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module is not None:
+                found.add(node.module.split(".")[0])
+            else:  # from . import a, b: modules, or names of the package's __init__
+                found.update(a.name if a.name in MODULES else "__init__" for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jupyter_sched"):
+            parts = (node.module or "").split(".")
+            found.add(parts[1] if len(parts) > 1 else "__init__")
+        pending.extend(ast.iter_child_nodes(node))
+    found.discard(module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the package → the modules of the package it imports.
+
+    Imports of the package's ``__init__`` are left out: Python runs it before any of its
+    modules, so importing a name from it cannot close a cycle (``test_init_imports_nothing
+    _at_import`` checks that it imports none of the package's modules while it runs).
+    """
+    graph = {module: _package_imports(module) for module in MODULES}
+    return {module: imports - {"__init__"} for module, imports in graph.items()}
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph = import_graph()
+    assert "lifecycle" in graph["ticker"]  # the graph sees the package's imports
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+    assert sorted(order) == MODULES
+
+
+def test_low_modules_import_nothing_of_the_package() -> None:
+    graph = import_graph()
+    assert graph["clock"] == set()
+    assert graph["statuses"] == set()
+    assert graph["errors"] == set()
+
+
+def test_init_imports_nothing_at_import() -> None:
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    top_level = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        and (node.level or "jupyter_sched" in (node.module or ""))
+    ]
+    assert top_level == []
+
+
+def test_the_modules_import_in_dependency_order() -> None:
+    """In a fresh interpreter, each module imports after its own dependencies only (the
+    graph names every import a module needs)."""
+    order = list(graphlib.TopologicalSorter(import_graph()).static_order())
+    script = "; ".join(f"import jupyter_sched.{module}" for module in order if module != "__init__")
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_importing_the_service_registers_no_papermill_engine() -> None:
+    script = (
+        "import jupyter_sched.service, jupyter_sched.worker\n"
+        "from papermill.engines import papermill_engines\n"
+        "assert 'jupyter_sched' not in papermill_engines._engines, papermill_engines._engines\n"
     )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-@pytest.fixture
-def migrated(tmp_path: Path) -> None:
-    """A deployment whose history database is already at the newest schema."""
-    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
-    service.db.dispose()
-
-
-def test_the_server_does_not_import_the_execution_stack(tmp_path: Path, migrated: None) -> None:
-    modules = fresh_modules(
-        tmp_path,
-        SERVER,
-        f"--ServerApp.root_dir={REPO}",
-        "--SchedApp.embedded_workers=False",
-        "--ServerApp.open_browser=False",
-    )
-    assert "jupyter_sched.service" in modules  # the extension did start
-    assert "jupyter_sched.ticker" in modules
-    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
-    assert "alembic" not in modules  # the schema is current: nothing to migrate
-
-
-@pytest.mark.parametrize("commands", [("--help",), ("jobs list", "runs list", "jobs --help")])
-def test_help_and_listings_do_not_import_the_execution_stack(
-    tmp_path: Path, migrated: None, commands: tuple[str, ...]
-) -> None:
-    modules = fresh_modules(tmp_path, CLI, *commands)
-    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
-    assert "nbformat" not in modules
-    assert "alembic" not in modules
-    assert "jupyter_sched.worker" not in modules
-
-
-def test_help_imports_no_storage(tmp_path: Path) -> None:
-    modules = fresh_modules(tmp_path, CLI, "--help")
-    assert not {"sqlalchemy", "pydantic", "huey", "jupyter_sched.service"} & modules
-
-
-def test_jobs_show_does_not_import_the_execution_stack(tmp_path: Path, migrated: None) -> None:
-    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
-    job = service.create_job(
-        os.environ.get("JUPYTER_SCHED_USER") or _login(),
-        {"name": "j", "notebook": "tests/notebooks/trivial.ipynb", "trigger": {"kind": "manual"}},
-    )
-    service.db.dispose()
-    # Creating the job read the notebook here; showing it in a fresh process reads nothing.
-    modules = fresh_modules(tmp_path, CLI, f"jobs show {job.id}")
-    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
-    assert "nbformat" not in modules
-
-
-def _login() -> str:
-    import getpass
-
-    return getpass.getuser()
+    subprocess.run([sys.executable, "-c", script], check=True)
