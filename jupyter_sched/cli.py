@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import getpass
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -25,7 +23,7 @@ import click
 
 from . import __version__, retention, terminal
 from .clock import utcnow
-from .config import Settings, redact_url
+from .config import Settings, default_owner, redact_url
 from .db import retry_while_unavailable
 from .errors import CannotStart, SchedError
 from .queue import forget_secret
@@ -39,7 +37,7 @@ STATUS_COLOURS = terminal.STATUS_COLOURS
 
 
 def _owner() -> str:
-    return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
+    return default_owner()
 
 
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import schedules, workflows
+from . import schedules, webhooks, workflows
 from .artifacts import RunFolder, read_log, resolve_ref
 from .clock import utcnow
 from .config import Settings
@@ -166,7 +166,7 @@ class Service:
         self.queues = queues or Queues(settings)
         #: Called after a job changes (the in-process ticker wakes up).
         self.on_change = on_change or (lambda: None)
-        self.webhook_limiter = workflows.RateLimiter(settings.webhook_rate_per_minute)
+        self.webhook_limiter = webhooks.RateLimiter(settings.webhook_rate_per_minute)
 
     @classmethod
     def open(cls, settings: Settings, *, join: bool = True) -> Service:
@@ -605,7 +605,7 @@ class Service:
         now = now or utcnow()
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            token = workflows.new_webhook_token(job)
+            token = webhooks.new_webhook_token(job)
             job.version += 1
             job.updated_at = now
         return token
@@ -629,7 +629,7 @@ class Service:
         now = now or utcnow()
         with self.db.read() as session:
             job = session.get(Job, job_id)
-            workflows.check_webhook_token(job, token)
+            webhooks.check_webhook_token(job, token)
         payload = _checked_payload(payload)
         self.webhook_limiter.take(job_id)
         with self.db.write() as session:
