@@ -586,6 +586,20 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     _print_run(service, run)
 
 
+@runs.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@terminal.json_option
+@click.pass_context
+def runs_diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
+    """What changed from run A to run B: parameters, cells and outputs (nbdime's diff)."""
+    diff = _service(ctx).compare_runs(_owner(), run_a, run_b)
+    if as_json:
+        terminal.echo_json(diff)
+    else:
+        terminal.comparison(diff)
+
+
 @runs.command("cancel")
 @click.argument("run_id")
 @click.pass_context
