@@ -16,14 +16,17 @@ from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
 
 from .compare import OutputView, RunComparison
 from .errors import MissingExtra, SchedError
-from .schemas import Job, Run
+
+if TYPE_CHECKING:  # `--help` does not need pydantic
+    from pydantic import BaseModel
+
+    from .schemas import Job, Run
 
 STATUS_COLOURS = {
     "succeeded": "green",
