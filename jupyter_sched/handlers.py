@@ -23,6 +23,7 @@ from tornado import web
 
 from . import openapi
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
+from .parsing import parse, parse_json
 from .schemas import (
     DeleteJobQuery,
     EventRuns,
@@ -42,7 +43,7 @@ from .schemas import (
     WorkerInfo,
     WorkerList,
 )
-from .service import Service, parse, parse_json
+from .service import Service
 
 if TYPE_CHECKING:
     from .app import SchedApp

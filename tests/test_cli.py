@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_sched.cli import parse_value
+from jupyter_sched.joboptions import parse_value
 from jupyter_sched.service import Service
 
 from .conftest import REPO, wait_for_worker_process
