@@ -411,7 +411,9 @@ class PreviewHandler(SchedHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(self.service.preview, self.body(PreviewRequest)))
+        self.reply(
+            await self.call(self.service.preview, self.body(PreviewRequest), owner=self.owner)
+        )
 
 
 class ParametersHandler(SchedHandler):

@@ -29,17 +29,18 @@ from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
 from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
 from .executor import Execution, RunFiles
 from .kernels import KernelSupply
-from .lifecycle import Outcome, claim, dispatch, finish
+from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues, RunQueue, check_secret
-from .ticker import utcnow
+from .statuses import Outcome
 from .wakeup import Doorbell
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
 
