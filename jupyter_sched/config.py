@@ -95,6 +95,9 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
+    #: Largest email report (body, images and attachments) sent; above it, a summary
+    #: with links is sent instead.
+    report_max_bytes: int = 10_000_000
     #: Delivery attempts of one notification before it is given up (and logged).
     notify_max_attempts: int = 5
     #: Delay before the second attempt; doubles with each further attempt.

@@ -249,6 +249,17 @@ class WebhookTarget(Input):
     )
 
 
+class EmailReport(Input):
+    """The rendered report of the run in the body of the email."""
+
+    #: Leave the notebook's code out (outputs only).
+    hide_input: bool = False
+    #: Attach the executed notebook and/or its HTML (when the job makes HTML).
+    attach: list[Literal["ipynb", "html"]] = Field(default_factory=list, max_length=2)
+    #: Largest message sent (above it: the summary and links); default: the server's.
+    max_bytes: int | None = Field(default=None, ge=10_000, le=50_000_000)
+
+
 class EmailTarget(Input):
     """Send an email about the run through the deployment's SMTP server."""
 
@@ -260,6 +271,8 @@ class EmailTarget(Input):
     slower_than_seconds: float | None = Field(
         default=None, gt=0, le=7 * 86400, validate_default=True
     )
+    #: Send the rendered report (HTML inline, images embedded) rather than a summary.
+    report: EmailReport | None = None
 
     _slow_needs_threshold = field_validator("slower_than_seconds")(
         lambda value, info: _slow_threshold(value, info)

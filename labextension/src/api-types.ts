@@ -480,6 +480,24 @@ export type components = {
       force?: boolean;
     };
     /**
+     * EmailReport
+     * @description The rendered report of the run in the body of the email.
+     */
+    EmailReport: {
+      /** Attach */
+      attach?: ('ipynb' | 'html')[];
+      /**
+       * Hide Input
+       * @default false
+       */
+      hide_input?: boolean;
+      /**
+       * Max Bytes
+       * @default null
+       */
+      max_bytes?: number | null;
+    };
+    /**
      * EmailTarget
      * @description Send an email about the run through the deployment's SMTP server.
      */
@@ -491,6 +509,8 @@ export type components = {
       kind: 'email';
       /** On */
       on?: ('failure' | 'success' | 'slow')[];
+      /** @default null */
+      report?: components['schemas']['EmailReport'] | null;
       /**
        * Slower Than Seconds
        * @default null
