@@ -8,6 +8,7 @@ the server's variables joins its deployment.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 import re
 import secrets
@@ -21,6 +22,16 @@ ENV_PREFIX = "JUPYTER_SCHED_"
 ENV_DB_URL = "JUPYTER_SCHED_DB_URL"
 ENV_REDIS_URL = "JUPYTER_SCHED_REDIS_URL"
 ENV_SECRET = "JUPYTER_SCHED_SECRET"  # noqa: S105 - the variable name, not a secret
+
+
+#: The owner of what a single-user server or the CLI does, when it cannot tell users apart.
+ENV_USER = "JUPYTER_SCHED_USER"
+
+
+def default_owner() -> str:
+    """The owner of everything a single-user server (on jupyter_server's own token) or the
+    ``jupyter sched`` CLI does: ``$JUPYTER_SCHED_USER``, else the login name."""
+    return os.environ.get(ENV_USER) or getpass.getuser()
 
 
 def default_data_dir() -> Path:
@@ -84,6 +95,9 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
+    #: Largest email report (body, images and attachments) sent; above it, a summary
+    #: with links is sent instead.
+    report_max_bytes: int = 10_000_000
     #: Delivery attempts of one notification before it is given up (and logged).
     notify_max_attempts: int = 5
     #: Delay before the second attempt; doubles with each further attempt.
