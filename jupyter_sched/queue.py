@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import struct
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +162,41 @@ class RunQueue:
         """Put a run id on the queue."""
         self.huey.enqueue(self._task.s(run_id, id=run_id, priority=priority or None))
 
+    def enqueue_many(self, items: list[tuple[str, int]]) -> None:
+        """Put many ``(run id, priority)`` on the queue in one round trip: one pipeline
+        on Redis, one transaction on SQLite (huey's own enqueue costs one of each per id).
+        """
+        if not items:
+            return
+        # One message made the way huey makes it, then copied per run: what differs
+        # between two runs' messages is the id (also the argument) and the priority.
+        template = self.huey._registry.create_message(self._task.s("", id="template"))
+        serialize = self.huey.serializer.serialize
+        messages = [
+            (serialize(template._replace(id=run_id, args=(run_id,), priority=priority or None)),
+             priority or 0)
+            for run_id, priority in items
+        ]  # fmt: skip
+        storage = self.huey.storage
+        if isinstance(self.huey, PriorityRedisHuey):
+            # as huey's RedisPriorityQueue.enqueue: a time prefix keeps equal priorities in
+            # order (a counter keeps them apart within the batch), scores are -priority
+            start = int(time.time() * 1e6)
+            pipeline = storage.conn.pipeline(transaction=False)
+            for offset, (data, priority) in enumerate(messages):
+                prefix = struct.pack(">Q", start + offset)
+                pipeline.zadd(storage.queue_key, {prefix + data: -priority})
+            pipeline.execute()
+        else:
+            with storage.db(commit=True) as cursor:
+                cursor.executemany(
+                    "insert into task (queue, data, priority) values (?, ?, ?)",
+                    [
+                        (storage.name, storage.to_blob(data), priority)
+                        for data, priority in messages
+                    ],
+                )
+
     def pending_ids(self, limit: int | None = None) -> set[str]:
         """Run ids waiting in the queue (for reconciliation)."""
         return {task.id for task in self.huey.pending(limit)}
@@ -219,3 +256,7 @@ class Queues:
     def enqueue(self, run_id: str, queue: str, priority: int = 0) -> None:
         """Put ``run_id`` on queue ``queue``."""
         self[queue].enqueue(run_id, priority)
+
+    def enqueue_many(self, queue: str, items: list[tuple[str, int]]) -> None:
+        """Put many ``(run id, priority)`` on queue ``queue`` in one round trip."""
+        self[queue].enqueue_many(items)
