@@ -790,9 +790,13 @@ class Service:
     def preview(
         self, data: PreviewRequest | dict[str, Any], *, now: datetime | None = None
     ) -> Preview:
-        """The next fire times of a trigger and a description of it."""
+        """The next fire times of a trigger and a description of it.
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
         now = now or utcnow()
         request = parse(PreviewRequest, data)
+        self.queues.hint_run_soon()
         fires: list[datetime] = []
         after = now
         while len(fires) < request.count:
@@ -806,7 +810,11 @@ class Service:
         return Preview(description=describe_trigger(request.trigger), next=fires)
 
     def notebook_parameters(self, path: str) -> list[NotebookParameter]:
-        """The parameters a notebook declares, with types, defaults and help."""
+        """The parameters a notebook declares, with types, defaults and help.
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
+        self.queues.hint_run_soon()
         return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
