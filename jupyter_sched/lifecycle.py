@@ -8,13 +8,14 @@ one wins and the others change nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -392,7 +393,7 @@ def dispatch(
     sent: list[str] = []
     while limit is None or len(sent) < limit:
         size = DISPATCH_BATCH if limit is None else min(DISPATCH_BATCH, limit - len(sent))
-        query = _ready_runs(now, size)
+        query = _ready_runs_statement(size)
         if job_id is not None:
             query = query.where(Run.job_id == job_id)
         if run_id is not None:
@@ -400,7 +401,7 @@ def dispatch(
         if run_ids is not None:
             query = query.where(Run.id.in_(run_ids))
         with db.read() as session:
-            candidates = session.execute(query).all()
+            candidates = session.execute(query, {"now": now}).all()
         if not candidates:
             break
         batch, complete = _dispatch_batch(db, queues, now, candidates)
@@ -410,7 +411,10 @@ def dispatch(
     return sent
 
 
-def _ready_runs(now: datetime, limit: int) -> Any:
+@functools.lru_cache(maxsize=16)
+def _ready_runs_statement(limit: int) -> Any:
+    """The query of ready runs, built once per ``limit`` with ``now`` as a parameter
+    (building it, its alias and subquery, costs more than running it on an idle tick)."""
     other = aliased(Run)
     busy = exists().where(
         other.job_id == Run.job_id,
@@ -421,6 +425,7 @@ def _ready_runs(now: datetime, limit: int) -> Any:
             and_(other.status == "queued", other.id < Run.id),
         ),
     )
+    now = bindparam("now", type_=Run.__table__.c.not_before.type)
     return (
         select(Run.id, Run.queue, Run.priority)
         .outerjoin(Job, Job.id == Run.job_id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from .config import Settings
 from .db import Database
@@ -116,6 +116,27 @@ def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(input_ref=ref))
 
 
+_CUTOFF = bindparam("cutoff", type_=Run.__table__.c.heartbeat_at.type)
+#: Running runs whose heartbeat (or claim, before the first one) is older than the cutoff;
+#: built once: building it costs more than running it when nothing is stale.
+_STALE_RUNS = select(Run.id, Run.cancel_requested_at).where(
+    Run.status == "running",
+    or_(
+        Run.heartbeat_at < _CUTOFF,
+        and_(Run.heartbeat_at.is_(None), Run.claimed_at < _CUTOFF),
+    ),
+)
+_NEXT_FIRE = (
+    select(Job.next_fire_at)
+    .where(Job.status == "active", Job.next_fire_at.is_not(None))
+    .order_by(Job.next_fire_at)
+    .limit(1)
+)
+_NEXT_RETRY = select(func.min(Run.not_before)).where(
+    Run.status == "queued", Run.enqueued_at.is_(None), Run.not_before.is_not(None)
+)
+
+
 def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
     """Mark runs whose worker stopped heartbeating as ``lost`` (and retry them).
 
@@ -128,9 +149,7 @@ def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]
         and_(Run.heartbeat_at.is_(None), Run.claimed_at < cutoff),
     )
     with db.read() as session:
-        candidates = session.execute(
-            select(Run.id, Run.cancel_requested_at).where(Run.status == "running", stale)
-        ).all()
+        candidates = session.execute(_STALE_RUNS, {"cutoff": cutoff}).all()
     lost = []
     for run_id, cancel_requested_at in candidates:
         if cancel_requested_at is not None:
@@ -189,12 +208,8 @@ def tick(
 def next_due(db: Database) -> datetime | None:
     """The earliest instant something becomes due: a job's next fire or a retry's delay."""
     with db.read() as session:
-        fire = session.scalar(select(func.min(Job.next_fire_at)).where(Job.status == "active"))
-        retry = session.scalar(
-            select(func.min(Run.not_before)).where(
-                Run.status == "queued", Run.enqueued_at.is_(None), Run.not_before.is_not(None)
-            )
-        )
+        fire = session.scalar(_NEXT_FIRE)
+        retry = session.scalar(_NEXT_RETRY)
     return min((t for t in (fire, retry) if t is not None), default=None)
 
 
