@@ -28,10 +28,8 @@ from pydantic import (
 )
 
 from . import schedules
+from .statuses import RunStatus
 
-RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"
-]
 RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook"]
 #: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
 JobStatus = Literal["active", "paused", "error"]
@@ -426,6 +424,8 @@ class Run(Output):
     output_formats: list[str]
     chain_id: str | None = None
     caused_by: list[str] = Field(default_factory=list)
+    #: Whether ``runs/{id}/thumbnail`` has an image of the run's last image output.
+    has_thumbnail: bool = False
 
 
 class Job(Output):

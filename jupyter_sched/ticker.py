@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
+from .clock import utcnow
 from .config import Settings
 from .db import Database
 from .errors import Unavailable
@@ -35,11 +36,12 @@ from .firing import (
     set_aside,
     snapshot_run_input,
 )
-from .lifecycle import Outcome, dispatch, finish, reconcile, request_cancel
+from .lifecycle import dispatch, finish, reconcile, request_cancel
 from .models import Job, Run
 from .notify import Notifier
 from .queue import Queues
 from .retention import prune, sweep_inputs
+from .statuses import Outcome
 
 __all__ = [
     "TickReport",
@@ -58,11 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC (only the outermost loops read the clock)."""
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -22,26 +22,40 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder, is_input_ref
+from .artifacts import (
+    HTML,
+    INPUT,
+    LOG,
+    OUTPUT,
+    THUMBNAIL_PNG,
+    THUMBNAIL_SVG,
+    RunFolder,
+    is_input_ref,
+)
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
-from .executor import Execution, RunFiles
 from .kernels import KernelSupply
-from .lifecycle import Outcome, claim, dispatch, finish
+from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues, RunQueue, check_secret
-from .ticker import utcnow
+from .statuses import Outcome
 from .wakeup import Doorbell
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
+
+if TYPE_CHECKING:
+    # Imported with the first run: papermill and nbformat (through jsonschema's format
+    # checks) take seconds and tens of megabytes, which an idle worker does not need.
+    from .executor import Execution
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +299,8 @@ class Worker:
 
     def _execute_claimed(self, active: ActiveRun, refs: dict[str, Any]) -> Outcome:
         """Prepare and execute a claimed run; ``refs`` collects the run's files."""
+        from .executor import Execution, RunFiles
+
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
         folder.path.mkdir(parents=True, exist_ok=True)
@@ -349,6 +365,9 @@ class Worker:
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
+        for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
+            if folder.file(name).is_file():
+                refs["thumbnail_ref"] = folder.ref(name)
         return outcome
 
     def _first_heartbeat(self, run_id: str, log_ref: str) -> Run:

@@ -262,6 +262,23 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/runs/{run_id}/compare/{other_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What changed from one run to another: parameters, and the nbdime diff of their executed notebooks with changed outputs side by side */
+    get: operations['compareRuns'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/runs/{run_id}/log': {
     parameters: {
       query?: never;
@@ -307,6 +324,23 @@ export type paths = {
     put?: never;
     /** Run the same notebook again with the same parameters */
     post: operations['rerun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/runs/{run_id}/thumbnail': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A small image (PNG, or a sanitised SVG) of the run's last image output */
+    get: operations['getRunThumbnail'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -380,6 +414,38 @@ export type components = {
        * @default false
        */
       pass_results?: boolean;
+    };
+    /**
+     * CellChange
+     * @description A cell of either notebook, paired with its counterpart in the other when it has one.
+     *
+     *     ``index_a`` / ``index_b``: where the cell is in each executed notebook (``None`` where
+     *     it does not exist: added in b, or removed from a).
+     */
+    CellChange: {
+      /** Cell Type */
+      cell_type: string;
+      /**
+       * Change
+       * @enum {string}
+       */
+      change: 'added' | 'removed' | 'modified' | 'unchanged';
+      /** Index A */
+      index_a: number | null;
+      /** Index B */
+      index_b: number | null;
+      /** Outputs A */
+      outputs_a?: components['schemas']['OutputView'][];
+      /** Outputs B */
+      outputs_b?: components['schemas']['OutputView'][];
+      /** Outputs Changed */
+      outputs_changed: boolean;
+      /** Source A */
+      source_a: string | null;
+      /** Source B */
+      source_b: string | null;
+      /** Source Changed */
+      source_changed: boolean;
     };
     /**
      * CronTrigger
@@ -960,6 +1026,33 @@ export type components = {
       format?: 'ipynb' | 'html';
     };
     /**
+     * OutputView
+     * @description One output of a cell, in a form any client can show: an image (base64, or the SVG
+     *     text) or text (a table's plain-text rendering, a stream, an error).
+     */
+    OutputView: {
+      /**
+       * Data
+       * @default null
+       */
+      data?: string | null;
+      /**
+       * Kind
+       * @enum {string}
+       */
+      kind: 'text' | 'image' | 'error';
+      /**
+       * Media Type
+       * @default null
+       */
+      media_type?: string | null;
+      /**
+       * Text
+       * @default null
+       */
+      text?: string | null;
+    };
+    /**
      * ParametersQuery
      * @description Query of ``GET notebooks/parameters``: a notebook path relative to the server root.
      */
@@ -1034,6 +1127,11 @@ export type components = {
       error: components['schemas']['RunError'] | null;
       /** Finished At */
       finished_at: string | null;
+      /**
+       * Has Thumbnail
+       * @default false
+       */
+      has_thumbnail?: boolean;
       /** Id */
       id: string;
       /** Job Id */
@@ -1078,6 +1176,26 @@ export type components = {
       trigger: 'schedule' | 'manual' | 'retry' | 'dependency' | 'event' | 'webhook';
       /** Worker Id */
       worker_id: string | null;
+    };
+    /**
+     * RunComparison
+     * @description ``GET runs/{a}/compare/{b}``: what changed from run ``a`` to run ``b``.
+     */
+    RunComparison: {
+      a: components['schemas']['Run'];
+      b: components['schemas']['Run'];
+      /** Cells */
+      cells: components['schemas']['CellChange'][];
+      /** Notebook Diff */
+      notebook_diff: {
+        [key: string]: unknown;
+      }[];
+      /** Parameters */
+      parameters: components['schemas']['ValueChange'][];
+      /** Summary */
+      summary: {
+        [key: string]: number;
+      };
     };
     /** RunError */
     RunError: {
@@ -1151,6 +1269,34 @@ export type components = {
       next_cursor: string | null;
       /** Runs */
       runs: components['schemas']['Run'][];
+    };
+    /**
+     * ValueChange
+     * @description A parameter (or recorded value) whose value differs; ``None`` where it is absent.
+     */
+    ValueChange: {
+      /**
+       * A
+       * @default null
+       */
+      a?: unknown;
+      /**
+       * B
+       * @default null
+       */
+      b?: unknown;
+      /**
+       * In A
+       * @default true
+       */
+      in_a?: boolean;
+      /**
+       * In B
+       * @default true
+       */
+      in_b?: boolean;
+      /** Name */
+      name: string;
     };
     /**
      * WebhookTarget
@@ -2586,6 +2732,85 @@ export interface operations {
       };
     };
   };
+  compareRuns: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        other_id: string;
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description What changed from one run to another: parameters, and the nbdime diff of their executed notebooks with changed outputs side by side */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunComparison'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   getRunLog: {
     parameters: {
       query?: {
@@ -2751,6 +2976,76 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Run'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  getRunThumbnail: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A small image (PNG, or a sanitised SVG) of the run's last image output */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'image/png': string;
+          'image/svg+xml': string;
         };
       };
       /** @description Bad Request */

@@ -1,8 +1,8 @@
 """runs: index input_ref, so that the sweep of stored notebook versions finds the ones
 still in use without scanning the history
 
-Revision ID: 0009_ticker
-Revises: 0008
+Revision ID: 0010_ticker
+Revises: 0009_outputs
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0009_ticker"
-down_revision: str | None = "0008"
+revision: str = "0010_ticker"
+down_revision: str | None = "0009_outputs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
