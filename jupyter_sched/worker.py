@@ -28,7 +28,16 @@ from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .artifacts import (
+    HTML,
+    INPUT,
+    LOG,
+    OUTPUT,
+    THUMBNAIL_PNG,
+    THUMBNAIL_SVG,
+    RunFolder,
+    is_input_ref,
+)
 from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
@@ -296,8 +305,15 @@ class Worker:
         folder = RunFolder(self.settings.artifacts_dir, run_id)
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.file(LOG).touch()
-        refs.update(log_ref=folder.ref(LOG), input_ref=folder.ref(INPUT))
+        refs.update(log_ref=folder.ref(LOG))
         run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))
+        # The input as it was at fire time: the version stored by content when the run was
+        # made (shared by the runs of that version), else a copy in the run's folder.
+        ref = run.input_ref
+        stored = self.settings.artifacts_dir / ref if ref and is_input_ref(ref) else None
+        source = stored if stored is not None and stored.is_file() else folder.file(INPUT)
+        if source != stored:
+            refs["input_ref"] = folder.ref(INPUT)
         cwd = folder.path
         try:
             # The path is checked again at execution time: a symlink swapped in after the
@@ -305,10 +321,10 @@ class Worker:
             root = notebook_root(run.root_dir, self.settings.root_dir)
             notebook = resolve_notebook(root, run.notebook)
             cwd = notebook.parent
-            if not folder.has_snapshot():
+            if not source.is_file():
                 folder.snapshot(notebook)
         except SchedError as exc:
-            if not folder.has_snapshot():
+            if not source.is_file():
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
                     f.write(f"cannot run: {exc.message}\n")
                 return Outcome("failed", type(exc).__name__, exc.message)
@@ -318,9 +334,7 @@ class Worker:
             # Values the scheduler offers (upstream results, event payloads) go only to
             # notebooks that declare them.
             try:
-                declared = {
-                    p.name for p in notebook_parameters(folder.file(INPUT), kernel=run.kernel)
-                }
+                declared = {p.name for p in notebook_parameters(source, kernel=run.kernel)}
             except SchedError:
                 declared = set()
             parameters = {k: v for k, v in parameters.items() if k not in reserved or k in declared}
@@ -331,7 +345,7 @@ class Worker:
             refs["parameters"] = parameters
         html = folder.file(HTML) if "html" in run.output_formats else None
         files = RunFiles(
-            input=folder.file(INPUT), output=folder.file(OUTPUT), log=folder.file(LOG),
+            input=source, output=folder.file(OUTPUT), log=folder.file(LOG),
             html=html, cwd=cwd,
         )  # fmt: skip
         execution = Execution(
