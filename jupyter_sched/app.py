@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import functools
 import getpass
+import json
 import os
 import signal
 import subprocess
@@ -41,7 +42,14 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
-from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings, redact_url
+from .config import (
+    CREDENTIAL_VARIABLES,
+    ENV_DB_URL,
+    ENV_REDIS_URL,
+    ENV_SECRET,
+    Settings,
+    redact_url,
+)
 from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
 from .handlers import handlers, unavailable_handlers
@@ -269,6 +277,14 @@ class SchedApp(ExtensionApp):
         help="Keep a started Python kernel ready per worker thread (each serves one run). "
         "Default on.",
     )
+    run_as_owner = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Workers start each run's kernel as the run's owner Unix user (uid, gid,
+        groups, the user's own environment; the run's folder is the owner's alone). For hub
+        workers run as root ($JUPYTER_SCHED_RUN_AS_OWNER). Default off.""",
+    )
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -382,7 +398,7 @@ class SchedApp(ExtensionApp):
                     "public_url", "smtp_host", "smtp_port", "smtp_from", "smtp_user",
                     "smtp_password", "smtp_starttls", "notify_max_attempts",
                     "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
-                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels",
+                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels", "run_as_owner",
                 )
                 if (value := getattr(self, name)) is not None
             },
@@ -479,7 +495,7 @@ class SchedApp(ExtensionApp):
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""
         argv = [sys.executable, "-m", "jupyter_sched.cli", "worker", "--exit-with-parent"]
-        argv += ["--parent-pid", str(os.getpid())]
+        argv += ["--parent-pid", str(os.getpid()), "--settings-from-stdin"]
         argv += ["-c", str(self.worker_concurrency)]
         argv += ["--grace", str(self.worker_stop_grace_seconds)]
         for queue in self.worker_queues:
@@ -569,6 +585,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A ``jupyter sched worker`` subprocess, restarted with backoff when it dies.
 
+    ``env``'s ``JUPYTER_SCHED_*`` variables (the deployment, credentials included) reach the
+    worker as JSON on its standard input (``--settings-from-stdin``), never in its exec
+    environment, which its kernels could read from ``/proc``; the credentials of Jupyter
+    and the hub (the server's token) do not reach it at all.
+
     The worker runs kernels in their own sessions; when it dies without cleaning up (it
     was killed), the kernels it had started are killed here, from the list of its
     descendants that the watchdog keeps.
@@ -589,7 +610,12 @@ class WorkerProcess:
         max_delay: float = 60.0,
     ) -> None:
         self.argv = argv
-        self.env = env
+        self.env = {
+            k: v
+            for k, v in env.items()
+            if not k.startswith(ENV_PREFIX) and k not in CREDENTIAL_VARIABLES
+        }
+        self.settings_json = json.dumps({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
         self.log = log
         self.stop_timeout = stop_timeout
         self.max_delay = max_delay
@@ -625,8 +651,13 @@ class WorkerProcess:
         # Its own session: a Ctrl-C in the server's terminal does not reach it; the server
         # stops it (and it stops itself if the server dies: --exit-with-parent).
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
+            self.argv, env=self.env, stdin=subprocess.PIPE, start_new_session=True
         )
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died at once: the watchdog sees it
+            self.proc.stdin.write(self.settings_json.encode())
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
         self._started_at = time.monotonic()
         self._descendants = []
         self.log.info("jupyter-sched: embedded worker started (pid %d)", self.proc.pid)

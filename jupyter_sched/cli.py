@@ -28,6 +28,7 @@ from .config import Settings, redact_url
 from .db import retry_while_unavailable
 from .errors import CannotStart, SchedError
 from .models import FINAL_STATUSES
+from .owners import hide_process
 from .queue import forget_secret
 from .schemas import Run
 from .service import Service, describe_trigger
@@ -122,6 +123,13 @@ def main(
     type=int,
     help="With --exit-with-parent: the process to outlive no longer than (default: the parent).",
 )
+@click.option(
+    "--settings-from-stdin",
+    is_flag=True,
+    help="Read the deployment's JUPYTER_SCHED_* settings as a JSON object on standard input "
+    "(how a server hands them to its embedded worker: never in an environment a kernel "
+    "could read).",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -130,8 +138,14 @@ def worker(
     grace: float,
     exit_with_parent: bool,
     parent_pid: int | None,
+    settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
+    # Before anything reads a credential: kernels of this uid must not read this process.
+    hide_process()
+    if settings_from_stdin:
+        given = json.loads(sys.stdin.read() or "{}")
+        ctx.obj["settings"] = Settings.from_env({**os.environ, **given})
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ from papermill.exceptions import PapermillExecutionError
 from .config import kernel_environ
 from .lifecycle import Outcome
 from .notebooks import kernel_language, notebook_kernel
+from .owners import OwnerAccount
 
 log = logging.getLogger(__name__)
 
@@ -161,50 +163,58 @@ class KernelSupply:
     with fresh interpreter state. Only Python kernels are pre-started, because moving
     a running kernel to the run's directory needs a line of code in the kernel's language.
     A kernel belongs to the thread that started it (its client runs on that thread's
-    event loop), so each thread takes and refills only its own.
+    event loop), so each thread takes and refills only its own. On a hub, kernels run as
+    their run's owner: a pre-started kernel is kept for the owner of the thread's last run
+    and serves only a run of that same owner.
     """
 
     def __init__(self, prestart: str | None, neutral_dir: Path) -> None:
         self.prestart_name = prestart
         self.neutral_dir = neutral_dir
-        self._ready: dict[int, AsyncKernelManager] = {}
+        self._ready: dict[int, tuple[AsyncKernelManager, OwnerAccount | None]] = {}
         self._lock = threading.Lock()
 
-    def take(self, name: str, cwd: Path) -> tuple[AsyncKernelManager, bool]:
-        """A started kernel ``name`` and whether it still has to move to ``cwd``."""
+    def take(
+        self, name: str, cwd: Path, account: OwnerAccount | None = None
+    ) -> tuple[AsyncKernelManager, bool]:
+        """A started kernel ``name`` (running as ``account``, if given) and whether it still
+        has to move to ``cwd``."""
         with self._lock:
-            ready = self._ready.pop(threading.get_ident(), None)
-        if ready is not None and ready.kernel_name == name and _alive(ready):
+            ready, owner = self._ready.pop(threading.get_ident(), (None, None))
+        if ready is not None and ready.kernel_name == name and owner == account and _alive(ready):
             return ready, True
         if ready is not None:
             shutdown_kernel(ready)
-        return start_kernel(name, cwd), False
+        return start_kernel(name, cwd, account), False
 
-    def refill(self) -> None:
-        """Launch the next kernel of this thread (call after a run, from the same thread)."""
+    def refill(self, account: OwnerAccount | None = None) -> None:
+        """Launch the next kernel of this thread, as ``account`` if given (call after a run,
+        from the same thread)."""
         me = threading.get_ident()
         if not self.prestart_name or me in self._ready:
             return
         if kernel_language(self.prestart_name) != "python":
             return
+        cwd = Path(account.home) if account is not None else self.neutral_dir
         try:
-            km = start_kernel(self.prestart_name, self.neutral_dir)
+            km = start_kernel(self.prestart_name, cwd, account)
         except Exception:
             log.warning("could not pre-start a %s kernel", self.prestart_name, exc_info=True)
             return
         with self._lock:
-            self._ready[me] = km
+            self._ready[me] = (km, account)
 
     def discard(self) -> None:
         """Stop every pre-started kernel (from any thread: the process groups are killed)."""
         with self._lock:
-            ready, self._ready = list(self._ready.values()), {}
+            ready, self._ready = [km for km, _ in self._ready.values()], {}
         for km in ready:
             kill_process_group(kernel_process_group(km))
             _release_guard(km)
             with contextlib.suppress(Exception):
                 km.cleanup_connection_file()
                 km.cleanup_ipc_files()
+            _remove_kernel_dir(km)
 
 
 def _ipc_prefix() -> str:
@@ -233,6 +243,9 @@ def _guard(km: AsyncKernelManager) -> None:
         return
     guard = subprocess.Popen(
         ["/bin/sh", "-c", _GUARD_SCRIPT, "sched-kernel-guard", str(pgid)],
+        # Nothing of the worker's environment: the guard is dumpable, so a kernel of the
+        # same uid could read its /proc/<pid>/environ.
+        env={"PATH": "/usr/bin:/bin"},
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -253,15 +266,47 @@ def _release_guard(km: AsyncKernelManager) -> None:
             guard.kill()
 
 
-def start_kernel(name: str, cwd: Path) -> AsyncKernelManager:
+def start_kernel(name: str, cwd: Path, account: OwnerAccount | None = None) -> AsyncKernelManager:
     """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets.
 
-    A guard process kills the kernel's process group if this process dies first.
+    With ``account`` the kernel runs as that Unix user (uid, gid, groups) with the user's
+    own environment (:meth:`OwnerAccount.environ`); its connection file and sockets live in
+    a folder of that user's (mode 0700). A guard process kills the kernel's process group
+    if this process dies first.
     """
-    km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
-    run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    if account is None:
+        km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
+        run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="sched-kernel-"))
+        account.own(folder, 0o700)
+        km = AsyncKernelManager(
+            kernel_name=name,
+            transport="ipc",
+            ip=str(folder / "k"),
+            connection_file=str(folder / "kernel.json"),
+        )
+        # Written here, given to the user, then used as is by the launch.
+        km.write_connection_file()
+        account.own(folder / "kernel.json", 0o600)
+        _kernel_dirs[id(km)] = folder
+        try:
+            run_sync(km.start_kernel)(cwd=str(cwd), env=account.environ(), **account.popen_kwargs())
+        except BaseException:
+            _remove_kernel_dir(km)
+            raise
     _guard(km)
     return km
+
+
+#: The folders of run-as-owner kernels (connection file, sockets), by kernel manager.
+_kernel_dirs: dict[int, Path] = {}
+
+
+def _remove_kernel_dir(km: AsyncKernelManager) -> None:
+    folder = _kernel_dirs.pop(id(km), None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(km: AsyncKernelManager) -> bool:
@@ -292,6 +337,7 @@ def shutdown_kernel(km: AsyncKernelManager) -> None:
         log.debug("kernel shutdown failed", exc_info=True)
     kill_process_group(pgid)
     _release_guard(km)
+    _remove_kernel_dir(km)
 
 
 @dataclass
@@ -318,8 +364,11 @@ class Execution:
         on_progress: Callable[[int, int], None],
         timeout_seconds: float | None = None,
         kill_grace_seconds: float = 1.0,
+        account: OwnerAccount | None = None,
     ) -> None:
         self.files = files
+        #: The Unix account the kernel runs as (``None``: this process's own).
+        self.account = account
         self.parameters = parameters
         self.kernel_name = kernel_name
         self.kernels = kernels
@@ -389,7 +438,7 @@ class Execution:
         self.log_line(f"starting kernel {kernel_name}")
         started = time.monotonic()
         try:
-            km, move = self.kernels.take(kernel_name, files.cwd)
+            km, move = self.kernels.take(kernel_name, files.cwd, self.account)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start fails the run
             return self._failure(exc, "the kernel did not start")
         with self._lock:

@@ -30,12 +30,13 @@ from sqlalchemy import select, update
 from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
 from .config import Settings
 from .db import Database, retry_while_unavailable
-from .errors import SchedError, SecretMismatch, Unavailable
+from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
 from .executor import Execution, KernelSupply, RunFiles
 from .lifecycle import Outcome, claim, dispatch, finish
 from .models import Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
+from .owners import OwnerAccount, owner_account, read_as
 from .queue import Queues, RunQueue, check_secret
 from .ticker import utcnow
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
@@ -60,6 +61,8 @@ class ActiveRun:
         self.ended = False
         self.progress: tuple[int, int] = (0, 0)
         self.progress_written: tuple[int, int] = (0, 0)
+        #: The Unix account the run executes as, on a hub.
+        self.account: OwnerAccount | None = None
         self._abort_reason: str | None = None
         self._lock = threading.Lock()
 
@@ -154,7 +157,7 @@ class Worker:
             with self._active_lock:
                 self.active.pop(run_id, None)
         if not self._stopping.is_set():
-            self.kernels.refill()
+            self.kernels.refill(active.account)
 
     def _until_answered(self, action: Callable[[bool], T]) -> T:
         """``action(repeated)``, repeated while the database is unavailable, until stopping
@@ -225,6 +228,18 @@ class Worker:
         folder.file(LOG).touch()
         refs.update(log_ref=folder.ref(LOG), input_ref=folder.ref(INPUT))
         run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))
+        account = None
+        if self.settings.run_as_owner:
+            try:
+                account = owner_account(run.owner)
+            except NoSuchOwner as exc:
+                with open(folder.file(LOG), "a", encoding="utf-8") as f:
+                    f.write(f"cannot run: {exc.message}\n")
+                return Outcome("failed", "NoSuchOwner", exc.message)
+            # The run's files are its owner's alone; this worker (root) still writes them.
+            account.own(folder.path, 0o700)
+            account.own(folder.file(LOG), 0o600)
+            active.account = account
         cwd = folder.path
         try:
             # The path is checked again at execution time: a symlink swapped in after the
@@ -233,7 +248,10 @@ class Worker:
             notebook = resolve_notebook(root, run.notebook)
             cwd = notebook.parent
             if not folder.has_snapshot():
-                folder.snapshot(notebook)
+                if account is None:
+                    folder.snapshot(notebook)
+                else:  # read with the owner's rights, never the worker's
+                    folder.write_snapshot(read_as(account, notebook))
         except SchedError as exc:
             if not folder.has_snapshot():
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
@@ -269,11 +287,16 @@ class Worker:
             on_progress=lambda done, total: self._on_progress(run_id, done, total),
             timeout_seconds=run.timeout_seconds,
             kill_grace_seconds=self.settings.kill_grace_seconds,
+            account=account,
         )
         active.attach(
             execution, time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         )
-        outcome = execution.run()
+        try:
+            outcome = execution.run()
+        finally:
+            if account is not None:
+                folder.give_to(account.uid, account.gid)
         if files.output.exists():
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():
