@@ -41,16 +41,21 @@ class RunFolder:
 
     def snapshot(self, notebook: Path) -> Path:
         """Copy the notebook as it is now; the run executes this copy."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.create()
         target = self.file(INPUT)
         tmp = target.with_suffix(".tmp")
         shutil.copyfile(notebook, tmp)
         tmp.replace(target)
         return target
 
+    def create(self) -> None:
+        """Create the run's folder, readable by this process's user only (on a hub, the
+        worker then gives it to the run's owner)."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
     def write_snapshot(self, content: bytes) -> Path:
         """Store ``content`` as the notebook the run executes."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.create()
         target = self.file(INPUT)
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(content)

@@ -156,6 +156,23 @@ def worker(
         raise click.ClickException(exc.message) from None
 
 
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def service(ctx: click.Context) -> None:
+    """Run the scheduler service of a JupyterHub (API, ticker, metrics; see docs/admin/hub).
+
+    Listens where $JUPYTERHUB_SERVICE_URL says, under $JUPYTERHUB_SERVICE_PREFIX, and checks
+    every request's token with the hub ($JUPYTERHUB_API_URL, $JUPYTERHUB_API_TOKEN). Further
+    arguments go to the Jupyter server (e.g. --SchedApp.user_root_dir='~{owner}').
+    """
+    from .hubservice import launch
+
+    launch(list(ctx.args))
+
+
 @main.command()
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:

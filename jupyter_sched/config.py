@@ -72,6 +72,10 @@ class Settings:
     #: user's environment, a run folder of the owner's alone). For hubs, where workers run
     #: as root; a run whose owner has no account on the worker's machine fails.
     run_as_owner: bool = False
+    #: On a hub's scheduler service: the folder each user's notebook paths are relative to,
+    #: ``{owner}`` standing for the hub user name (``~{owner}``: their home, as the
+    #: spawner's ``notebook_dir = "~"``). ``None``: the server's root.
+    user_root_dir: str | None = None
     #: Delete finished runs older than this many days (``None``: keep them).
     retention_days: float | None = None
     #: Keep only this many newest finished runs per job (``None``: keep them all).

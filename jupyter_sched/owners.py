@@ -19,12 +19,15 @@ import os
 import pwd
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NoSuchOwner
+from .config import Settings
+from .errors import NoSuchOwner, NotFound
 
-__all__ = ["NoSuchOwner", "OwnerAccount", "hide_process", "owner_account", "read_as"]
+__all__ = ["OwnerAccount", "hide_process", "owner_account", "owner_copy", "read_as"]
 
 _PR_SET_DUMPABLE = 4
 #: Variables of the worker's environment a kernel run as its owner still gets (the locale).
@@ -108,6 +111,25 @@ def read_as(account: OwnerAccount, path: Path) -> bytes:
         message = result.stderr.decode(errors="replace").strip()
         raise PermissionError(f"{account.name} cannot read {path}: {message}")
     return result.stdout
+
+
+@contextlib.contextmanager
+def owner_copy(settings: Settings, owner: str, path: Path) -> Iterator[Path]:
+    """``path`` itself, or where runs execute as their owner, a private copy of it read with
+    ``owner``'s rights (:class:`NotFound` when they cannot read it)."""
+    if not settings.run_as_owner or not owner:
+        yield path
+        return
+    try:
+        content = read_as(owner_account(owner), path)
+    except (OSError, subprocess.SubprocessError):
+        raise NotFound(
+            f"notebook: {path.name} cannot be read by {owner}", field="notebook"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="sched-check-") as folder:
+        copy = Path(folder) / path.name
+        copy.write_bytes(content)
+        yield copy
 
 
 def hide_process() -> None:

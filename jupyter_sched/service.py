@@ -36,6 +36,7 @@ from .notebooks import (
     notebook_root,
     resolve_notebook,
 )
+from .owners import owner_copy
 from .queue import Queues, check_secret
 from .schemas import (
     NOT_NULLABLE,
@@ -168,6 +169,22 @@ def describe_trigger(trigger: Trigger) -> str:
             return "only when run by hand"
 
 
+class AdminName(str):
+    """The name of a user who sees and manages every user's jobs and runs (a hub's
+    scheduler admin). Jobs such a user creates are their own."""
+
+    __slots__ = ()
+
+
+def _owned_by(column: Any, owner: str, only: str | None) -> list[Any]:
+    """The conditions of a listing by ``owner`` asking for ``only``'s items: an admin's
+    listing is everyone's (or ``only``'s); anyone else's is their own."""
+    conditions = [] if isinstance(owner, AdminName) else [column == owner]
+    if only is not None:
+        conditions.append(column == only)
+    return conditions
+
+
 class Service:
     """Jobs and runs of one deployment."""
 
@@ -218,12 +235,12 @@ class Service:
         """Create a job after checking its notebook, parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec, now)
+        self._check_job(spec, now, owner=owner)
         job = Job(
             name=spec.name,
             owner=owner,
             notebook=spec.notebook,
-            root_dir=self._root,
+            root_dir=self._root_of(owner),
             trigger=spec.trigger.model_dump(mode="json"),
             trigger_kind=spec.trigger.kind,
             status="active",
@@ -250,14 +267,19 @@ class Service:
         return self._job_out(job)
 
     def _check_job(
-        self, spec: JobCreate, now: datetime, changed: frozenset[str] | set[str] = _CHECKED
+        self,
+        spec: JobCreate,
+        now: datetime,
+        changed: frozenset[str] | set[str] = _CHECKED,
+        *,
+        owner: str,
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
         if {"notebook", "parameters", "kernel"} & changed:
             self._check_kernel(spec.kernel)
-            path = self._resolve(spec.notebook)
-            check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
+            path = self._resolve(spec.notebook, owner=owner)
+            self._check_notebook(owner, path, spec.parameters, spec.kernel, spec.notebook)
         at = spec.trigger.at if isinstance(spec.trigger, OnceTrigger) else None
         if "trigger" in changed and at is not None and at <= now:
             raise InvalidInput(f"trigger.at: {at.isoformat()} is in the past", field="trigger.at")
@@ -265,11 +287,30 @@ class Service:
         if window and spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
             raise InvalidInput("end_at: must be after start_at", field="end_at")
 
-    def _resolve(self, notebook: str, field: str = "notebook") -> Path:
-        """The real path of a notebook a user names, checked against this server's root."""
+    def _resolve(self, notebook: str, field: str = "notebook", *, owner: str) -> Path:
+        """The real path of a notebook ``owner`` names, checked against their root."""
         return resolve_notebook(
-            self.settings.root_dir, notebook, field=field, allow_hidden=self.settings.allow_hidden
+            Path(self._root_of(owner)),
+            notebook,
+            field=field,
+            allow_hidden=self.settings.allow_hidden,
         )
+
+    def _check_notebook(
+        self,
+        owner: str,
+        path: Path,
+        parameters: dict[str, Any],
+        kernel: str | None,
+        shown: str,
+        *,
+        field: str = "notebook",
+    ) -> None:
+        """Check ``parameters`` against the notebook at ``path``; read with the rights of
+        ``owner`` when runs execute as their owner (a hub's service reads users' files with
+        their rights only, never its own)."""
+        with owner_copy(self.settings, owner, path) as readable:
+            check_notebook(readable, parameters, kernel=kernel, field=field, shown=shown)
 
     @staticmethod
     def _check_kernel(kernel: str | None) -> None:
@@ -289,10 +330,17 @@ class Service:
         tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        only_owner: str | None = None,
     ) -> JobPage:
-        """Jobs of ``owner``, newest first, ``limit`` per page."""
+        """Jobs of ``owner``, newest first, ``limit`` per page (an admin's: everyone's, or
+        ``only_owner``'s)."""
         limit = _page_size(limit)
-        query = select(Job).where(Job.owner == owner).order_by(Job.id.desc()).limit(limit + 1)
+        query = (
+            select(Job)
+            .where(*_owned_by(Job.owner, owner, only_owner))
+            .order_by(Job.id.desc())
+            .limit(limit + 1)
+        )
         if status is not None:
             query = query.where(Job.status == status)
         if tag is not None:
@@ -376,7 +424,7 @@ class Service:
             }
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
-        self._check_job(merged, now, changed)
+        self._check_job(merged, now, changed, owner=current.owner)
         path_checked = bool({"notebook", "parameters", "kernel"} & changed)
         if changes.get("notifications") is not None:
             changes["notifications"] = [t.model_dump(mode="json") for t in changes["notifications"]]
@@ -404,7 +452,7 @@ class Service:
                     )
                 return None
             if update.path_checked:
-                job.root_dir = self._root  # the path was checked against this server's root
+                job.root_dir = self._root_of(job.owner)  # the path was checked against it
             for name, value in update.changes.items():
                 setattr(job, name, value)
             trigger = update.trigger
@@ -529,11 +577,11 @@ class Service:
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
-            notebook, kernel = job.notebook, job.kernel
+            notebook, kernel, job_owner = job.notebook, job.kernel, job.owner
             root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters:
             path = resolve_notebook(root, notebook)
-            check_notebook(path, parameters, kernel=kernel, shown=notebook)
+            self._check_notebook(job_owner, path, parameters, kernel, notebook)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             run = new_run(job, now=now, trigger="manual", parameters=parameters)
@@ -560,8 +608,8 @@ class Service:
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         self._check_kernel(kernel)
-        path = self._resolve(notebook)
-        check_notebook(path, parameters, kernel=kernel, shown=notebook)
+        path = self._resolve(notebook, owner=owner)
+        self._check_notebook(owner, path, parameters, kernel, notebook)
         with self.db.write() as session:
             run = new_run(
                 None,
@@ -569,7 +617,7 @@ class Service:
                 trigger="manual",
                 owner=owner,
                 notebook=notebook,
-                root_dir=self._root,
+                root_dir=self._root_of(owner),
                 parameters=parameters,
                 kernel=kernel,
                 timeout_seconds=timeout_seconds,
@@ -678,10 +726,17 @@ class Service:
         until: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        only_owner: str | None = None,
     ) -> RunPage:
-        """Runs of ``owner``, newest first, filtered by job, status and queue time."""
+        """Runs of ``owner`` (an admin's: everyone's, or ``only_owner``'s), newest first,
+        filtered by job, status and queue time."""
         limit = _page_size(limit)
-        query = select(Run).where(Run.owner == owner).order_by(Run.id.desc()).limit(limit + 1)
+        query = (
+            select(Run)
+            .where(*_owned_by(Run.owner, owner, only_owner))
+            .order_by(Run.id.desc())
+            .limit(limit + 1)
+        )
         if job_id is not None:
             query = query.where(Run.job_id == job_id)
         if status is not None:
@@ -805,9 +860,12 @@ class Service:
             after = fire
         return Preview(description=describe_trigger(request.trigger), next=fires)
 
-    def notebook_parameters(self, path: str) -> list[NotebookParameter]:
-        """The parameters a notebook declares, with types, defaults and help."""
-        return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
+    def notebook_parameters(self, path: str, owner: str | None = None) -> list[NotebookParameter]:
+        """The parameters a notebook of ``owner`` declares, with types, defaults and help."""
+        who = owner or ""
+        resolved = self._resolve(path, "path", owner=who)
+        with owner_copy(self.settings, who, resolved) as readable:
+            return notebook_parameters(readable, field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Workers that heartbeated within the lease."""
@@ -868,15 +926,23 @@ class Service:
         """This server's root, recorded with every notebook path it checks."""
         return os.path.realpath(self.settings.root_dir)
 
+    def _root_of(self, owner: str) -> str:
+        """The root of ``owner``'s notebook paths: on a hub's service, the folder
+        ``user_root_dir`` names for them (``{owner}`` replaced); else this server's root."""
+        template = self.settings.user_root_dir
+        if not template or not owner:
+            return self._root
+        return os.path.realpath(os.path.expanduser(template.replace("{owner}", owner)))
+
     def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
         job = session.get(Job, job_id)
-        if job is None or job.owner != owner:
+        if job is None or (job.owner != owner and not isinstance(owner, AdminName)):
             raise NotFound(f"no job {job_id!r}", field="job_id")
         return job
 
     def _own_run(self, session: Session, owner: str, run_id: str) -> Run:
         run = session.get(Run, run_id)
-        if run is None or run.owner != owner:
+        if run is None or (run.owner != owner and not isinstance(owner, AdminName)):
             raise NotFound(f"no run {run_id!r}", field="run_id")
         return run
 

@@ -43,6 +43,7 @@ from .lifecycle import (
 from .models import Job, Run
 from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
+from .owners import owner_account, read_as
 from .queue import Queues
 from .retention import prune
 from .schemas import (
@@ -302,11 +303,15 @@ def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
         run = session.get(Run, run_id)
         if run is None:
             return
-        notebook = run.notebook
+        notebook, owner = run.notebook, run.owner
         root = notebook_root(run.root_dir, settings.root_dir)
     folder = RunFolder(settings.artifacts_dir, run_id)
     try:
-        folder.snapshot(resolve_notebook(root, notebook))
+        path = resolve_notebook(root, notebook)
+        if settings.run_as_owner:  # with the owner's rights, never this process's
+            folder.write_snapshot(read_as(owner_account(owner), path))
+        else:
+            folder.snapshot(path)
     except Exception as exc:  # noqa: BLE001 - the worker fails the run with a clear error
         log.info("run %s: no snapshot of %s (%s)", run_id, notebook, exc)
         return

@@ -224,7 +224,7 @@ class Worker:
         """Prepare and execute a claimed run; ``refs`` collects the run's files."""
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
-        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.create()
         folder.file(LOG).touch()
         refs.update(log_ref=folder.ref(LOG), input_ref=folder.ref(INPUT))
         run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))

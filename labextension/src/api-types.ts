@@ -769,6 +769,11 @@ export type components = {
        */
       limit?: number;
       /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
+      /**
        * Status
        * @default null
        */
@@ -1042,6 +1047,8 @@ export type components = {
       notebook: string;
       /** Output Formats */
       output_formats: string[];
+      /** Owner */
+      owner: string;
       /** Parameters */
       parameters: {
         [key: string]: unknown;
@@ -1108,6 +1115,11 @@ export type components = {
        * @default 50
        */
       limit?: number;
+      /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
       /**
        * Since
        * @default null
@@ -1367,6 +1379,7 @@ export interface operations {
       query?: {
         cursor?: string;
         limit?: number;
+        owner?: string;
         status?: 'active' | 'paused' | 'error';
         tag?: string;
       };
@@ -2372,6 +2385,7 @@ export interface operations {
         cursor?: string;
         job_id?: string;
         limit?: number;
+        owner?: string;
         since?: string;
         status?:
           | 'queued'
