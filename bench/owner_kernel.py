@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jupyter_core.utils import run_sync
 
-from jupyter_sched.executor import shutdown_kernel, start_kernel
+from jupyter_sched.kernels import shutdown_kernel, start_kernel
 from jupyter_sched.owners import owner_account
 
 USER = "jsched-bench"

@@ -845,9 +845,13 @@ class Service:
     def preview(
         self, data: PreviewRequest | dict[str, Any], *, now: datetime | None = None
     ) -> Preview:
-        """The next fire times of a trigger and a description of it."""
+        """The next fire times of a trigger and a description of it.
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
         now = now or utcnow()
         request = parse(PreviewRequest, data)
+        self.queues.hint_run_soon()
         fires: list[datetime] = []
         after = now
         while len(fires) < request.count:
@@ -861,7 +865,11 @@ class Service:
         return Preview(description=describe_trigger(request.trigger), next=fires)
 
     def notebook_parameters(self, path: str, owner: str | None = None) -> list[NotebookParameter]:
-        """The parameters a notebook of ``owner`` declares, with types, defaults and help."""
+        """The parameters a notebook of ``owner`` declares, with types, defaults and help.
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
+        self.queues.hint_run_soon()
         who = owner or ""
         resolved = self._resolve(path, "path", owner=who)
         with owner_copy(self.settings, who, resolved) as readable:
