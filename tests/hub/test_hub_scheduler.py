@@ -9,10 +9,13 @@ created once, then observed with every server stopped).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import pwd
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ import nbformat
 import psutil
 import pytest
 import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from .accounts import HubTestSession
 from .conftest import HUB_PEOPLE, SchedDeployment
@@ -251,6 +256,27 @@ def alice_job(
     return job
 
 
+def test_alices_lab_panel_lists_her_job(
+    hub: Hub, hub_session: HubTestSession, alice_job: dict[str, Any]
+) -> None:
+    result = subprocess.run(
+        ["node", str(Path(__file__).with_name("panel_lists_job.mjs"))],
+        env={
+            **os.environ,
+            "HUB_URL": hub.url,
+            "HUB_USER": hub_session.accounts["alice"],
+            "HUB_PASSWORD": hub_session.passwords["alice"],
+            "JOB_NAME": alice_job["name"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "listed" in result.stdout
+
+
 # -- the story ----------------------------------------------------------------------------
 
 
@@ -418,21 +444,12 @@ def test_the_services_metrics_count_each_run_once(
     # carol, an admin, pauses alice's job; once nothing runs, the history stands still
     assert carol.json("POST", f"jobs/{alice_job['id']}/pause")["status"] == "paused"
     deadline = time.monotonic() + RUN_DEADLINE
-    while (
-        carol.json("GET", "runs?status=running")["runs"]
-        + carol.json("GET", "runs?status=queued")["runs"]
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(POLL)
-    finished: dict[str, int] = {}
-    cursor = ""
     while True:
-        page = carol.json("GET", f"runs?limit=200{cursor}")
-        for run in page["runs"]:
-            finished[run["status"]] = finished.get(run["status"], 0) + 1
-        if not page["next_cursor"]:
+        finished = _statuses(carol)
+        if not {"queued", "running"} & set(finished):
             break
-        cursor = f"&cursor={page['next_cursor']}"
+        assert time.monotonic() < deadline, finished
+        time.sleep(POLL)
     # Every run finished while the service watched: its counter holds each exactly once
     # (the metrics refresh every few seconds).
     deadline = time.monotonic() + 120
@@ -453,8 +470,106 @@ def test_the_services_metrics_count_each_run_once(
     assert counted == finished
 
 
+def _statuses(client: ServiceClient) -> dict[str, int]:
+    """How many runs of the deployment are in each status (as an admin sees them)."""
+    counts: dict[str, int] = {}
+    cursor = ""
+    while True:
+        page = client.json("GET", f"runs?limit=200{cursor}")
+        for run in page["runs"]:
+            counts[run["status"]] = counts.get(run["status"], 0) + 1
+        if not page["next_cursor"]:
+            return counts
+        cursor = f"&cursor={page['next_cursor']}"
+
+
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_bobs_interactive_kernel_finds_no_credential_either(
+    hub_client: HubClient,
+    accounts: dict[str, str],
+    user_tokens: dict[str, str],
+    sched_deployment: SchedDeployment,
+    hub_redis: Any,
+    hub_postgres: Any,
+) -> None:
+    name = accounts["bob"]
+    hub_client.start_server(name)
+    token = user_tokens["bob"]
+    kernel = hub_client.server_request(name, "api/kernels", token, method="POST", json={})
+    assert kernel.status_code == 201, kernel.text
+    setup = (
+        f"search_dirs = {[str(sched_deployment.data_dir), str(sched_deployment.env_file)]!r}\n"
+        "other_run_dir = ''\n"
+    )
+    url = f"{hub_client.url}/user/{name}/api/kernels/{kernel.json()['id']}/channels"
+    printed = asyncio.run(_execute(url.replace("http", "ws", 1), token, setup + PROBE_SOURCE))
+    found = json.loads(printed[len(PROBE) :])
+    assert found["uid"] == pwd.getpwnam(name).pw_uid
+    assert found["readable"] > 10
+    credentials = [
+        hub_postgres.password,
+        hub_redis.password,
+        sched_deployment.settings["JUPYTER_SCHED_SECRET"],
+    ]
+    assert [c for c in found["candidates"] for secret in credentials if secret in c] == []
+    hub_client.server_request(name, f"api/kernels/{kernel.json()['id']}", token, method="DELETE")
+    hub_client.stop_server(name)
+
+
+async def _execute(url: str, token: str, code: str) -> str:
+    """Run ``code`` in a kernel of a user's Lab (its websocket) and return the line it
+    printed that starts with ``PROBE``."""
+    request = HTTPRequest(url, headers={"Authorization": f"token {token}"})
+    connection = await websocket_connect(request)
+    msg_id = uuid.uuid4().hex
+    connection.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "username": "test",
+                    "session": uuid.uuid4().hex,
+                    "msg_type": "execute_request",
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
+    text = ""
+    deadline = time.monotonic() + RUN_DEADLINE
+    try:
+        while time.monotonic() < deadline:
+            raw = await asyncio.wait_for(connection.read_message(), timeout=RUN_DEADLINE)
+            assert raw is not None, "the kernel's websocket closed"
+            reply = json.loads(raw)
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if reply["msg_type"] == "stream":
+                text += reply["content"]["text"]
+            if reply["msg_type"] == "error":
+                raise AssertionError(reply["content"])
+            if reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
+                break
+    finally:
+        connection.close()
+    lines = [line for line in text.splitlines() if line.startswith(PROBE)]
+    assert lines, text
+    return lines[-1]
