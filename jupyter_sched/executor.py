@@ -30,6 +30,7 @@ from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_gr
 from .lifecycle import Outcome
 from .notebooks import kernel_language, notebook_kernel
 from .owners import OwnerAccount
+from .renders import write_renders
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class Execution:
         finally:
             # Killed now, torn down in the background: the outcome does not wait for it.
             self.kernels.retire(kernel)
-            self._write_html()
+            self._write_renders()
 
     def _execute(self, kernel: Kernel, kernel_name: str, language: str, started: float) -> Outcome:
         files = self.files
@@ -302,17 +303,11 @@ class Execution:
         self.log_line(f"{context}: {type(exc).__name__}: {exc}")
         return Outcome("failed", type(exc).__name__, _one_line(str(exc)) or context)
 
-    def _write_html(self) -> None:
-        html = self.files.html
-        if html is None or not self.files.output.exists():
-            return
-        try:
-            from nbconvert import HTMLExporter
-
-            body, _ = HTMLExporter(log=_HTML_LOG).from_filename(str(self.files.output))
-            html.write_text(body, encoding="utf-8")
-        except Exception as exc:  # noqa: BLE001 - a failed HTML export must not fail the run
-            self.log_line(f"HTML export failed: {type(exc).__name__}: {exc}")
+    def _write_renders(self) -> None:
+        files = self.files
+        write_renders(
+            files.output, html=files.html, folder=files.output.parent, log_line=self.log_line
+        )
 
 
 def _error_cell(output: Path, fallback: int) -> tuple[int, str]:
@@ -329,19 +324,6 @@ def _error_cell(output: Path, fallback: int) -> tuple[int, str]:
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             return index, describe_cell(nb.cells, index)
     return fallback, describe_cell(nb.cells, fallback)
-
-
-class _WithoutAltTextNotice(logging.Filter):
-    """Drops nbconvert's notice about images without alternative text: plots in notebook
-    outputs never have any, so it would be printed for nearly every HTML output."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Alternative text is missing")
-
-
-#: The logger of HTML exports: nbconvert's other warnings still reach the worker's log.
-_HTML_LOG = logging.getLogger(f"{__name__}.html")
-_HTML_LOG.addFilter(_WithoutAltTextNotice())
 
 
 def _unformattable(path: Path) -> str:

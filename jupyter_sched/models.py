@@ -192,6 +192,9 @@ class Run(Base):
     input_ref: Mapped[str | None] = mapped_column(String(1024))
     output_ref: Mapped[str | None] = mapped_column(String(1024))
     html_ref: Mapped[str | None] = mapped_column(String(1024))
+    #: A small image of the run's last image output (PNG or SVG); none without images.
+    thumbnail_ref: Mapped[str | None] = mapped_column(String(1024))
+    pdf_ref: Mapped[str | None] = mapped_column(String(1024))
     log_ref: Mapped[str | None] = mapped_column(String(1024))
 
     __table_args__ = (
@@ -228,6 +231,10 @@ class Run(Base):
             "evalue": self.error_evalue or "",
             "cell_index": self.error_cell_index,
         }
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self.thumbnail_ref is not None
 
     @property
     def is_final(self) -> bool:

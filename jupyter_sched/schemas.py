@@ -427,6 +427,8 @@ class Run(Output):
     output_formats: list[str]
     chain_id: str | None = None
     caused_by: list[str] = Field(default_factory=list)
+    #: Whether ``runs/{id}/thumbnail`` has an image of the run's last image output.
+    has_thumbnail: bool = False
 
 
 class Job(Output):

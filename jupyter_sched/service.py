@@ -793,6 +793,15 @@ class Service:
             ref = run.output_ref if fmt == "ipynb" else run.html_ref
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
+    def run_thumbnail(self, owner: str, run_id: str) -> Path:
+        """The thumbnail of the run's last image output (PNG or SVG; 404 when it has none)."""
+        with self.db.read() as session:
+            run = self._own_run(session, owner, run_id)
+            ref = run.thumbnail_ref
+        if ref is None:
+            raise NotFound("the run has no thumbnail: its notebook has no image output")
+        return resolve_ref(self.settings.artifacts_dir, ref, "thumbnail")
+
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
         """The run's log from byte ``offset`` in whole characters, and the offset to ask
         for next (see :func:`~jupyter_sched.artifacts.read_log`)."""

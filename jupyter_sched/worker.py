@@ -28,7 +28,7 @@ from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
+from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
@@ -364,6 +364,9 @@ class Worker:
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
+        for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
+            if folder.file(name).is_file():
+                refs["thumbnail_ref"] = folder.ref(name)
         return outcome
 
     def _first_heartbeat(self, run_id: str, log_ref: str) -> Run:
