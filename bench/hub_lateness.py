@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=20, help="fires to measure")
     parser.add_argument("--every", type=float, default=3.0, help="interval, seconds")
+    parser.add_argument("--tick", type=float, default=None, help="the service's tick_seconds")
     args = parser.parse_args()
     environment = ensure_hub_environment(REPO)
     session = open_session()
@@ -54,6 +55,8 @@ def main() -> None:
                 "JUPYTER_SCHED_RUN_AS_OWNER": "true",
                 "JUPYTER_SCHED_USER_ROOT_DIR": "~{owner}",
             }
+            if args.tick is not None:
+                settings["JUPYTER_SCHED_TICK_SECONDS"] = str(args.tick)
             env_file = session.directory / "sched.env"
             env_file.touch(mode=0o600)
             env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
@@ -79,7 +82,8 @@ def main() -> None:
                             stderr=subprocess.DEVNULL, start_new_session=True,
                         )
                     )  # fmt: skip
-                print(measure(hub, session, args.n, args.every))
+                tick = f", tick {args.tick:g} s" if args.tick is not None else ", tick default"
+                print(measure(hub, session, args.n, args.every) + tick)
             finally:
                 for worker in workers:
                     worker.terminate()

@@ -14,7 +14,10 @@ try {
   await page.goto(`${HUB_URL}/hub/login`);
   await page.fill('input[name="username"]', HUB_USER);
   await page.fill('input[name="password"]', HUB_PASSWORD);
-  await Promise.all([page.waitForNavigation(), page.click('input[type="submit"], button[type="submit"]')]);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click('input[type="submit"], button[type="submit"]')
+  ]);
   await page.goto(`${HUB_URL}/user/${HUB_USER}/lab`);
   await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 120_000 });
   const panel = page.locator('#jupyter-sched-panel');
