@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import getpass
 import json
 import logging
 import os
@@ -19,30 +18,33 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, retention, terminal
-from .config import Settings, redact_url
-from .db import retry_while_unavailable
+from . import __version__, terminal
+from .clock import utcnow
+from .config import Settings, default_owner, redact_url
 from .errors import CannotStart, SchedError
-from .models import FINAL_STATUSES
 from .owners import hide_process
-from .queue import forget_secret
-from .schemas import Run
-from .service import Service, describe_trigger
-from .ticker import Ticker, utcnow
-from .worker import Worker
+
+if TYPE_CHECKING:
+    # The commands import what they use: `--help` and the listings must not pay for the
+    # worker's execution stack (papermill, nbformat) nor for the service's storage.
+    from .schemas import Run
+    from .service import Service
+    from .worker import Worker
 
 STATUS_COLOURS = terminal.STATUS_COLOURS
 
 
 def _owner() -> str:
-    return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
+    return default_owner()
 
 
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
+    from .service import Service
+
     try:
         return Service.open(settings or ctx.obj["settings"])
     except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
@@ -52,6 +54,9 @@ def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
 def _waiting_service(ctx: click.Context) -> Service:
     """The service of a long-running command: it waits for an unreachable history
     database (logging that once) instead of exiting."""
+    from .db import retry_while_unavailable
+    from .service import Service
+
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
     try:
@@ -141,6 +146,8 @@ def worker(
     settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
+    from .worker import Worker
+
     # Before anything reads a credential: kernels of this uid must not read this process.
     hide_process()
     if settings_from_stdin:
@@ -177,6 +184,8 @@ def service(ctx: click.Context) -> None:
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:
     """Run the ticker alone (fires schedules, dispatches and reaps runs) until stopped."""
+    from .ticker import Ticker
+
     service = _waiting_service(ctx)
     ticker = Ticker(service.db, service.queues, service.settings)
     stop = threading.Event()
@@ -206,6 +215,8 @@ def run(
     local: bool,
 ) -> None:
     """Run NOTEBOOK once, now, and wait for it; exits non-zero unless it succeeded."""
+    from .worker import Worker
+
     settings: Settings = ctx.obj["settings"]
     root = settings.root_dir.resolve()
     try:
@@ -237,6 +248,8 @@ def run(
 def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -> Run:
     """Wait for run ``run_id`` to end, showing its progress on standard error; with
     ``local_worker``, execute it in this process meanwhile."""
+    from .statuses import FINAL_STATUSES
+
     owner = _owner()
     failure: list[BaseException] = []
     executing = None
@@ -292,6 +305,7 @@ def jobs() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: bool) -> None:
     """List jobs, newest first."""
+
     service = _service(ctx)
     page = service.list_jobs(_owner(), status=status, tag=tag, limit=200)
     found = list(page.jobs)
@@ -303,7 +317,7 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
     if as_json:
         terminal.echo_json(page.model_copy(update={"jobs": found}))
     else:
-        terminal.jobs_table(found, describe_trigger)
+        terminal.jobs_table(found)
 
 
 @jobs.command("show")
@@ -312,11 +326,12 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job: its notebook, trigger, next fire, options and last run."""
+
     job = _service(ctx).get_job(_owner(), job_id)
     if as_json:
         terminal.echo_json(job)
     else:
-        terminal.job_details(job, describe_trigger(job.trigger))
+        terminal.job_details(job)
 
 
 def _job_action(name: str, help_text: str) -> None:
@@ -486,9 +501,10 @@ def _job_fields(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_job_summary(service: Service, job_id: str) -> None:
+
     job = service.get_job(_owner(), job_id)
     click.echo(f"job {job.id}: {job.name} ({job.notebook})")
-    click.echo(f"trigger: {describe_trigger(job.trigger)}")
+    click.echo(f"trigger: {job.trigger_description}")
     if job.next_fire_at:
         click.echo(f"next:    {job.next_fire_at.isoformat(timespec='seconds')}")
 
@@ -618,6 +634,20 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     _print_run(service, run)
 
 
+@runs.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@terminal.json_option
+@click.pass_context
+def runs_diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
+    """What changed from run A to run B: parameters, cells and outputs (nbdime's diff)."""
+    diff = _service(ctx).compare_runs(_owner(), run_a, run_b)
+    if as_json:
+        terminal.echo_json(diff)
+    else:
+        terminal.comparison(diff)
+
+
 @runs.command("cancel")
 @click.argument("run_id")
 @click.pass_context
@@ -646,6 +676,8 @@ def db_upgrade(ctx: click.Context) -> None:
 def db_forget_secret(ctx: click.Context) -> None:
     """Forget the queue signing secret the deployment recorded, after changing
     JUPYTER_SCHED_SECRET on purpose: the next process to start records its own."""
+    from .queue import forget_secret
+
     settings: Settings = ctx.obj["settings"]
     service = _service(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
     forgotten = forget_secret(service.db)
@@ -664,6 +696,8 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     Without options, applies the deployment's retention (JUPYTER_SCHED_RETENTION_DAYS,
     JUPYTER_SCHED_RETENTION_RUNS) and each job's own.
     """
+    from . import retention
+
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
@@ -682,6 +716,10 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
 @click.pass_context
 def demo(ctx: click.Context, every: float, notebook: str) -> None:
     """Schedule an example notebook every few seconds and show the runs as they land."""
+    from .statuses import FINAL_STATUSES
+    from .ticker import Ticker
+    from .worker import Worker
+
     settings: Settings = ctx.obj["settings"]
     service = _service(ctx)
     ticker = Ticker(service.db, service.queues, settings)

@@ -27,10 +27,10 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_group
-from .lifecycle import Outcome
 from .notebooks import kernel_language, notebook_kernel
 from .owners import OwnerAccount
 from .renders import write_renders
+from .statuses import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,6 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
         )
         # The client owns neither the kernel nor its client: the worker retires both.
         return client.execute()
-
-
-papermill_engines.register(ENGINE_NAME, SchedEngine)
 
 
 def is_notebook_cell(cell: Any) -> bool:
@@ -254,6 +251,9 @@ class Execution:
             self.log_line(f"cell {index + 1}/{total}")
             self.on_progress(index, total)
 
+        # Registered here, where it is used, so that importing this module changes nothing
+        # in papermill (registering again replaces the entry with the same engine).
+        papermill_engines.register(ENGINE_NAME, SchedEngine)
         try:
             # papermill formats both paths with the parameters: make that a no-op.
             nb = papermill.execute_notebook(

@@ -28,11 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ulid import ULID
 
-#: Final run states: a run in one of these never changes again.
-FINAL_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"})
-#: Statuses from which a retry is considered.
-RETRYABLE_STATUSES = frozenset({"failed", "timed_out", "lost"})
-RUN_STATUSES = ("queued", "running", *sorted(FINAL_STATUSES))
+from .statuses import FINAL_STATUSES
 
 
 def new_id() -> str:

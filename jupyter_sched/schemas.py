@@ -28,10 +28,8 @@ from pydantic import (
 )
 
 from . import schedules
+from .statuses import RunStatus
 
-RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"
-]
 RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook"]
 #: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
 JobStatus = Literal["active", "paused", "error"]

@@ -22,27 +22,32 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
 from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
-from .executor import Execution, RunFiles
 from .kernels import KernelSupply
-from .lifecycle import Outcome, claim, dispatch, finish
+from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .owners import owner_account, read_as
 from .queue import Queues, RunQueue, check_secret
-from .ticker import utcnow
+from .statuses import Outcome
 from .wakeup import Doorbell
 from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
+
+if TYPE_CHECKING:
+    # Imported with the first run: papermill and nbformat (through jsonschema's format
+    # checks) take seconds and tens of megabytes, which an idle worker does not need.
+    from .executor import Execution
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +291,8 @@ class Worker:
 
     def _execute_claimed(self, active: ActiveRun, refs: dict[str, Any]) -> Outcome:
         """Prepare and execute a claimed run; ``refs`` collects the run's files."""
+        from .executor import Execution, RunFiles
+
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
         folder.create()

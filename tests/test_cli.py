@@ -304,3 +304,26 @@ def test_html_output_of_a_plot_prints_no_notice(tmp_path: Path) -> None:
     html = re.search(r"^html: +(\S+)$", result.stdout, re.M)
     assert html and "<img" in Path(html.group(1)).read_text(), result.stdout
     assert "Alternative text" not in result.stderr, result.stderr
+
+
+@pytest.mark.timeout(400)
+def test_runs_diff_shows_changed_parameters_cells_and_chart(tmp_path: Path) -> None:
+    ids = []
+    for region in ("EU", "US"):
+        result = sched(tmp_path, "run", "notebooks/sales_report.ipynb", "--local",
+                       "-p", "region", region)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        found = re.search(r"^run:? +(\w{26})", result.stdout, re.M) or re.search(
+            r"(\w{26})", result.stdout
+        )
+        assert found, result.stdout
+        ids.append(found.group(1))
+    result = sched(tmp_path, "runs", "diff", *ids)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'region: "EU" -> "US"' in result.stdout
+    assert "modified" in result.stdout
+    assert re.search(r"image 1: image/png, \d+ chars -> image/png, \d+ chars", result.stdout)
+    data = json.loads(sched(tmp_path, "runs", "diff", *ids, "--json").stdout)
+    assert [p["name"] for p in data["parameters"]] == ["region"]
+    missing = sched(tmp_path, "runs", "diff", ids[0], "nosuchrun")
+    assert missing.returncode == 1 and "nosuchrun" in missing.stderr

@@ -15,9 +15,9 @@ import psutil
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
+from jupyter_sched.clock import utcnow
 from jupyter_sched.kernels import Reaper, kernel_process_group, shutdown_kernel
 from jupyter_sched.service import Service
-from jupyter_sched.ticker import utcnow
 from jupyter_sched.wakeup import PREPARE, WAKE, Doorbell, ring, wake_dir
 from jupyter_sched.worker import Worker
 

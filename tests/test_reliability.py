@@ -22,10 +22,11 @@ from sqlalchemy import select
 
 from jupyter_sched.config import Settings
 from jupyter_sched.errors import Conflict
-from jupyter_sched.lifecycle import Outcome, claim, finish, request_cancel
+from jupyter_sched.lifecycle import claim, finish, request_cancel
 from jupyter_sched.models import Run
 from jupyter_sched.schemas import Run as RunOut
 from jupyter_sched.service import Service
+from jupyter_sched.statuses import Outcome
 from jupyter_sched.ticker import Ticker
 from jupyter_sched.worker import Worker
 

@@ -4,15 +4,16 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { schedIcon } from './components';
 import { JobView } from './jobview';
 import { RunView } from './runview';
+import { CompareView } from './compareview';
 
 export type { DetailActions } from './liveview';
-export { JobView, RunView };
+export { CompareView, JobView, RunView };
+
+/** A view of the main area. */
+export type DetailView = JobView | RunView | CompareView;
 
 /** A main-area widget around a detail view. */
-export function detailWidget(
-  content: JobView | RunView,
-  label: string
-): MainAreaWidget<JobView | RunView> {
+export function detailWidget(content: DetailView, label: string): MainAreaWidget<DetailView> {
   const widget = new MainAreaWidget({ content });
   widget.id = detailId(content);
   widget.title.label = label;
@@ -22,7 +23,10 @@ export function detailWidget(
 }
 
 /** The id of the main-area widget of a detail view (one per job or run). */
-export function detailId(content: JobView | RunView): string {
+export function detailId(content: DetailView): string {
+  if (content instanceof CompareView) {
+    return `jupyter-sched-compare-${content.runA}-${content.runB}`;
+  }
   return content instanceof JobView
     ? `jupyter-sched-job-${content.jobId}`
     : `jupyter-sched-run-${content.runId}`;
