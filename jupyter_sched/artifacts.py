@@ -51,12 +51,38 @@ class RunFolder:
 
     def snapshot(self, notebook: Path) -> Path:
         """Copy the notebook as it is now; the run executes this copy."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.create()
         target = self.file(INPUT)
         tmp = target.with_suffix(".tmp")
         shutil.copyfile(notebook, tmp)
         tmp.replace(target)
         return target
+
+    def create(self) -> None:
+        """Create the run's folder, readable by this process's user only (on a hub, the
+        worker then gives it to the run's owner)."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def write_snapshot(self, content: bytes) -> Path:
+        """Store ``content`` as the notebook the run executes."""
+        self.create()
+        target = self.file(INPUT)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(target)
+        return target
+
+    def give_to(self, uid: int, gid: int) -> None:
+        """Make the run's folder and files those of user ``uid`` alone (0700 / 0600): the
+        worker that wrote them may run as root, and other users must not read them."""
+        if not self.path.is_dir():
+            return
+        os.chown(self.path, uid, gid)
+        os.chmod(self.path, 0o700)
+        for entry in self.path.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chown(entry, uid, gid)
+                os.chmod(entry, 0o600)
 
     def has_snapshot(self) -> bool:
         return self.file(INPUT).is_file()

@@ -12,7 +12,9 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from .clock import utcnow
 from .config import Settings, default_owner, redact_url
 from .errors import CannotStart, SchedError
 from .joboptions import job_fields, job_options, parse_value
+from .owners import hide_process
 
 if TYPE_CHECKING:
     # The commands import what they use: `--help` and the listings must not pay for the
@@ -118,6 +121,13 @@ def main(
     type=int,
     help="With --exit-with-parent: the process to outlive no longer than (default: the parent).",
 )
+@click.option(
+    "--settings-from-stdin",
+    is_flag=True,
+    help="Read the deployment's JUPYTER_SCHED_* settings as a JSON object on standard input "
+    "(how a server hands them to its embedded worker: never in an environment a kernel "
+    "could read).",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -126,10 +136,16 @@ def worker(
     grace: float,
     exit_with_parent: bool,
     parent_pid: int | None,
+    settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     from .worker import Worker
 
+    # Before anything reads a credential: kernels of this uid must not read this process.
+    hide_process()
+    if settings_from_stdin:
+        given = json.loads(sys.stdin.read() or "{}")
+        ctx.obj["settings"] = Settings.from_env({**os.environ, **given})
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
     try:
@@ -138,6 +154,23 @@ def worker(
         )
     except CannotStart as exc:
         raise click.ClickException(exc.message) from None
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def service(ctx: click.Context) -> None:
+    """Run the scheduler service of a JupyterHub (API, ticker, metrics; see docs/admin/hub).
+
+    Listens where $JUPYTERHUB_SERVICE_URL says, under $JUPYTERHUB_SERVICE_PREFIX, and checks
+    every request's token with the hub ($JUPYTERHUB_API_URL, $JUPYTERHUB_API_TOKEN). Further
+    arguments go to the Jupyter server (e.g. --SchedApp.user_root_dir='~{owner}').
+    """
+    from .hubservice import launch
+
+    launch(list(ctx.args))
 
 
 @main.command()

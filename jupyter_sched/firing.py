@@ -513,8 +513,12 @@ def snapshot_inputs(
     """Store the current version of each ``(root_dir, notebook)`` once; returns the
     references of those that could be read (a run without one fails with a clear error
     from its worker, which looks for the notebook itself)."""
+    refs: dict[tuple[str | None, str], str] = {}
+    if settings.run_as_owner:
+        # Shared copies would be read with the scheduler's rights: each run's worker reads
+        # its notebook with its owner's rights instead (see the worker).
+        return refs
     store = InputStore(settings.artifacts_dir)
-    refs = {}
     for root_dir, notebook in notebooks:
         try:
             path = resolve_notebook(notebook_root(root_dir, settings.root_dir), notebook)

@@ -194,6 +194,7 @@ class JobsHandler(SchedHandler):
             tag=q.tag,
             limit=q.limit,
             cursor=q.cursor,
+            only_owner=q.owner,
         )
         self.reply(page)
 
@@ -321,6 +322,7 @@ class RunsHandler(SchedHandler):
             until=q.until,
             limit=q.limit,
             cursor=q.cursor,
+            only_owner=q.owner,
         )
         self.reply(page)
 
@@ -422,7 +424,7 @@ class ParametersHandler(SchedHandler):
     @authorized
     async def get(self) -> None:
         q = self.query(ParametersQuery)
-        parameters = await self.call(self.service.notebook_parameters, q.path)
+        parameters = await self.call(self.service.notebook_parameters, q.path, self.owner)
         self.reply(NotebookParameters(parameters=parameters))
 
 

@@ -31,7 +31,8 @@ from .notebooks import (
     notebook_root,
     resolve_notebook,
 )
-from .parsing import check_queue, page_size, parse
+from .owners import owner_copy
+from .parsing import AdminName, check_queue, owned_by, page_size, parse
 from .queue import Queues
 from .schemas import (
     EventTrigger,
@@ -68,11 +69,11 @@ class RunCalls:
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
-            notebook, kernel = job.notebook, job.kernel
+            notebook, kernel, job_owner = job.notebook, job.kernel, job.owner
             root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters:
             path = resolve_notebook(root, notebook)
-            check_notebook(path, parameters, kernel=kernel, shown=notebook)
+            self._check_notebook(job_owner, path, parameters, kernel, notebook)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             run = new_run(job, now=now, trigger="manual", parameters=parameters)
@@ -99,8 +100,8 @@ class RunCalls:
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         self._check_kernel(kernel)
-        path = self._resolve(notebook)
-        check_notebook(path, parameters, kernel=kernel, shown=notebook)
+        path = self._resolve(notebook, owner=owner)
+        self._check_notebook(owner, path, parameters, kernel, notebook)
         with self.db.write() as session:
             run = new_run(
                 None,
@@ -108,7 +109,7 @@ class RunCalls:
                 trigger="manual",
                 owner=owner,
                 notebook=notebook,
-                root_dir=self._root,
+                root_dir=self._root_of(owner),
                 parameters=parameters,
                 kernel=kernel,
                 timeout_seconds=timeout_seconds,
@@ -217,10 +218,17 @@ class RunCalls:
         until: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        only_owner: str | None = None,
     ) -> RunPage:
-        """Runs of ``owner``, newest first, filtered by job, status and queue time."""
+        """Runs of ``owner`` (an admin's: everyone's, or ``only_owner``'s), newest first,
+        filtered by job, status and queue time."""
         limit = page_size(limit)
-        query = select(Run).where(Run.owner == owner).order_by(Run.id.desc()).limit(limit + 1)
+        query = (
+            select(Run)
+            .where(*owned_by(Run.owner, owner, only_owner))
+            .order_by(Run.id.desc())
+            .limit(limit + 1)
+        )
         if job_id is not None:
             query = query.where(Run.job_id == job_id)
         if status is not None:
@@ -359,11 +367,30 @@ class RunCalls:
 
     # -- helpers shared with the service's job calls ------------------------------------
 
-    def _resolve(self, notebook: str, field: str = "notebook") -> Path:
-        """The real path of a notebook a user names, checked against this server's root."""
+    def _resolve(self, notebook: str, field: str = "notebook", *, owner: str) -> Path:
+        """The real path of a notebook ``owner`` names, checked against their root."""
         return resolve_notebook(
-            self.settings.root_dir, notebook, field=field, allow_hidden=self.settings.allow_hidden
+            Path(self._root_of(owner)),
+            notebook,
+            field=field,
+            allow_hidden=self.settings.allow_hidden,
         )
+
+    def _check_notebook(
+        self,
+        owner: str,
+        path: Path,
+        parameters: dict[str, Any],
+        kernel: str | None,
+        shown: str,
+        *,
+        field: str = "notebook",
+    ) -> None:
+        """Check ``parameters`` against the notebook at ``path``; read with the rights of
+        ``owner`` when runs execute as their owner (a hub's service reads users' files with
+        their rights only, never its own)."""
+        with owner_copy(self.settings, owner, path) as readable:
+            check_notebook(readable, parameters, kernel=kernel, field=field, shown=shown)
 
     @staticmethod
     def _check_kernel(kernel: str | None) -> None:
@@ -375,15 +402,23 @@ class RunCalls:
         """This server's root, recorded with every notebook path it checks."""
         return os.path.realpath(self.settings.root_dir)
 
+    def _root_of(self, owner: str) -> str:
+        """The root of ``owner``'s notebook paths: on a hub's service, the folder
+        ``user_root_dir`` names for them (``{owner}`` replaced); else this server's root."""
+        template = self.settings.user_root_dir
+        if not template or not owner:
+            return self._root
+        return os.path.realpath(os.path.expanduser(template.replace("{owner}", owner)))
+
     def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
         job = session.get(Job, job_id)
-        if job is None or job.owner != owner:
+        if job is None or (job.owner != owner and not isinstance(owner, AdminName)):
             raise NotFound(f"no job {job_id!r}", field="job_id")
         return job
 
     def _own_run(self, session: Session, owner: str, run_id: str) -> Run:
         run = session.get(Run, run_id)
-        if run is None or run.owner != owner:
+        if run is None or (run.owner != owner and not isinstance(owner, AdminName)):
             raise NotFound(f"no run {run_id!r}", field="run_id")
         return run
 

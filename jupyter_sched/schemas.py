@@ -421,6 +421,7 @@ class Run(Output):
 
     id: str
     job_id: str | None
+    owner: str
     notebook: str
     status: RunStatus
     trigger: RunTrigger
@@ -551,6 +552,8 @@ class JobListQuery(Query):
 
     status: JobStatus | None = None
     tag: str | None = Field(default=None, min_length=1, max_length=50)
+    #: Only this user's jobs (what a scheduler admin asks; others see only their own).
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -560,6 +563,8 @@ class RunListQuery(Query):
 
     job_id: str | None = Field(default=None, min_length=1, max_length=64)
     status: RunStatus | None = None
+    #: Only this user's runs (what a scheduler admin asks; others see only their own).
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
     since: UTCDatetime | None = None
     until: UTCDatetime | None = None
     limit: int = Field(default=50, ge=1, le=200)

@@ -28,10 +28,10 @@ from .lifecycle import request_cancel
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
-    check_notebook,
     notebook_parameters,
 )
-from .parsing import check_queue, invalid_input, page_size, parse
+from .owners import owner_copy
+from .parsing import check_queue, invalid_input, owned_by, page_size, parse
 from .queue import Queues, check_secret
 from .runs import RunCalls
 from .schemas import (
@@ -117,12 +117,12 @@ class Service(RunCalls):
         """Create a job after checking its notebook, parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec, now)
+        self._check_job(spec, now, owner=owner)
         job = Job(
             name=spec.name,
             owner=owner,
             notebook=spec.notebook,
-            root_dir=self._root,
+            root_dir=self._root_of(owner),
             trigger=spec.trigger.model_dump(mode="json"),
             trigger_kind=spec.trigger.kind,
             status="active",
@@ -149,14 +149,19 @@ class Service(RunCalls):
         return self._job_out(job)
 
     def _check_job(
-        self, spec: JobCreate, now: datetime, changed: frozenset[str] | set[str] = _CHECKED
+        self,
+        spec: JobCreate,
+        now: datetime,
+        changed: frozenset[str] | set[str] = _CHECKED,
+        *,
+        owner: str,
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
         if {"notebook", "parameters", "kernel"} & changed:
             self._check_kernel(spec.kernel)
-            path = self._resolve(spec.notebook)
-            check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
+            path = self._resolve(spec.notebook, owner=owner)
+            self._check_notebook(owner, path, spec.parameters, spec.kernel, spec.notebook)
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed
@@ -176,10 +181,17 @@ class Service(RunCalls):
         tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        only_owner: str | None = None,
     ) -> JobPage:
-        """Jobs of ``owner``, newest first, ``limit`` per page."""
+        """Jobs of ``owner``, newest first, ``limit`` per page (an admin's: everyone's, or
+        ``only_owner``'s)."""
         limit = page_size(limit)
-        query = select(Job).where(Job.owner == owner).order_by(Job.id.desc()).limit(limit + 1)
+        query = (
+            select(Job)
+            .where(*owned_by(Job.owner, owner, only_owner))
+            .order_by(Job.id.desc())
+            .limit(limit + 1)
+        )
         if status is not None:
             query = query.where(Job.status == status)
         if tag is not None:
@@ -264,7 +276,7 @@ class Service(RunCalls):
             }
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
-        self._check_job(merged, now, changed)
+        self._check_job(merged, now, changed, owner=current.owner)
         path_checked = bool({"notebook", "parameters", "kernel"} & changed)
         if changes.get("notifications") is not None:
             changes["notifications"] = [t.model_dump(mode="json") for t in changes["notifications"]]
@@ -292,7 +304,7 @@ class Service(RunCalls):
                     )
                 return None
             if update.path_checked:
-                job.root_dir = self._root  # the path was checked against this server's root
+                job.root_dir = self._root_of(job.owner)  # the path was checked against it
             for name, value in update.changes.items():
                 setattr(job, name, value)
             trigger = update.trigger
@@ -429,13 +441,16 @@ class Service(RunCalls):
                 names = _job_names(session, owner, upstreams)
         return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
-    def notebook_parameters(self, path: str) -> list[NotebookParameter]:
-        """The parameters a notebook declares, with types, defaults and help.
+    def notebook_parameters(self, path: str, owner: str | None = None) -> list[NotebookParameter]:
+        """The parameters a notebook of ``owner`` declares, with types, defaults and help.
 
         Someone is scheduling a notebook: the workers prepare a kernel for it.
         """
         self.queues.hint_run_soon()
-        return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
+        who = owner or ""
+        resolved = self._resolve(path, "path", owner=who)
+        with owner_copy(self.settings, who, resolved) as readable:
+            return notebook_parameters(readable, field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Workers that heartbeated within the lease."""

@@ -41,12 +41,13 @@ from .artifacts import (
 from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
-from .errors import SchedError, SecretMismatch, Unavailable
+from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
 from .kernels import KernelSupply
 from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
+from .owners import owner_account, read_as
 from .queue import Queues, RunQueue, check_secret
 from .statuses import Outcome
 from .wakeup import Doorbell
@@ -303,10 +304,21 @@ class Worker:
 
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
-        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.create()
         folder.file(LOG).touch()
         refs.update(log_ref=folder.ref(LOG))
         run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))
+        account = None
+        if self.settings.run_as_owner:
+            try:
+                account = owner_account(run.owner)
+            except NoSuchOwner as exc:
+                with open(folder.file(LOG), "a", encoding="utf-8") as f:
+                    f.write(f"cannot run: {exc.message}\n")
+                return Outcome("failed", "NoSuchOwner", exc.message)
+            # The run's files are its owner's alone; this worker (root) still writes them.
+            account.own(folder.path, 0o700)
+            account.own(folder.file(LOG), 0o600)
         # The input as it was at fire time: the version stored by content when the run was
         # made (shared by the runs of that version), else a copy in the run's folder.
         ref = run.input_ref
@@ -322,7 +334,10 @@ class Worker:
             notebook = resolve_notebook(root, run.notebook)
             cwd = notebook.parent
             if not source.is_file():
-                folder.snapshot(notebook)
+                if account is None:
+                    folder.snapshot(notebook)
+                else:  # read with the owner's rights, never the worker's
+                    folder.write_snapshot(read_as(account, notebook))
         except SchedError as exc:
             if not source.is_file():
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
@@ -356,11 +371,16 @@ class Worker:
             on_progress=lambda done, total: self._on_progress(run_id, done, total),
             timeout_seconds=run.timeout_seconds,
             kill_grace_seconds=self.settings.kill_grace_seconds,
+            account=account,
         )
         active.attach(
             execution, time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         )
-        outcome = execution.run()
+        try:
+            outcome = execution.run()
+        finally:
+            if account is not None:
+                folder.give_to(account.uid, account.gid)
         if files.output.exists():
             refs["output_ref"] = folder.ref(OUTPUT)
         if html is not None and html.exists():

@@ -855,6 +855,11 @@ export type components = {
        */
       limit?: number;
       /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
+      /**
        * Status
        * @default null
        */
@@ -1160,6 +1165,8 @@ export type components = {
       notebook: string;
       /** Output Formats */
       output_formats: string[];
+      /** Owner */
+      owner: string;
       /** Parameters */
       parameters: {
         [key: string]: unknown;
@@ -1246,6 +1253,11 @@ export type components = {
        * @default 50
        */
       limit?: number;
+      /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
       /**
        * Since
        * @default null
@@ -1533,6 +1545,7 @@ export interface operations {
       query?: {
         cursor?: string;
         limit?: number;
+        owner?: string;
         status?: 'active' | 'paused' | 'error';
         tag?: string;
       };
@@ -2538,6 +2551,7 @@ export interface operations {
         cursor?: string;
         job_id?: string;
         limit?: number;
+        owner?: string;
         since?: string;
         status?:
           | 'queued'
