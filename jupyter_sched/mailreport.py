@@ -111,7 +111,9 @@ def report_message(
             f"email ({max_bytes / 1e6:.1f} MB): open it from the links above.\n"
         )
         return
-    message.add_alternative(_page(facts, body, error, failing), subtype="html")
+    # The subject is the notification's headline (one line, set by the notifier).
+    title = str(message["Subject"] or "")
+    message.add_alternative(_page(title, facts, body, error, failing), subtype="html")
     html_part = message.get_payload()[1]  # type: ignore[index]
     assert isinstance(html_part, EmailMessage)  # the alternative just added
     for cid, subtype, data in images:
@@ -125,10 +127,8 @@ def report_message(
             message.add_attachment(data, maintype, subtype, filename=f"report.{kind}")
 
 
-def _page(facts: dict[str, Any], body: str, error: Any, failing: str | None) -> str:
-    from .notify import headline
-
-    parts = [f"<h2>{html.escape(headline(facts))}</h2>"]
+def _page(title: str, facts: dict[str, Any], body: str, error: Any, failing: str | None) -> str:
+    parts = [f"<h2>{html.escape(title)}</h2>"]
     if error:
         parts.append(
             f"<p><strong>{html.escape(error['ename'])}</strong>: {html.escape(error['evalue'])}</p>"
