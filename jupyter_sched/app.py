@@ -216,6 +216,13 @@ class SchedApp(ExtensionApp):
         config=True,
         help="Sender of notification emails. Default jupyter-sched@localhost.",
     )
+    report_max_bytes = Integer(
+        None,
+        allow_none=True,
+        min=1,
+        config=True,
+        help="Largest email report sent whole; above it, the summary and links. Default 10 MB.",
+    )
     smtp_user = Unicode(None, allow_none=True, config=True, help="SMTP login, if it needs one.")
     smtp_password = Unicode(None, allow_none=True, config=True, help="SMTP password.")
     smtp_starttls = Bool(
@@ -403,7 +410,7 @@ class SchedApp(ExtensionApp):
                     "smtp_password", "smtp_starttls", "notify_max_attempts",
                     "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
                     "kill_grace_seconds", "poll_max_seconds", "prestart_kernels", "run_as_owner",
-                    "user_root_dir",
+                    "user_root_dir", "report_max_bytes",
                 )
                 if (value := getattr(self, name)) is not None
             },
