@@ -59,7 +59,8 @@ format: $(STAMP) $(NODE_STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy jupyter_sched
 
-pytest: $(STAMP)
+# The hub tests open the Lab panel in a browser: the panel is built first.
+pytest: $(STAMP) labextension
 	$(BIN)/pytest
 
 ## docs: the documentation site in docs/_build/html (warnings are errors)
