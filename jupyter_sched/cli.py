@@ -25,7 +25,7 @@ import click
 from . import __version__, terminal
 from .clock import utcnow
 from .config import Settings, default_owner, redact_url
-from .errors import CannotStart, SchedError
+from .errors import SchedError
 from .joboptions import job_fields, job_options, parse_value
 from .owners import hide_process
 
@@ -46,10 +46,9 @@ def _owner() -> str:
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
     from .service import Service
 
-    try:
-        return Service.open(settings or ctx.obj["settings"])
-    except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
-        raise click.ClickException(exc.message) from None
+    # A CannotStart (a newer schema, another secret, a missing extra) becomes one line
+    # and its exit code in terminal.SchedGroup, like every scheduler error.
+    return Service.open(settings or ctx.obj["settings"])
 
 
 def _waiting_service(ctx: click.Context) -> Service:
@@ -60,10 +59,7 @@ def _waiting_service(ctx: click.Context) -> Service:
 
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
-    try:
-        retry_while_unavailable(service.join, max_delay=10)
-    except CannotStart as exc:
-        raise click.ClickException(exc.message) from None
+    retry_while_unavailable(service.join, max_delay=10)
     return service
 
 
@@ -148,12 +144,9 @@ def worker(
         ctx.obj["settings"] = Settings.from_env({**os.environ, **given})
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
-    try:
-        Worker(service.settings, service.db, queues, concurrency).run_forever(
-            grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
-        )
-    except CannotStart as exc:
-        raise click.ClickException(exc.message) from None
+    Worker(service.settings, service.db, queues, concurrency).run_forever(
+        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
+    )
 
 
 @main.command(
