@@ -7,8 +7,12 @@ papermill on a fresh kernel and record the output, log, timings and outcome.
 
 from importlib.metadata import version
 
+from .values import record
+
 #: The version of the installed package (its one place is package.json).
 __version__ = version("jupyter-sched")
+
+__all__ = ["__version__", "record"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:

@@ -40,8 +40,10 @@ UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_para
 UPSTREAM_OUTPUT = "upstream_output_path"
 #: Parameter that receives an event's or webhook call's JSON payload when declared.
 PAYLOAD_PARAMETER = "event_payload"
+#: Parameter that receives the run's logical time (ISO 8601 in the job's timezone).
+SCHEDULED_FOR_PARAMETER = "scheduled_for"
 #: Parameters the scheduler fills in; dropped when a notebook does not declare them.
-RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER)
+RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER, SCHEDULED_FOR_PARAMETER)
 
 
 def upstream_output_path(artifacts_dir: Path, value: Any) -> Any:
@@ -218,6 +220,7 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
             now=now,
             trigger="dependency",
             parameters=parameters,
+            scheduled_for=run.scheduled_for,
             chain_id=run.chain_id,
             caused_by=[c.id for c in causes],
         )
@@ -227,19 +230,33 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
 
 
 def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
-    """The final upstream runs of ``chain_id`` if each meets the job's condition."""
-    wanted = CONDITIONS[job.trigger.get("condition", "success")]
+    """The final upstream runs of ``chain_id`` if each upstream meets the job's condition.
+
+    An upstream job may have made several runs in the chain (a batch: a sweep's sets, a
+    backfill's steps): the condition then applies to the batch, once all its runs have
+    ended, judged on the last attempt of each: ``success`` when all succeeded, ``failure``
+    when any failed, ``completion`` when all ended.
+    """
+    condition = job.trigger.get("condition", "success")
+    wanted = CONDITIONS[condition]
     causes = []
     for upstream in upstream_ids(job.trigger):
-        latest = session.scalar(
-            select(Run)
-            .where(Run.job_id == upstream, Run.chain_id == chain_id)
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
-        if latest is None or latest.status not in wanted:
+        runs = session.scalars(
+            select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
+        ).all()
+        last: dict[int, Run] = {}
+        for run in runs:  # by id: a retry comes after the run it retries
+            last[run.batch_index] = run
+        if not last or any(not run.is_final for run in last.values()):
             return None
-        causes.append(latest)
+        outcomes = list(last.values())
+        if condition == "failure":
+            met = any(run.status in wanted for run in outcomes)
+        else:
+            met = all(run.status in wanted for run in outcomes)
+        if not met:
+            return None
+        causes.append(runs[-1])
     return causes
 
 
