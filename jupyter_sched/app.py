@@ -17,20 +17,14 @@ import asyncio
 import atexit
 import contextlib
 import functools
-import getpass
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from logging import Logger
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psutil
 from jupyter_server.auth.identity import (
     IdentityProvider,
     LegacyIdentityProvider,
@@ -41,13 +35,22 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from . import __version__
-from .config import ENV_DB_URL, ENV_REDIS_URL, ENV_SECRET, Settings, redact_url
+from .config import (
+    ENV_DB_URL,
+    ENV_REDIS_URL,
+    ENV_SECRET,
+    ENV_USER,
+    Settings,
+    default_owner,
+    redact_url,
+)
 from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
 from .schemas import Health
 from .service import Service
+from .supervisor import WorkerProcess, worker_env
 from .ticker import Ticker
 
 T = TypeVar("T")
@@ -55,18 +58,6 @@ T = TypeVar("T")
 #: jupyter_server's own identity providers: one shared token or password, no user names
 #: (each token request is a new random "anonymous" user).
 SHARED_IDENTITY_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
-#: Environment variable naming the owner when the server cannot tell users apart
-#: (the same one ``jupyter sched`` uses).
-ENV_USER = "JUPYTER_SCHED_USER"
-#: Prefix of the variables that describe a deployment (never passed on from the server's
-#: own environment to its worker: the worker gets this server's settings).
-ENV_PREFIX = "JUPYTER_SCHED_"
-
-
-def default_owner() -> str:
-    """The owner of everything a single-user server does: ``$JUPYTER_SCHED_USER`` or the
-    login name, as for the ``jupyter sched`` CLI."""
-    return os.environ.get(ENV_USER) or getpass.getuser()
 
 
 class SchedApp(ExtensionApp):
@@ -572,147 +563,3 @@ class SchedApp(ExtensionApp):
             embedded_worker_restarts=self.worker.restarts if self.worker else 0,
             load=load,
         )
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """The environment of the embedded worker: the server's, with its deployment's
-    variables replaced by this server's settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    env.update(settings.worker_environ())
-    return env
-
-
-class WorkerProcess:
-    """A ``jupyter sched worker`` subprocess, restarted with backoff when it dies.
-
-    The worker runs kernels in their own sessions; when it dies without cleaning up (it
-    was killed), the kernels it had started are killed here, from the list of its
-    descendants that the watchdog keeps.
-    """
-
-    #: How often the watchdog looks at the process (and at its descendants).
-    WATCH_SECONDS = 0.5
-    #: A worker that lived this long resets the restart delay.
-    STABLE_SECONDS = 60.0
-
-    def __init__(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        log: Logger,
-        *,
-        stop_timeout: float = 30.0,
-        max_delay: float = 60.0,
-    ) -> None:
-        self.argv = argv
-        self.env = env
-        self.log = log
-        self.stop_timeout = stop_timeout
-        self.max_delay = max_delay
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
-        self._started_at = 0.0
-        self._descendants: list[psutil.Process] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def status(self) -> str:
-        if self._stop.is_set():
-            return "stopped"
-        if self.proc is not None and self.proc.poll() is None:
-            return "running"
-        return "restarting"
-
-    def start(self) -> None:
-        with self._lock:
-            self._spawn()
-        self._thread = threading.Thread(
-            target=self._watch, name="jupyter-sched-worker-watchdog", daemon=True
-        )
-        self._thread.start()
-
-    def _spawn(self) -> None:
-        # Its own session: a Ctrl-C in the server's terminal does not reach it; the server
-        # stops it (and it stops itself if the server dies: --exit-with-parent).
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        self._started_at = time.monotonic()
-        self._descendants = []
-        self.log.info("jupyter-sched: embedded worker started (pid %d)", self.proc.pid)
-
-    def _watch(self) -> None:
-        delay = 1.0
-        last_scan = 0.0
-        while not self._stop.wait(self.WATCH_SECONDS):
-            proc = self.proc
-            assert proc is not None
-            code = proc.poll()
-            if code is None:
-                if time.monotonic() - last_scan >= 2.0:
-                    self._scan(proc.pid)
-                    last_scan = time.monotonic()
-                continue
-            lived = time.monotonic() - self._started_at
-            if lived >= self.STABLE_SECONDS:
-                delay = 1.0
-            self.log.warning(
-                "jupyter-sched: embedded worker (pid %d) exited with code %s after %.0f s; "
-                "restarting in %.0f s",
-                proc.pid, code, lived, delay,
-            )  # fmt: skip
-            self._kill_leftovers()
-            if self._stop.wait(delay):
-                return
-            delay = min(delay * 2, self.max_delay)
-            with self._lock:
-                if self._stop.is_set():
-                    return
-                self._spawn()
-                self.restarts += 1
-
-    def _scan(self, pid: int) -> None:
-        with contextlib.suppress(psutil.Error):
-            self._descendants = psutil.Process(pid).children(recursive=True)
-
-    def _kill_leftovers(self) -> None:
-        """Kill what the worker started and left running (its kernels' process groups)."""
-        own_group = os.getpgrp()
-        for process in self._descendants:
-            try:
-                if not process.is_running():
-                    continue
-                group = os.getpgid(process.pid)
-                if group != own_group:
-                    os.killpg(group, signal.SIGKILL)
-                process.kill()
-                self.log.warning("jupyter-sched: killed leftover process %d", process.pid)
-            except (psutil.Error, ProcessLookupError, PermissionError):
-                continue
-        self._descendants = []
-
-    def stop(self) -> None:
-        """SIGTERM (the worker aborts its runs and kernels), wait, then SIGKILL."""
-        self._stop.set()
-        with self._lock:
-            proc = self.proc
-        if self._thread is not None:
-            self._thread.join(5)
-        if proc is not None and proc.poll() is None:
-            self._scan(proc.pid)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.log.warning("jupyter-sched: embedded worker did not stop; killing it")
-                self._scan(proc.pid)
-                proc.kill()
-                proc.wait(10)
-        self._kill_leftovers()
-        self.log.info("jupyter-sched: embedded worker stopped")

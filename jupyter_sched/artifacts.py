@@ -17,6 +17,9 @@ INPUT = "input.ipynb"
 OUTPUT = "output.ipynb"
 HTML = "output.html"
 LOG = "run.log"
+PDF = "output.pdf"
+THUMBNAIL_PNG = "thumbnail.png"
+THUMBNAIL_SVG = "thumbnail.svg"
 #: Most bytes of a log one read returns.
 LOG_CHUNK = 1 << 20
 

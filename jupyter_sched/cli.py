@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import getpass
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -24,21 +22,22 @@ from typing import Any
 import click
 
 from . import __version__, retention, terminal
-from .config import Settings, redact_url
+from .clock import utcnow
+from .config import Settings, default_owner, redact_url
 from .db import retry_while_unavailable
 from .errors import CannotStart, SchedError
-from .models import FINAL_STATUSES
 from .queue import forget_secret
 from .schemas import Run
-from .service import Service, describe_trigger
-from .ticker import Ticker, utcnow
+from .service import Service
+from .statuses import FINAL_STATUSES
+from .ticker import Ticker
 from .worker import Worker
 
 STATUS_COLOURS = terminal.STATUS_COLOURS
 
 
 def _owner() -> str:
-    return os.environ.get("JUPYTER_SCHED_USER") or getpass.getuser()
+    return default_owner()
 
 
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
@@ -272,7 +271,7 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
     if as_json:
         terminal.echo_json(page.model_copy(update={"jobs": found}))
     else:
-        terminal.jobs_table(found, describe_trigger)
+        terminal.jobs_table(found)
 
 
 @jobs.command("show")
@@ -285,7 +284,7 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     if as_json:
         terminal.echo_json(job)
     else:
-        terminal.job_details(job, describe_trigger(job.trigger))
+        terminal.job_details(job)
 
 
 def _job_action(name: str, help_text: str) -> None:
@@ -457,7 +456,7 @@ def _job_fields(options: dict[str, Any]) -> dict[str, Any]:
 def _print_job_summary(service: Service, job_id: str) -> None:
     job = service.get_job(_owner(), job_id)
     click.echo(f"job {job.id}: {job.name} ({job.notebook})")
-    click.echo(f"trigger: {describe_trigger(job.trigger)}")
+    click.echo(f"trigger: {job.trigger_description}")
     if job.next_fire_at:
         click.echo(f"next:    {job.next_fire_at.isoformat(timespec='seconds')}")
 

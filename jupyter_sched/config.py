@@ -8,6 +8,7 @@ the server's variables joins its deployment.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 import re
 import secrets
@@ -21,6 +22,16 @@ ENV_PREFIX = "JUPYTER_SCHED_"
 ENV_DB_URL = "JUPYTER_SCHED_DB_URL"
 ENV_REDIS_URL = "JUPYTER_SCHED_REDIS_URL"
 ENV_SECRET = "JUPYTER_SCHED_SECRET"  # noqa: S105 - the variable name, not a secret
+
+
+#: The owner of what a single-user server or the CLI does, when it cannot tell users apart.
+ENV_USER = "JUPYTER_SCHED_USER"
+
+
+def default_owner() -> str:
+    """The owner of everything a single-user server (on jupyter_server's own token) or the
+    ``jupyter sched`` CLI does: ``$JUPYTER_SCHED_USER``, else the login name."""
+    return os.environ.get(ENV_USER) or getpass.getuser()
 
 
 def default_data_dir() -> Path:

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -68,6 +68,13 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def updated(session: Session, statement: Executable) -> int:
+    """Run a conditional ``UPDATE`` (or ``DELETE``, or ``INSERT ... ON CONFLICT DO
+    NOTHING``) and return how many rows it changed: how a compare-and-set learns whether it
+    won (0: another party changed the row first, or it was not in the expected state)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 class Availability:

@@ -8,15 +8,10 @@ here (cell error, kernel death, abort), never from the output notebook's metadat
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import signal
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,23 +20,20 @@ from typing import IO, Any
 
 import nbformat
 import papermill
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.paths import jupyter_runtime_dir
-from jupyter_core.utils import run_sync
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from nbclient.exceptions import DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from .config import kernel_environ
-from .lifecycle import Outcome
+from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_group
 from .notebooks import kernel_language, notebook_kernel
+from .renders import write_renders
+from .statuses import Outcome
 
 log = logging.getLogger(__name__)
 
 ENGINE_NAME = "jupyter_sched"
-#: Seconds a kernel gets to start and answer.
-KERNEL_START_TIMEOUT = 60
 #: Tags of the cells papermill adds to the executed notebook: the injected parameters,
 #: and the two markers around a failing cell.
 PAPERMILL_TAGS = frozenset({"injected-parameters", "papermill-error-cell-tag"})
@@ -55,21 +47,12 @@ ABORT_MESSAGES = {
 
 
 class SchedNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
-    """papermill's client plus a working-directory change for pre-started kernels."""
+    """papermill's client on a kernel the worker prepared: started, connected and drained,
+    so that nbclient neither starts a kernel nor waits for one to be ready."""
 
-    def __init__(self, nb_man: Any, *, working_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, nb_man: Any, *, kc: AsyncKernelClient, **kwargs: Any) -> None:
         super().__init__(nb_man, **kwargs)
-        self.working_dir = working_dir
-
-    def start_new_kernel_client(self) -> Any:
-        kc = super().start_new_kernel_client()
-        if self.working_dir:
-            # A pre-started kernel was launched before its run's directory was known.
-            # Nothing is bound in the user namespace and the history is untouched.
-            code = f"__import__('os').chdir({self.working_dir!r})"
-            msg_id = kc.execute(code, silent=True, store_history=False)
-            self.wait_for_reply(msg_id)
-        return kc
+        self.kc = kc
 
 
 class SchedEngine(NBClientEngine):  # type: ignore[misc]
@@ -81,13 +64,11 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
         nb_man: Any,
         kernel_name: str,
         *,
-        km: AsyncKernelManager,
-        working_dir: str | None,
+        kernel: Kernel,
         on_cell_start: Callable[[int, int, int], None],
         log_output: bool = False,
         stdout_file: IO[str] | None = None,
         stderr_file: IO[str] | None = None,
-        start_timeout: int = KERNEL_START_TIMEOUT,
         **kwargs: Any,
     ) -> Any:
         cells = nb_man.nb.cells
@@ -103,25 +84,17 @@ class SchedEngine(NBClientEngine):  # type: ignore[misc]
         nb_man.cell_start = reporting_cell_start
         client = SchedNotebookClient(
             nb_man,
-            km=km,
-            working_dir=working_dir,
+            km=kernel.km,
+            kc=kernel.make_ready(),  # ready already: returns its client
             kernel_name=kernel_name,
-            startup_timeout=start_timeout,
             timeout=None,
             log=logging.getLogger("papermill"),
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        try:
-            return client.execute()
-        finally:
-            # The client does not own the kernel, so nbclient leaves its channels open.
-            if client.kc is not None:
-                client.kc.stop_channels()
-
-
-papermill_engines.register(ENGINE_NAME, SchedEngine)
+        # The client owns neither the kernel nor its client: the worker retires both.
+        return client.execute()
 
 
 def is_notebook_cell(cell: Any) -> bool:
@@ -151,147 +124,6 @@ def describe_cell(cells: list[Any], index: int) -> str:
     if position is None:
         return executed
     return f"cell {position[0]} of {position[1]} of the notebook ({executed})"
-
-
-class KernelSupply:
-    """Kernels for the runs of a worker's threads.
-
-    Kernel start is the largest fixed cost of a run, so after each run a thread launches
-    the kernel for its next run. Each kernel serves exactly one run: every run starts
-    with fresh interpreter state. Only Python kernels are pre-started, because moving
-    a running kernel to the run's directory needs a line of code in the kernel's language.
-    A kernel belongs to the thread that started it (its client runs on that thread's
-    event loop), so each thread takes and refills only its own.
-    """
-
-    def __init__(self, prestart: str | None, neutral_dir: Path) -> None:
-        self.prestart_name = prestart
-        self.neutral_dir = neutral_dir
-        self._ready: dict[int, AsyncKernelManager] = {}
-        self._lock = threading.Lock()
-
-    def take(self, name: str, cwd: Path) -> tuple[AsyncKernelManager, bool]:
-        """A started kernel ``name`` and whether it still has to move to ``cwd``."""
-        with self._lock:
-            ready = self._ready.pop(threading.get_ident(), None)
-        if ready is not None and ready.kernel_name == name and _alive(ready):
-            return ready, True
-        if ready is not None:
-            shutdown_kernel(ready)
-        return start_kernel(name, cwd), False
-
-    def refill(self) -> None:
-        """Launch the next kernel of this thread (call after a run, from the same thread)."""
-        me = threading.get_ident()
-        if not self.prestart_name or me in self._ready:
-            return
-        if kernel_language(self.prestart_name) != "python":
-            return
-        try:
-            km = start_kernel(self.prestart_name, self.neutral_dir)
-        except Exception:
-            log.warning("could not pre-start a %s kernel", self.prestart_name, exc_info=True)
-            return
-        with self._lock:
-            self._ready[me] = km
-
-    def discard(self) -> None:
-        """Stop every pre-started kernel (from any thread: the process groups are killed)."""
-        with self._lock:
-            ready, self._ready = list(self._ready.values()), {}
-        for km in ready:
-            kill_process_group(kernel_process_group(km))
-            _release_guard(km)
-            with contextlib.suppress(Exception):
-                km.cleanup_connection_file()
-                km.cleanup_ipc_files()
-
-
-def _ipc_prefix() -> str:
-    # Unix sockets rather than TCP ports: no other user of a shared machine can reach the
-    # kernel, and socket paths must stay short (about 100 bytes on Linux).
-    base = jupyter_runtime_dir()
-    if len(base) > 80:
-        base = tempfile.gettempdir()
-    os.makedirs(base, mode=0o700, exist_ok=True)
-    return os.path.join(base, f"sched-{uuid.uuid4().hex[:12]}")
-
-
-#: Guards of live kernels, by kernel manager.
-_guards: dict[int, subprocess.Popen[bytes]] = {}
-_guards_lock = threading.Lock()
-
-# Waits for its stdin to close, then kills the process group given as $1. The worker holds
-# the only write end of that pipe, so the OS closes it when the worker dies in any way,
-# SIGKILL included: the kernel and whatever its cells started die with it.
-_GUARD_SCRIPT = 'cat >/dev/null; kill -9 -"$1" 2>/dev/null; exit 0'
-
-
-def _guard(km: AsyncKernelManager) -> None:
-    pgid = kernel_process_group(km)
-    if pgid is None or pgid <= 1:
-        return
-    guard = subprocess.Popen(
-        ["/bin/sh", "-c", _GUARD_SCRIPT, "sched-kernel-guard", str(pgid)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a signal to the worker's group must not reach it
-    )
-    with _guards_lock:
-        _guards[id(km)] = guard
-
-
-def _release_guard(km: AsyncKernelManager) -> None:
-    with _guards_lock:
-        guard = _guards.pop(id(km), None)
-    if guard is not None and guard.stdin is not None:
-        guard.stdin.close()
-        try:
-            guard.wait(5)
-        except subprocess.TimeoutExpired:
-            guard.kill()
-
-
-def start_kernel(name: str, cwd: Path) -> AsyncKernelManager:
-    """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets.
-
-    A guard process kills the kernel's process group if this process dies first.
-    """
-    km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
-    run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
-    _guard(km)
-    return km
-
-
-def _alive(km: AsyncKernelManager) -> bool:
-    return bool(run_sync(km.is_alive)())
-
-
-def kernel_process_group(km: AsyncKernelManager) -> int | None:
-    """The process group of a started kernel (what its cells start belongs to it too)."""
-    provisioner = km.provisioner
-    return getattr(provisioner, "pgid", None) if provisioner is not None else None
-
-
-def kill_process_group(pgid: int | None, signum: int = signal.SIGKILL) -> None:
-    """Signal a kernel's whole process group; a group that is already gone is fine."""
-    if pgid is None or pgid <= 1:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def shutdown_kernel(km: AsyncKernelManager) -> None:
-    """Stop a kernel and everything its cells started."""
-    pgid = kernel_process_group(km)
-    try:
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    except Exception:
-        log.debug("kernel shutdown failed", exc_info=True)
-    kill_process_group(pgid)
-    _release_guard(km)
 
 
 @dataclass
@@ -331,7 +163,7 @@ class Execution:
         #: records), and where that cell is in the user's own notebook, for messages.
         self.current_cell: int | None = None
         self.current_cell_text = ""
-        self._km: AsyncKernelManager | None = None
+        self._kernel: Kernel | None = None
         self._lock = threading.Lock()
         self._log_file: IO[str] | None = None
 
@@ -343,11 +175,11 @@ class Execution:
             if self.abort_reason is not None:
                 return
             self.abort_reason = reason
-            km = self._km
+            kernel = self._kernel
         self.log_line(f"stopping: {ABORT_MESSAGES[reason][1]}")
-        if km is None:
+        if kernel is None:
             return
-        pgid = kernel_process_group(km)
+        pgid = kernel_process_group(kernel.km)
         kill_process_group(pgid, signal.SIGINT)
         timer = threading.Timer(self.kill_grace_seconds, kill_process_group, (pgid,))
         timer.daemon = True
@@ -389,23 +221,22 @@ class Execution:
         self.log_line(f"starting kernel {kernel_name}")
         started = time.monotonic()
         try:
-            km, move = self.kernels.take(kernel_name, files.cwd)
+            kernel = self.kernels.take(kernel_name, files.cwd)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start fails the run
             return self._failure(exc, "the kernel did not start")
         with self._lock:
-            self._km = km
+            self._kernel = kernel
             aborted = self.abort_reason is not None
         try:
             if aborted:
                 return self._aborted_outcome()
-            return self._execute(km, kernel_name, language, move, started)
+            return self._execute(kernel, kernel_name, language, started)
         finally:
-            shutdown_kernel(km)
-            self._write_html()
+            # Killed now, torn down in the background: the outcome does not wait for it.
+            self.kernels.retire(kernel)
+            self._write_renders()
 
-    def _execute(
-        self, km: AsyncKernelManager, kernel_name: str, language: str, move: bool, started: float
-    ) -> Outcome:
+    def _execute(self, kernel: Kernel, kernel_name: str, language: str, started: float) -> Outcome:
         files = self.files
 
         def on_cell_start(executed_index: int, index: int, total: int) -> None:
@@ -416,6 +247,9 @@ class Execution:
             self.log_line(f"cell {index + 1}/{total}")
             self.on_progress(index, total)
 
+        # Registered here, where it is used, so that importing this module changes nothing
+        # in papermill (registering again replaces the entry with the same engine).
+        papermill_engines.register(ENGINE_NAME, SchedEngine)
         try:
             # papermill formats both paths with the parameters: make that a no-op.
             nb = papermill.execute_notebook(
@@ -430,8 +264,7 @@ class Execution:
                 request_save_on_cell_execute=True,
                 stdout_file=self._log_file,
                 stderr_file=self._log_file,
-                km=km,
-                working_dir=str(files.cwd) if move else None,
+                kernel=kernel,
                 on_cell_start=on_cell_start,
             )
         except PapermillExecutionError as exc:
@@ -466,17 +299,11 @@ class Execution:
         self.log_line(f"{context}: {type(exc).__name__}: {exc}")
         return Outcome("failed", type(exc).__name__, _one_line(str(exc)) or context)
 
-    def _write_html(self) -> None:
-        html = self.files.html
-        if html is None or not self.files.output.exists():
-            return
-        try:
-            from nbconvert import HTMLExporter
-
-            body, _ = HTMLExporter(log=_HTML_LOG).from_filename(str(self.files.output))
-            html.write_text(body, encoding="utf-8")
-        except Exception as exc:  # noqa: BLE001 - a failed HTML export must not fail the run
-            self.log_line(f"HTML export failed: {type(exc).__name__}: {exc}")
+    def _write_renders(self) -> None:
+        files = self.files
+        write_renders(
+            files.output, html=files.html, folder=files.output.parent, log_line=self.log_line
+        )
 
 
 def _error_cell(output: Path, fallback: int) -> tuple[int, str]:
@@ -493,19 +320,6 @@ def _error_cell(output: Path, fallback: int) -> tuple[int, str]:
         if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             return index, describe_cell(nb.cells, index)
     return fallback, describe_cell(nb.cells, fallback)
-
-
-class _WithoutAltTextNotice(logging.Filter):
-    """Drops nbconvert's notice about images without alternative text: plots in notebook
-    outputs never have any, so it would be printed for nearly every HTML output."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Alternative text is missing")
-
-
-#: The logger of HTML exports: nbconvert's other warnings still reach the worker's log.
-_HTML_LOG = logging.getLogger(f"{__name__}.html")
-_HTML_LOG.addFilter(_WithoutAltTextNotice())
 
 
 def _unformattable(path: Path) -> str:

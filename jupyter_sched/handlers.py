@@ -419,6 +419,24 @@ class OutputHandler(SchedHandler):
         self.finish(data, set_content_type=media)
 
 
+class ThumbnailHandler(SchedHandler):
+    """A small image of the run's last image output; sandboxed, since it may be an SVG."""
+
+    @property
+    def content_security_policy(self) -> str:
+        return str(super().content_security_policy) + "; sandbox"
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        path = await self.call(self.service.run_thumbnail, self.owner, run_id)
+        data = await self.call(path.read_bytes)
+        media = "image/svg+xml" if path.suffix == ".svg" else "image/png"
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "private, max-age=86400")  # never changes
+        self.finish(data, set_content_type=media)
+
+
 class LogHandler(SchedHandler):
     """The run's log from a byte offset; ``X-Next-Offset`` says where to continue."""
 
@@ -439,7 +457,9 @@ class PreviewHandler(SchedHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(self.service.preview, self.body(PreviewRequest)))
+        self.reply(
+            await self.call(self.service.preview, self.body(PreviewRequest), owner=self.owner)
+        )
 
 
 class ParametersHandler(SchedHandler):
@@ -499,6 +519,7 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
     ("/runs/{run_id}/rerun", RerunHandler),
     ("/runs/{run_id}/output", OutputHandler),
     ("/runs/{run_id}/log", LogHandler),
+    ("/runs/{run_id}/thumbnail", ThumbnailHandler),
     ("/preview", PreviewHandler),
     ("/notebooks/parameters", ParametersHandler),
     ("/workers", WorkersHandler),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,10 +19,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from . import notify, workflows
-from .db import Database
+from .db import Database, updated
 from .errors import Conflict
-from .models import FINAL_STATUSES, RETRYABLE_STATUSES, Batch, Job, JobCounts, Run, new_id
+from .models import Batch, Dependency, Job, JobCounts, Run, new_id
 from .queue import Queues
+from .statuses import (
+    CONDITION_STATUSES,
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    RETRYABLE_STATUSES,
+    Outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ def insert_run(session: Session, run: Run) -> bool:
     values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return bool(session.execute(insert(Run).values(**values).on_conflict_do_nothing()).rowcount)  # type: ignore[attr-defined]
+    return bool(updated(session, insert(Run).values(**values).on_conflict_do_nothing()))
 
 
 def count_final(session: Session, job_id: str | None, status: str, at: datetime) -> None:
@@ -105,7 +111,7 @@ def count_final(session: Session, job_id: str | None, status: str, at: datetime)
     changes: dict[str, Any] = {status: column + 1}
     if status == "succeeded":
         values["last_success_at"] = changes["last_success_at"] = at
-    elif status in ("failed", "timed_out", "lost"):
+    elif status in FAILURE_STATUSES:
         values["last_failure_at"] = changes["last_failure_at"] = at
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -131,12 +137,13 @@ def claim(
     claimed by one of them counts as taken by this call.
     """
     with db.write() as session:
-        result = session.execute(
+        claimed = updated(
+            session,
             update(Run)
             .where(Run.id == run_id, Run.status == "queued", Run.cancel_requested_at.is_(None))
-            .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now)
+            .values(status="running", worker_id=worker_id, claimed_at=now, started_at=now),
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if claimed == 1:
             return True
         run = session.get(Run, run_id) if earlier else None
         return (
@@ -145,16 +152,6 @@ def claim(
             and run.worker_id == worker_id
             and run.claimed_at in earlier
         )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a run ended, as the worker saw it."""
-
-    status: str
-    ename: str | None = None
-    evalue: str | None = None
-    cell_index: int | None = None
 
 
 def finish(
@@ -196,8 +193,7 @@ def finish(
         conditions = [Run.id == run_id, Run.status == run.status]
         if where is not None:
             conditions.append(where)
-        result = session.execute(update(Run).where(*conditions).values(**values))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if updated(session, update(Run).where(*conditions).values(**values)) != 1:
             return None
         count_final(session, run.job_id, outcome.status, now)
         session.refresh(run)
@@ -205,9 +201,76 @@ def finish(
         if outcome.status in RETRYABLE_STATUSES:
             retry = schedule_retry(session, run, now, max_retry_delay=max_retry_delay)
         if retry is None:  # the outcome of this fire is settled
-            workflows.on_run_final(session, run, now)
+            on_run_final(session, run, now)
             notify.queue_notifications(session, run, now)
         return run
+
+
+def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
+    """Create the runs of the jobs that follow ``run``'s job, if all their upstreams are
+    done for the run's chain. Called in the transaction that records the final state."""
+    if run.job_id is None or run.chain_id is None:
+        return []
+    created = []
+    for dependency in session.scalars(
+        select(Dependency).where(Dependency.upstream_id == run.job_id)
+    ):
+        downstream = session.get(Job, dependency.downstream_id)
+        if downstream is None or downstream.status != "active":
+            continue
+        causes = _satisfied(session, downstream, run.chain_id)
+        if causes is None:
+            continue
+        parameters = {}
+        if downstream.trigger.get("pass_results"):
+            parameters = {
+                "upstream_run_id": run.id,
+                workflows.UPSTREAM_OUTPUT: run.output_ref or "",
+                "upstream_parameters": dict(run.parameters),
+            }
+        child = new_run(
+            downstream,
+            now=now,
+            trigger="dependency",
+            parameters=parameters,
+            scheduled_for=run.scheduled_for,
+            chain_id=run.chain_id,
+            caused_by=[c.id for c in causes],
+        )
+        if insert_run(session, child):
+            created.append(child)
+    return created
+
+
+def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
+    """The final upstream runs of ``chain_id`` if each upstream meets the job's condition.
+
+    An upstream job may have made several runs in the chain (a batch: a sweep's sets, a
+    backfill's steps): the condition then applies to the batch, once all its runs have
+    ended, judged on the last attempt of each: ``success`` when all succeeded, ``failure``
+    when any failed, ``completion`` when all ended.
+    """
+    condition = job.trigger.get("condition", "success")
+    wanted = CONDITION_STATUSES[condition]
+    causes = []
+    for upstream in workflows.upstream_ids(job.trigger):
+        runs = session.scalars(
+            select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
+        ).all()
+        last: dict[int, Run] = {}
+        for run in runs:  # by id: a retry comes after the run it retries
+            last[run.batch_index] = run
+        if not last or any(not run.is_final for run in last.values()):
+            return None
+        outcomes = list(last.values())
+        if condition == "failure":
+            met = any(run.status in wanted for run in outcomes)
+        else:
+            met = all(run.status in wanted for run in outcomes)
+        if not met:
+            return None
+        causes.append(runs[-1])
+    return causes
 
 
 def retry_delay(job: Job, attempt: int, max_retry_delay: float) -> float:
@@ -334,11 +397,12 @@ def dispatch(
             if batch_id is not None and not _batch_has_room(session, batch_id):
                 full.add(batch_id)
                 continue
-            won = session.execute(
+            won = updated(
+                session,
                 update(Run)
                 .where(Run.id == run_id, Run.status == "queued", Run.enqueued_at.is_(None))
-                .values(enqueued_at=now)
-            ).rowcount  # type: ignore[attr-defined]
+                .values(enqueued_at=now),
+            )
         if not won:
             continue
         try:

@@ -22,10 +22,11 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import select
 from ulid import ULID
 
+from .clock import utcnow
 from .errors import Unavailable
-from .models import FINAL_STATUSES, Run
+from .models import Run
 from .service import Service
-from .ticker import utcnow
+from .statuses import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 

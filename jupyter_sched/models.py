@@ -27,11 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ulid import ULID
 
-#: Final run states: a run in one of these never changes again.
-FINAL_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"})
-#: Statuses from which a retry is considered.
-RETRYABLE_STATUSES = frozenset({"failed", "timed_out", "lost"})
-RUN_STATUSES = ("queued", "running", *sorted(FINAL_STATUSES))
+from .statuses import FINAL_STATUSES
 
 
 def new_id() -> str:
@@ -199,6 +195,9 @@ class Run(Base):
     input_ref: Mapped[str | None] = mapped_column(String(1024))
     output_ref: Mapped[str | None] = mapped_column(String(1024))
     html_ref: Mapped[str | None] = mapped_column(String(1024))
+    #: A small image of the run's last image output (PNG or SVG); none without images.
+    thumbnail_ref: Mapped[str | None] = mapped_column(String(1024))
+    pdf_ref: Mapped[str | None] = mapped_column(String(1024))
     log_ref: Mapped[str | None] = mapped_column(String(1024))
     #: Named JSON values the notebook recorded (``jupyter_sched.record``, scrapbook's glue).
     values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -250,6 +249,10 @@ class Run(Base):
             "evalue": self.error_evalue or "",
             "cell_index": self.error_cell_index,
         }
+
+    @property
+    def has_thumbnail(self) -> bool:
+        return self.thumbnail_ref is not None
 
     @property
     def is_final(self) -> bool:

@@ -24,15 +24,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .clock import utcnow
 from .config import Settings
-from .db import Database
+from .db import Database, updated
 from .errors import Unavailable
 from .models import Job, Notification, Run, new_id
+from .statuses import FAILURE_STATUSES
 from .values import holds
 
 log = logging.getLogger(__name__)
 
-FAILURE_STATUSES = frozenset({"failed", "timed_out", "lost"})
 #: Seconds a webhook or SMTP server gets to answer.
 DELIVERY_TIMEOUT = 10.0
 
@@ -251,11 +252,12 @@ def deliver_due(
         # Take the notification for this attempt, so that two notifiers (two tickers on
         # a hub) never send it twice; if this one dies, it is due again after the lease.
         with db.write() as session:
-            taken = session.execute(
+            taken = updated(
+                session,
                 update(Notification)
                 .where(Notification.id == note_id, Notification.next_attempt_at == seen_due)
-                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT))
-            ).rowcount  # type: ignore[attr-defined]
+                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT)),
+            )
         if not taken:
             continue
         error = None
@@ -312,8 +314,6 @@ class Notifier:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        from .ticker import utcnow
-
         while not self._stop.wait(self.period):
             try:
                 deliver_due(self.db, self.settings, utcnow())

@@ -249,6 +249,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ),
         errors=_ID_ERRORS,
     ),
+    ("/runs/{run_id}/thumbnail", "get"): Operation(
+        "getRunThumbnail",
+        "A small image (PNG, or a sanitised SVG) of the run's last image output",
+        "runs",
+        None,
+        content=(("image/png", {"type": "string"}), ("image/svg+xml", {"type": "string"})),
+        errors=_ID_ERRORS,
+    ),
     ("/preview", "post"): Operation(
         "previewTrigger",
         "The next fire times of a trigger and a plain-language description",

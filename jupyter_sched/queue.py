@@ -29,6 +29,7 @@ from .config import ENV_SECRET, Settings, redact_url
 from .db import Database
 from .errors import SecretMismatch
 from .models import DeploymentValue
+from .wakeup import PREPARE, WAKE, ring
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ class RunQueue:
         on_unreadable: Callable[[RunQueue, bytes], None] | None = None,
     ) -> None:
         self.name = name
+        #: Where the embedded queue's workers listen for wake-ups (``None`` on Redis,
+        #: whose consumers block on the queue itself).
+        self.wake_data_dir = None if settings.redis_url else settings.data_dir
         huey_name = f"jupyter_sched.{name}"
         if settings.redis_url:
             self.huey: Huey = _VerifyingRedisHuey(
@@ -159,6 +163,12 @@ class RunQueue:
     def enqueue(self, run_id: str, priority: int = 0) -> None:
         """Put a run id on the queue."""
         self.huey.enqueue(self._task.s(run_id, id=run_id, priority=priority or None))
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the embedded queue's workers now rather than at their next poll."""
+        if self.wake_data_dir is not None:
+            ring(self.wake_data_dir, WAKE + self.name.encode())
 
     def pending_ids(self, limit: int | None = None) -> set[str]:
         """Run ids waiting in the queue (for reconciliation)."""
@@ -219,3 +229,9 @@ class Queues:
     def enqueue(self, run_id: str, queue: str, priority: int = 0) -> None:
         """Put ``run_id`` on queue ``queue``."""
         self[queue].enqueue(run_id, priority)
+
+    def hint_run_soon(self) -> None:
+        """Tell the embedded queue's workers that a run may be asked for soon (a user is
+        in the scheduling dialog), so that they prepare a kernel; nothing on Redis."""
+        if not self.settings.redis_url:
+            ring(self.settings.data_dir, PREPARE)

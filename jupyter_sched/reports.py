@@ -24,9 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
-from .models import FINAL_STATUSES, Batch, Job, Run, new_id
+from .models import Batch, Job, Run, new_id
 from .notebooks import check_parameters
 from .schemas import NotebookParameter
+from .statuses import FAILURE_STATUSES, FINAL_STATUSES
+from .triggers import next_fire
 from .workflows import SCHEDULED_FOR_PARAMETER
 
 #: Trigger kinds whose fires a backfill can replay.
@@ -34,8 +36,6 @@ SCHEDULED_KINDS = ("cron", "interval", "once")
 #: Fires counted one by one, per fire a backfill may make, before a range is said to hold
 #: "more than" that many (counting a century of minutes would hold a request for minutes).
 COUNT_FACTOR = 5
-#: Run statuses counted as failures in a batch's progress.
-FAILURE_STATUSES = frozenset({"failed", "timed_out", "lost"})
 
 
 def job_timezone(trigger: dict[str, Any] | None) -> ZoneInfo:
@@ -201,8 +201,6 @@ def backfill_fires(
     The fires are the ticker's (:func:`~jupyter_sched.ticker.next_fire`, in the job's
     timezone, with its daylight-saving rules), within the job's start/end window.
     """
-    from .ticker import next_fire
-
     kind = job.trigger.get("kind")
     if kind not in SCHEDULED_KINDS:
         raise InvalidInput(

@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, or_, select
 from .artifacts import RunFolder
 from .config import Settings
 from .db import Database
-from .models import FINAL_STATUSES, Job, Run
+from .models import Job, Run
+from .statuses import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,8 @@ from pydantic import (
 from pydantic import Tag as UnionTag
 
 from . import schedules
+from .statuses import RunStatus
 
-RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "skipped"
-]
 RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook", "backfill"]
 #: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
 JobStatus = Literal["active", "paused", "error"]
@@ -503,6 +501,8 @@ class Run(Output):
     #: The batch (a sweep's fire, a backfill) the run belongs to, and its place in it.
     batch_id: str | None = None
     batch_index: int = 0
+    #: Whether ``runs/{id}/thumbnail`` has an image of the run's last image output.
+    has_thumbnail: bool = False
 
 
 class Job(Output):

@@ -21,13 +21,14 @@ from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import reports, schedules, workflows
+from . import reports, schedules, webhooks, workflows
 from .artifacts import RunFolder, read_log, resolve_ref
+from .clock import utcnow
 from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput, NotFound, SchedError
 from .lifecycle import dispatch, new_run, request_cancel
-from .models import FINAL_STATUSES, Batch, Job, JobCounts, Run
+from .models import Batch, Job, JobCounts, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
     check_notebook,
@@ -42,17 +43,15 @@ from .reportschemas import Batch as BatchOut
 from .schemas import (
     NOT_NULLABLE,
     SWEEP_SHAPES,
+    TRIGGER_KINDS,
     AfterTrigger,
-    CronTrigger,
     EventTrigger,
-    IntervalTrigger,
     JobCreate,
     JobPage,
     JobStats,
     JobUpdate,
     Load,
     NotebookParameter,
-    OnceTrigger,
     Payload,
     Preview,
     PreviewRequest,
@@ -63,7 +62,15 @@ from .schemas import (
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
-from .ticker import job_next_fire, next_fire, schedule_error_text, snapshot_input, utcnow
+from .ticker import snapshot_input
+from .triggers import (
+    check_trigger,
+    describe_trigger,
+    job_next_fire,
+    next_fires,
+    schedule_error_text,
+    upstream_job_ids,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,8 +78,6 @@ M = TypeVar("M", bound=BaseModel)
 MAX_PAGE = 200
 #: Successful runs, newest first, that duration percentiles are taken over.
 DURATION_SAMPLE = 1000
-#: Final statuses counted as failures in statistics.
-FAILURE_STATUSES = ("failed", "timed_out", "lost")
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
 _CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep"})
@@ -111,7 +116,7 @@ def _invalid(exc: ValidationError, *, prefix: str | None = None) -> InvalidInput
     if prefix is not None:  # a nested value validated on its own (a stored trigger)
         loc = [prefix, *loc]
     # pydantic puts the tags of discriminated unions in the location
-    if len(loc) > 1 and loc[0] == "trigger" and loc[1] in _TRIGGER_KINDS:
+    if len(loc) > 1 and loc[0] == "trigger" and loc[1] in TRIGGER_KINDS:
         del loc[1]
     if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
         del loc[2]
@@ -124,7 +129,7 @@ def _invalid(exc: ValidationError, *, prefix: str | None = None) -> InvalidInput
     if error["type"] == "extra_forbidden":
         message = "unknown field"
     elif error["type"] == "union_tag_invalid":
-        message = f"unknown trigger kind; expected one of {', '.join(_TRIGGER_KINDS)}"
+        message = f"unknown trigger kind; expected one of {', '.join(TRIGGER_KINDS)}"
     return InvalidInput(
         message if field and message.startswith(f"{field}") else f"{field}: {message}",
         field=field,
@@ -147,30 +152,7 @@ def check_queue(owner: str, queue: str) -> str:
     return queue
 
 
-_TRIGGER_KINDS = ("cron", "interval", "once", "manual", "event", "after")
 _TARGET_KINDS = ("webhook", "email")
-
-
-def describe_trigger(trigger: Trigger) -> str:
-    """Plain-language description of a trigger."""
-    match trigger:
-        case CronTrigger():
-            return schedules.describe_cron(trigger.cron, trigger.timezone)
-        case IntervalTrigger():
-            return schedules.describe_interval(trigger.every_seconds)
-        case OnceTrigger():
-            return f"once, at {trigger.at.isoformat()}"
-        case EventTrigger():
-            return f"when the event '{trigger.event}' is posted"
-        case AfterTrigger():
-            jobs = (
-                " and ".join(trigger.jobs) if len(trigger.jobs) < 4 else f"{len(trigger.jobs)} jobs"
-            )
-            ended = {"success": "succeeded", "failure": "failed", "completion": "finished"}
-            verb = "has" if len(trigger.jobs) == 1 else "have"
-            return f"after {jobs} {verb} {ended[trigger.condition]}"
-        case _:
-            return "only when run by hand"
 
 
 class Service:
@@ -189,7 +171,7 @@ class Service:
         self.queues = queues or Queues(settings)
         #: Called after a job changes (the in-process ticker wakes up).
         self.on_change = on_change or (lambda: None)
-        self.webhook_limiter = workflows.RateLimiter(settings.webhook_rate_per_minute)
+        self.webhook_limiter = webhooks.RateLimiter(settings.webhook_rate_per_minute)
 
     @classmethod
     def open(cls, settings: Settings, *, join: bool = True) -> Service:
@@ -266,9 +248,8 @@ class Service:
             if spec.sweep is not None:
                 declared = notebook_parameters(path, kernel=spec.kernel, shown=spec.notebook)
                 reports.check_sweep(spec.sweep, declared, self.settings.max_sweep_sets)
-        at = spec.trigger.at if isinstance(spec.trigger, OnceTrigger) else None
-        if "trigger" in changed and at is not None and at <= now:
-            raise InvalidInput(f"trigger.at: {at.isoformat()} is in the past", field="trigger.at")
+        if "trigger" in changed:
+            check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed
         if window and spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
             raise InvalidInput("end_at: must be after start_at", field="end_at")
@@ -318,7 +299,8 @@ class Service:
             jobs = list(session.scalars(query))
             page, next_cursor = jobs[:limit], jobs[limit].id if len(jobs) > limit else None
             last_runs = self._last_runs(session, [job.id for job in page])
-            out = [_job_model(job, last_runs.get(job.id)) for job in page]
+            names = _upstream_names(session, owner, page)
+            out = [_job_model(job, last_runs.get(job.id), names) for job in page]
         return JobPage(jobs=out, next_cursor=page[-1].id if next_cursor else None)
 
     def update_job(
@@ -776,7 +758,7 @@ class Service:
         now = now or utcnow()
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            token = workflows.new_webhook_token(job)
+            token = webhooks.new_webhook_token(job)
             job.version += 1
             job.updated_at = now
         return token
@@ -800,7 +782,7 @@ class Service:
         now = now or utcnow()
         with self.db.read() as session:
             job = session.get(Job, job_id)
-            workflows.check_webhook_token(job, token)
+            webhooks.check_webhook_token(job, token)
         payload = _checked_payload(payload)
         self.webhook_limiter.take(job_id)
         with self.db.write() as session:
@@ -891,6 +873,15 @@ class Service:
             ref = run.output_ref if fmt == "ipynb" else run.html_ref
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
+    def run_thumbnail(self, owner: str, run_id: str) -> Path:
+        """The thumbnail of the run's last image output (PNG or SVG; 404 when it has none)."""
+        with self.db.read() as session:
+            run = self._own_run(session, owner, run_id)
+            ref = run.thumbnail_ref
+        if ref is None:
+            raise NotFound("the run has no thumbnail: its notebook has no image output")
+        return resolve_ref(self.settings.artifacts_dir, ref, "thumbnail")
+
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
         """The run's log from byte ``offset`` in whole characters, and the offset to ask
         for next (see :func:`~jupyter_sched.artifacts.read_log`)."""
@@ -941,25 +932,36 @@ class Service:
     # -- the rest -----------------------------------------------------------------------
 
     def preview(
-        self, data: PreviewRequest | dict[str, Any], *, now: datetime | None = None
+        self,
+        data: PreviewRequest | dict[str, Any],
+        *,
+        owner: str | None = None,
+        now: datetime | None = None,
     ) -> Preview:
-        """The next fire times of a trigger and a description of it."""
+        """The next fire times of a trigger and a description of it (naming the jobs of
+        ``owner`` an ``after`` trigger follows).
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
         now = now or utcnow()
         request = parse(PreviewRequest, data)
-        fires: list[datetime] = []
-        after = now
-        while len(fires) < request.count:
-            fire = next_fire(
-                request.trigger, after, anchor=now, start_at=request.start_at, end_at=request.end_at
-            )
-            if fire is None:
-                break
-            fires.append(fire)
-            after = fire
-        return Preview(description=describe_trigger(request.trigger), next=fires)
+        self.queues.hint_run_soon()
+        fires = next_fires(
+            request.trigger, now, request.count, start_at=request.start_at, end_at=request.end_at
+        )
+        names: dict[str, str] = {}
+        upstreams = upstream_job_ids([request.trigger])
+        if owner is not None and upstreams:
+            with self.db.read() as session:
+                names = _job_names(session, owner, upstreams)
+        return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
     def notebook_parameters(self, path: str) -> list[NotebookParameter]:
-        """The parameters a notebook declares, with types, defaults and help."""
+        """The parameters a notebook declares, with types, defaults and help.
+
+        Someone is scheduling a notebook: the workers prepare a kernel for it.
+        """
+        self.queues.hint_run_soon()
         return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -1043,8 +1045,14 @@ class Service:
         return {run.job_id: RunOut.model_validate(run) for run in runs if run.job_id}
 
     def _job_out(self, job: Job, session: Session | None = None) -> JobOut:
-        last_run = self._last_runs(session, [job.id]).get(job.id) if session is not None else None
-        return _job_model(job, last_run)
+        """The API's view of ``job`` (with its last run when a ``session`` is given)."""
+        if session is None:
+            if not workflows.upstream_ids(job.trigger):
+                return _job_model(job)
+            with self.db.read() as reading:  # to name the jobs it follows
+                return _job_model(job, None, _upstream_names(reading, job.owner, [job]))
+        last_run = self._last_runs(session, [job.id]).get(job.id)
+        return _job_model(job, last_run, _upstream_names(session, job.owner, [job]))
 
 
 def _batch_model(batch: Batch, progress: dict[str, int]) -> BatchOut:
@@ -1058,13 +1066,28 @@ def _batch_model(batch: Batch, progress: dict[str, int]) -> BatchOut:
 _JOB_ROW_FIELDS = tuple(set(JobOut.model_fields) - {"trigger_description", "last_run"})
 
 
-def _job_model(job: Job, last_run: RunOut | None = None) -> JobOut:
-    """The API's view of a job row: its fields, its trigger in words, its last run."""
+def _upstream_names(session: Session, owner: str, jobs: list[Job]) -> dict[str, str]:
+    """The names of the jobs of ``owner`` that the ``after`` triggers of ``jobs`` follow."""
+    ids = {job_id for job in jobs for job_id in workflows.upstream_ids(job.trigger)}
+    return _job_names(session, owner, ids) if ids else {}
+
+
+def _job_names(session: Session, owner: str, ids: set[str]) -> dict[str, str]:
+    """The names of the jobs of ``owner`` among ``ids``, by id."""
+    query = select(Job.id, Job.name).where(Job.id.in_(ids), Job.owner == owner)
+    return {job_id: name for job_id, name in session.execute(query)}
+
+
+def _job_model(
+    job: Job, last_run: RunOut | None = None, job_names: dict[str, str] | None = None
+) -> JobOut:
+    """The API's view of a job row: its fields, its trigger in words (naming the jobs it
+    follows by ``job_names``), its last run."""
     # Read leniently: a stored trigger that no longer validates (its job is set aside)
     # is still listed and shown as stored.
     trigger = stored_trigger(job.trigger, lenient=True)
     try:
-        description = describe_trigger(trigger)
+        description = describe_trigger(trigger, job_names)
     except (ValueError, TypeError, AttributeError):
         description = f"a {job.trigger_kind} trigger that cannot be read any more"
     return JobOut.model_validate(
@@ -1112,4 +1135,4 @@ def _percentile(ordered: list[float], q: float) -> float | None:
     return float(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))])
 
 
-__all__ = ["FINAL_STATUSES", "Service", "describe_trigger", "parse", "parse_json"]
+__all__ = ["Service", "parse", "parse_json"]

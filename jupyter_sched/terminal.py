@@ -133,8 +133,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: 
         click.echo("  ".join(cells).rstrip())
 
 
-def jobs_table(jobs: Sequence[Job], describe: Any) -> None:
-    """The jobs of ``jobs list``; ``describe`` turns a trigger into words."""
+def jobs_table(jobs: Sequence[Job]) -> None:
+    """The jobs of ``jobs list``, each trigger in the server's words."""
     if not jobs:
         click.echo(
             "No jobs yet. Schedule a notebook: jupyter sched jobs create NOTEBOOK --every 3600"
@@ -145,7 +145,7 @@ def jobs_table(jobs: Sequence[Job], describe: Any) -> None:
             job.id,
             _shorten(job.name, NAME_WIDTH),
             job.status,
-            _shorten(describe(job.trigger), 40),
+            _shorten(job.trigger_description, 40),
             moment(job.next_fire_at),
             job.last_run.status if job.last_run else "-",
         ]
@@ -177,8 +177,8 @@ def fields(pairs: Sequence[tuple[str, str]]) -> None:
         click.echo(f"{name + ':':<{width}}{value}")
 
 
-def job_details(job: Job, trigger: str) -> None:
-    """A job as ``jobs show`` prints it; ``trigger`` is the trigger in words."""
+def job_details(job: Job) -> None:
+    """A job as ``jobs show`` prints it."""
     parameters = ", ".join(f"{k}={v!r}" for k, v in job.parameters.items()) or "-"
     retries = (
         f"{job.retries} (first after {job.retry_delay_seconds:g}s, ×{job.retry_backoff:g} each)"
@@ -192,7 +192,7 @@ def job_details(job: Job, trigger: str) -> None:
             ("job", f"{job.id}: {job.name}"),
             ("notebook", job.notebook),
             ("status", status(job.status)),
-            ("trigger", trigger),
+            ("trigger", job.trigger_description),
             ("next fire", moment(job.next_fire_at)),
             ("parameters", parameters),
             ("retries", retries),

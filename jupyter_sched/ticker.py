@@ -18,20 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar
 
-from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import schedules
 from .artifacts import RunFolder
+from .clock import utcnow
 from .config import Settings
-from .db import UNAVAILABLE_ERRORS, Database
+from .db import UNAVAILABLE_ERRORS, Database, updated
 from .errors import Unavailable
 from .lifecycle import (
-    Outcome,
     count_final,
     dispatch,
     finish,
@@ -46,14 +45,8 @@ from .notify import Notifier
 from .queue import Queues
 from .reports import fire_runs
 from .retention import prune
-from .schemas import (
-    TRIGGER_KINDS,
-    CronTrigger,
-    IntervalTrigger,
-    OnceTrigger,
-    Trigger,
-    stored_trigger,
-)
+from .statuses import IN_FLIGHT_STATUSES, Outcome
+from .triggers import job_next_fire, stored_trigger_error
 
 log = logging.getLogger(__name__)
 
@@ -63,51 +56,6 @@ T = TypeVar("T")
 BATCH = 200
 #: Fires of one job examined per tick when catching up after downtime.
 MAX_CATCH_UP = 1000
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC (only the outermost loops read the clock)."""
-    return datetime.now(UTC)
-
-
-def next_fire(
-    trigger: Trigger | dict[str, Any],
-    after: datetime,
-    *,
-    anchor: datetime,
-    start_at: datetime | None = None,
-    end_at: datetime | None = None,
-) -> datetime | None:
-    """The first fire of ``trigger`` strictly after ``after`` within the window, or None.
-
-    ``anchor`` is where interval schedules count from (the job's start or creation).
-    """
-    if isinstance(trigger, dict):
-        trigger = stored_trigger(trigger)
-    if start_at is not None and after < start_at:
-        after = start_at - timedelta(microseconds=1)
-    fire: datetime | None
-    match trigger:
-        case CronTrigger():
-            fire = schedules.next_cron_fire(trigger.cron, trigger.timezone, after)
-        case IntervalTrigger():
-            fire = schedules.next_interval_fire(trigger.every_seconds, start_at or anchor, after)
-        case OnceTrigger():
-            fire = trigger.at if trigger.at > after else None
-        case _:
-            fire = None
-    if fire is not None and end_at is not None and fire > end_at:
-        return None
-    return fire
-
-
-def job_next_fire(job: Job, after: datetime) -> datetime | None:
-    """The job's next fire after ``after``, honouring its window and ``max_runs``."""
-    if job.max_runs is not None and job.fire_count >= job.max_runs:
-        return None
-    return next_fire(
-        job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=job.end_at
-    )
 
 
 @dataclass
@@ -168,12 +116,6 @@ def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport
     return report
 
 
-def schedule_error_text(exc: schedules.ScheduleError) -> str:
-    """``trigger.<field>: <what is wrong>``, for a job's stored trigger."""
-    text = exc.message.removeprefix(f"{exc.field}:").strip()
-    return f"trigger.{exc.field}: {text}"
-
-
 def set_aside(
     session: Session, job_id: str, due_at: datetime | None, exc: Exception, now: datetime
 ) -> None:
@@ -181,18 +123,10 @@ def set_aside(
 
     Resuming the job or changing its trigger puts it back (see the service).
     """
-    if isinstance(exc, schedules.ScheduleError):
-        detail = schedule_error_text(exc)
-    elif isinstance(exc, ValidationError):  # the stored trigger lacks a trigger's shape
-        error = exc.errors()[0]
-        parts = [str(part) for part in error["loc"]]
-        if parts and parts[0] in TRIGGER_KINDS:
-            parts = parts[1:]  # pydantic's tag of the union
-        detail = f"{'.'.join(['trigger', *parts])}: {error['msg']}"
-    else:
-        detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    detail = stored_trigger_error(exc)
     reason = f"the job cannot be fired: {detail}"[:2000]
-    changed = session.execute(
+    changed = updated(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
         .values(
@@ -201,8 +135,8 @@ def set_aside(
             next_fire_at=None,
             version=Job.version + 1,
             updated_at=now,
-        )
-    ).rowcount  # type: ignore[attr-defined]
+        ),
+    )
     if changed:
         log.warning("job %s set aside: %s", job_id, reason)
 
@@ -231,18 +165,19 @@ def _fire_job(
         to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
         if job.fire_count + len(to_run) >= job.max_runs:
             following = None
-    advanced = session.execute(
+    advanced = updated(
+        session,
         update(Job)
         .where(Job.id == job.id, Job.next_fire_at == due_at)
-        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run))
-    ).rowcount  # type: ignore[attr-defined]
+        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run)),
+    )
     if not advanced:
         return  # another ticker handled this job
     if missed:
         log.info("job %s: %d missed fire(s) not run (misfire=%s)", job.id, len(missed), job.misfire)
         _record_missed(session, job, missed, now, report)
     active = session.scalars(
-        select(Run.id).where(Run.job_id == job.id, Run.status.in_(("queued", "running")))
+        select(Run.id).where(Run.job_id == job.id, Run.status.in_(IN_FLIGHT_STATUSES))
     ).all()
     for scheduled_for in to_run:
         if job.overlap == "skip" and active:

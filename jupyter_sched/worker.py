@@ -25,21 +25,25 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from huey.consumer import Consumer
-from sqlalchemy import select, update
+from huey.consumer import Worker as ConsumerThread
+from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, RunFolder
+from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
-from .executor import Execution, KernelSupply, RunFiles
-from .lifecycle import Outcome, claim, dispatch, finish
+from .executor import Execution, RunFiles
+from .kernels import KernelSupply
+from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .queue import Queues, RunQueue, check_secret
 from .reports import logical_time_text
-from .ticker import utcnow
+from .statuses import Outcome
 from .values import failed_check, read_values
+from .wakeup import Doorbell
 from .workflows import (
     RESERVED_PARAMETERS,
     SCHEDULED_FOR_PARAMETER,
@@ -53,6 +57,63 @@ T = TypeVar("T")
 
 #: The kernel kept started for the next run of each consumer thread.
 PRESTART_KERNEL = "python3"
+#: A job due within this many seconds makes the worker prepare kernels.
+DUE_SOON_SECONDS = 120.0
+#: Longest sleep between polls of the embedded queue when wake-ups work (the fallback).
+WOKEN_POLL_MAX_SECONDS = 5.0
+
+
+class WakingConsumerThread(ConsumerThread):  # type: ignore[misc]
+    """A huey consumer thread that sleeps until woken (work enqueued, a hint, stopping) or
+    until its poll is due, and tends its prepared kernel between runs."""
+
+    #: Set when work for this thread's queue was enqueued; ``None``: poll only.
+    wake: threading.Event | None = None
+    #: Called on this thread whenever it is idle (after each empty poll).
+    on_idle: Callable[[], None] = staticmethod(lambda: None)
+
+    def loop(self, now: datetime | None = None) -> None:
+        super().loop(now)
+        if self.huey.storage.blocking and not self.stop_flag.is_set():
+            self.on_idle()  # a blocking queue (Redis) never calls sleep()
+
+    delay: float
+    default_delay: float
+    max_delay: float
+    backoff: float
+
+    def sleep(self) -> None:
+        delay = min(self.delay, self.max_delay)
+        woken = self.wake.wait(delay) if self.wake is not None else self.stop_flag.wait(delay)
+        if woken and self.wake is not None:
+            self.wake.clear()
+            self.delay = self.default_delay
+        else:
+            self.delay *= self.backoff
+        if not self.stop_flag.is_set():
+            self.on_idle()
+
+
+class WakingConsumer(Consumer):  # type: ignore[misc]
+    """huey's consumer with :class:`WakingConsumerThread` threads."""
+
+    def __init__(
+        self, huey: Any, *, wake: threading.Event | None, on_idle: Callable[[], None], **kw: Any
+    ) -> None:
+        self._wake, self._on_idle = wake, on_idle
+        super().__init__(huey, **kw)
+
+    def _create_worker(self) -> WakingConsumerThread:
+        thread = WakingConsumerThread(
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            default_delay=self.default_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+            max_tasks=self.max_tasks,
+        )
+        thread.wake, thread.on_idle = self._wake, self._on_idle
+        return thread
 
 
 class ActiveRun:
@@ -114,6 +175,10 @@ class Worker:
         self.kernels = KernelSupply(
             PRESTART_KERNEL if settings.prestart_kernels else None, settings.artifacts_dir
         )
+        #: Wake-ups of the consumer threads on the embedded queue (Redis blocks instead).
+        self.doorbell = (
+            None if settings.redis_url else Doorbell(settings.data_dir, self.kernels.expect)
+        )
         self.active: dict[str, ActiveRun] = {}
         self._active_lock = threading.Lock()
         self._stop = threading.Event()
@@ -143,6 +208,7 @@ class Worker:
         if not claimed:
             log.info("run %s is not queued any more; nothing to do", run_id)
             return
+        self.kernels.expect()  # the next kernel boots while this run executes
         active = ActiveRun(run_id)
         with self._active_lock:
             self.active[run_id] = active  # heartbeated from now on
@@ -161,7 +227,8 @@ class Worker:
             with self._active_lock:
                 self.active.pop(run_id, None)
         if not self._stopping.is_set():
-            self.kernels.refill()
+            self.kernels.expect()  # another run is likely within minutes
+            self.kernels.tend()
 
     def _until_answered(self, action: Callable[[bool], T]) -> T:
         """``action(repeated)``, repeated while the database is unavailable, until stopping
@@ -293,6 +360,9 @@ class Worker:
             outcome = Outcome("failed", "CheckFailed", failed)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
+        for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
+            if folder.file(name).is_file():
+                refs["thumbnail_ref"] = folder.ref(name)
         return outcome
 
     def _first_heartbeat(
@@ -416,17 +486,53 @@ class Worker:
             if time.monotonic() < retry_at:
                 self._enforce_deadlines()  # the database is away: only deadlines, until then
                 continue
-            beat = time.monotonic() - last_heartbeat >= self.settings.heartbeat_seconds
+            idle = not self.active
+            pace = self.idle_heartbeat_seconds if idle else self.settings.heartbeat_seconds
+            beat = time.monotonic() - last_heartbeat >= pace
             try:
-                self.watch_once(utcnow(), heartbeat=beat)
+                now = utcnow()
+                self.watch_once(now, heartbeat=beat)
                 if beat:
                     last_heartbeat = time.monotonic()
+                    if idle and self.kernels.prestart_name:
+                        self._expect_due_jobs(now)
             except Unavailable:
                 # Logged once by the database. Try again at the heartbeat's pace: often
                 # enough to resume well within a lease once it answers.
                 retry_at = time.monotonic() + self.settings.heartbeat_seconds
             except Exception:
                 log.exception("worker watch failed; trying again")
+
+    @property
+    def idle_heartbeat_seconds(self) -> float:
+        """How often an idle worker records that it is alive: a few times per lease, so
+        that it stays listed among the live workers, and rarely enough to cost nothing."""
+        return max(self.settings.heartbeat_seconds, self.settings.lease_seconds / 3)
+
+    def _expect_due_jobs(self, now: datetime) -> None:
+        """Prepare kernels when a job is due within :data:`DUE_SOON_SECONDS`."""
+        with self.db.read() as session:
+            due = session.scalar(
+                select(func.min(Job.next_fire_at)).where(
+                    Job.status == "active", Job.next_fire_at.is_not(None)
+                )
+            )
+        if due is None:
+            return
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=now.tzinfo)
+        lead = (due - now).total_seconds()
+        if lead <= DUE_SOON_SECONDS:
+            self.kernels.expect(max(lead, 0.0) + self.kernels.expect_seconds)
+            if self.doorbell is not None:
+                self.doorbell.wake_all()  # the threads prepare their kernels now
+
+    def _on_idle(self) -> None:
+        """A consumer thread has nothing to do: tend its prepared kernel."""
+        try:
+            self.kernels.tend()
+        except Exception:
+            log.warning("preparing a kernel failed", exc_info=True)
 
     def _enforce_deadlines(self) -> None:
         with self._active_lock:
@@ -449,15 +555,20 @@ class Worker:
             self._heartbeat_worker(utcnow())
         self._watcher = threading.Thread(target=self._watch_loop, name="sched-watch", daemon=True)
         self._watcher.start()
+        woken = self.doorbell is not None and self.doorbell.open()
+        poll_max = self.settings.poll_max_seconds
         for name in self.queue_names:
-            consumer = Consumer(
+            consumer = WakingConsumer(
                 self.queues[name].huey,
+                wake=self.doorbell.event(name) if woken and self.doorbell else None,
+                on_idle=self._on_idle,
                 workers=self.concurrency,
                 worker_type="thread",
                 periodic=False,
-                initial_delay=min(0.05, self.settings.poll_max_seconds),
+                initial_delay=min(0.05, poll_max),
                 backoff=1.5,
-                max_delay=self.settings.poll_max_seconds,
+                # Woken on enqueue, a thread polls only as the fallback.
+                max_delay=max(poll_max, WOKEN_POLL_MAX_SECONDS) if woken else poll_max,
                 check_worker_health=True,
             )
             # Start the consumer's threads without its signal handlers: this class decides
@@ -477,6 +588,8 @@ class Worker:
         self._stopping.set()
         for consumer in self._consumers:
             consumer.stop_flag.set()
+        if self.doorbell is not None:
+            self.doorbell.close()  # also wakes the sleeping threads
         deadline = time.monotonic() + grace_seconds
         while self.active and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -494,6 +607,7 @@ class Worker:
         if self._watcher is not None:
             self._watcher.join(5)
         self.kernels.discard()
+        self.kernels.reaper.join(10)  # no kernel outlives the worker
         try:
             with self.db.write() as session:
                 row = session.get(WorkerRow, self.id)

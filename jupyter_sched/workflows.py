@@ -10,28 +10,16 @@ however many upstream runs end, in whichever process.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import secrets
-import threading
-import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import CTE, Integer, delete, func, literal, select, true
 from sqlalchemy.orm import Session, aliased
 
-from .errors import DependencyCycle, InvalidInput, RateLimited, Unauthorized
-from .models import Dependency, Job, Run
+from .errors import DependencyCycle, InvalidInput
+from .models import Dependency, Job
 
-#: Run statuses that satisfy each ``after`` condition.
-CONDITIONS: dict[str, frozenset[str]] = {
-    "success": frozenset({"succeeded"}),
-    "failure": frozenset({"failed", "timed_out", "lost"}),
-    "completion": frozenset({"succeeded", "failed", "timed_out", "lost", "cancelled"}),
-}
 #: Parameters a run receives from its upstream run when its notebook declares them.
 UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_parameters")
 #: The upstream run's output notebook: stored as its reference (relative to the artifacts
@@ -191,121 +179,9 @@ def detach_upstream(session: Session, job_id: str) -> None:
         downstream.version += 1
 
 
-def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
-    """Create the runs of the jobs that follow ``run``'s job, if all their upstreams are
-    done for the run's chain. Called in the transaction that records the final state."""
-    from .lifecycle import insert_run, new_run
-
-    if run.job_id is None or run.chain_id is None:
-        return []
-    created = []
-    for dependency in session.scalars(
-        select(Dependency).where(Dependency.upstream_id == run.job_id)
-    ):
-        downstream = session.get(Job, dependency.downstream_id)
-        if downstream is None or downstream.status != "active":
-            continue
-        causes = _satisfied(session, downstream, run.chain_id)
-        if causes is None:
-            continue
-        parameters = {}
-        if downstream.trigger.get("pass_results"):
-            parameters = {
-                "upstream_run_id": run.id,
-                UPSTREAM_OUTPUT: run.output_ref or "",
-                "upstream_parameters": dict(run.parameters),
-            }
-        child = new_run(
-            downstream,
-            now=now,
-            trigger="dependency",
-            parameters=parameters,
-            scheduled_for=run.scheduled_for,
-            chain_id=run.chain_id,
-            caused_by=[c.id for c in causes],
-        )
-        if insert_run(session, child):
-            created.append(child)
-    return created
-
-
-def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
-    """The final upstream runs of ``chain_id`` if each upstream meets the job's condition.
-
-    An upstream job may have made several runs in the chain (a batch: a sweep's sets, a
-    backfill's steps): the condition then applies to the batch, once all its runs have
-    ended, judged on the last attempt of each: ``success`` when all succeeded, ``failure``
-    when any failed, ``completion`` when all ended.
-    """
-    condition = job.trigger.get("condition", "success")
-    wanted = CONDITIONS[condition]
-    causes = []
-    for upstream in upstream_ids(job.trigger):
-        runs = session.scalars(
-            select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
-        ).all()
-        last: dict[int, Run] = {}
-        for run in runs:  # by id: a retry comes after the run it retries
-            last[run.batch_index] = run
-        if not last or any(not run.is_final for run in last.values()):
-            return None
-        outcomes = list(last.values())
-        if condition == "failure":
-            met = any(run.status in wanted for run in outcomes)
-        else:
-            met = all(run.status in wanted for run in outcomes)
-        if not met:
-            return None
-        causes.append(runs[-1])
-    return causes
-
-
 def event_jobs(session: Session, owner: str, event: str) -> list[Job]:
     """Active jobs of ``owner`` that fire on ``event``."""
     jobs = session.scalars(
         select(Job).where(Job.owner == owner, Job.trigger_kind == "event", Job.status == "active")
     )
     return [job for job in jobs if job.trigger.get("event") == event]
-
-
-# -- webhooks ---------------------------------------------------------------------------
-
-
-def new_webhook_token(job: Job) -> str:
-    """Give the job a new webhook token; returns it (only its hash is kept)."""
-    token = "sched_" + secrets.token_urlsafe(32)
-    job.webhook_token_hash = _hash(token)
-    return token
-
-
-def check_webhook_token(job: Job | None, token: str) -> None:
-    """Raise :class:`NotFound` unless ``token`` is the job's current webhook token."""
-    expected = job.webhook_token_hash if job is not None else None
-    # Compare even without a job, so timing does not tell whether the job exists.
-    valid = hmac.compare_digest(_hash(token), expected or "0" * 64)
-    if not valid or expected is None:
-        raise Unauthorized("invalid webhook token")
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class RateLimiter:
-    """A token bucket per key: ``per_minute`` calls, refilled continuously."""
-
-    def __init__(self, per_minute: float) -> None:
-        self.per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> None:
-        """Spend one call for ``key`` or raise :class:`RateLimited`."""
-        now = time.monotonic()
-        with self._lock:
-            level, last = self._buckets.get(key, (self.per_minute, now))
-            level = min(self.per_minute, level + (now - last) * self.per_minute / 60)
-            if level < 1:
-                self._buckets[key] = (level, now)
-                raise RateLimited(f"too many webhook calls: at most {self.per_minute:g} a minute")
-            self._buckets[key] = (level - 1, now)

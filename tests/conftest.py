@@ -6,10 +6,12 @@ queue tests run on SqliteHuey and on a Redis server that the session starts.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -134,6 +136,22 @@ def ticker(service: Service) -> Iterator[Ticker]:
 def worker(start_worker: Callable[..., Worker], ticker: Ticker) -> Worker:
     """One in-process worker, with the ticker running."""
     return start_worker()
+
+
+#: Seconds a worker subprocess may take to import and register on a loaded machine (a
+#: deadline for a hang, not a speed figure: it registers in ~2 s on an idle one).
+WORKER_START_DEADLINE = 180.0
+
+
+def wait_for_worker_process(service: Service, proc: subprocess.Popen[Any], log: Path) -> None:
+    """Wait until worker subprocess ``proc`` has registered; fail with its log if it exits."""
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()}")
+        return any(w["pid"] == proc.pid for w in service.workers())
+
+    wait_until(up, WORKER_START_DEADLINE, "worker up")
 
 
 def wait_until(

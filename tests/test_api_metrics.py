@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from jupyter_sched.lifecycle import Outcome, claim, finish, new_run
+from jupyter_sched.clock import utcnow
+from jupyter_sched.lifecycle import claim, finish, new_run
 from jupyter_sched.metrics import RunObserver
 from jupyter_sched.models import Job
 from jupyter_sched.service import Service
-from jupyter_sched.ticker import utcnow
+from jupyter_sched.statuses import Outcome
 
 from .conftest import OWNER
 

@@ -15,7 +15,7 @@ import pytest
 from jupyter_sched.cli import parse_value
 from jupyter_sched.service import Service
 
-from .conftest import REPO, wait_until
+from .conftest import REPO, wait_for_worker_process
 from .test_reliability import Processes
 
 
@@ -175,7 +175,7 @@ def test_worker_takes_the_deployment_default_queue(service: Service, tmp_path: P
     processes = Processes(tmp_path)
     try:
         proc = processes.spawn(service.settings.replace(default_queue="reports"), "worker")
-        wait_until(lambda: any(w["pid"] == proc.pid for w in service.workers()), 30, "worker up")
+        wait_for_worker_process(service, proc, processes.log_of(proc))
         (registered,) = [w for w in service.workers() if w["pid"] == proc.pid]
         assert registered["queues"] == ["reports"]
     finally:

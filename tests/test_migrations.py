@@ -68,7 +68,8 @@ def test_job_counts_are_backfilled(db_url: str) -> None:
         for status in ("succeeded", "succeeded", "failed", "lost", "running"):
             run = new_run(None, now=now, trigger="manual", owner="a", notebook="n.ipynb")
             values = {c.key: getattr(run, c.key) for c in Run.__table__.columns if c.key in present}
-            values.update(job_id="01JOB", status=status, finished_at=now)
+            # runs of those days had no logical time unless a schedule fired them
+            values.update(job_id="01JOB", status=status, finished_at=now, scheduled_for=None)
             connection.execute(insert(then).values(**values))
     db.upgrade()
     with db.read() as session:

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_sched.clock import utcnow
 from jupyter_sched.config import Settings
 from jupyter_sched.db import Database
 from jupyter_sched.lifecycle import claim
 from jupyter_sched.models import Run
 from jupyter_sched.service import Service
-from jupyter_sched.ticker import Ticker, utcnow
+from jupyter_sched.ticker import Ticker
 from jupyter_sched.worker import Worker
 
 from .conftest import FAST, OWNER, REPO, durable_database, wait_for_run, wait_until

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jupyter_sched.artifacts import RunFolder
-from jupyter_sched.lifecycle import Outcome, claim, finish
+from jupyter_sched.lifecycle import claim, finish
 from jupyter_sched.retention import prune
 from jupyter_sched.service import Service
+from jupyter_sched.statuses import Outcome
 from jupyter_sched.ticker import Ticker
 
 from .conftest import OWNER, wait_until

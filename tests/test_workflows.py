@@ -24,12 +24,13 @@ from jupyter_sched.errors import (
     RateLimited,
     Unauthorized,
 )
-from jupyter_sched.lifecycle import Outcome, claim, finish
+from jupyter_sched.lifecycle import claim, finish
 from jupyter_sched.models import Job, Notification
 from jupyter_sched.notify import deliver_due
 from jupyter_sched.retention import prune
 from jupyter_sched.schemas import Run as RunOut
 from jupyter_sched.service import Service
+from jupyter_sched.statuses import Outcome
 from jupyter_sched.worker import Worker
 
 from .conftest import OWNER, wait_for_run, wait_until
@@ -143,6 +144,29 @@ def test_cycles_are_refused_with_the_cycle_named(service: Service) -> None:
     with pytest.raises(InvalidInput, match="no job"):
         service.create_job("bob", {"name": "theirs", "notebook": HELLO, **after(a)})
     assert service.get_job(OWNER, a).trigger.kind == "manual"
+
+
+def test_after_triggers_name_their_upstream_jobs(service: Service) -> None:
+    daily = job(service, "daily sales")
+    weekly = job(service, "weekly report")
+    created = service.create_job(
+        OWNER, {"name": "digest", "notebook": HELLO, **after(daily, weekly, condition="failure")}
+    )
+    words = "after 'daily sales' and 'weekly report' have failed"
+    assert created.trigger_description == words
+    assert service.get_job(OWNER, created.id).trigger_description == words
+    listed = {j.id: j for j in service.list_jobs(OWNER).jobs}
+    assert listed[created.id].trigger_description == words
+    preview = service.preview({"trigger": after(daily)["trigger"]}, owner=OWNER)
+    assert preview.description == "after 'daily sales' has succeeded"
+    # Another user's preview does not learn the names of this user's jobs.
+    assert service.preview({"trigger": after(daily)["trigger"]}, owner="bob").description == (
+        f"after '{daily}' has succeeded"
+    )
+    service.update_job(OWNER, daily, {"name": "daily sales v2"})
+    assert service.get_job(OWNER, created.id).trigger_description.startswith(
+        "after 'daily sales v2' and 'weekly report'"
+    )
 
 
 def test_deleting_an_upstream_needs_force(service: Service) -> None:

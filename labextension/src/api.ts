@@ -340,6 +340,10 @@ export class SchedAPI {
   outputUrl(id: string, format: OutputFormat): string {
     return this.url('/runs/{run_id}/output', { run_id: id }, { format });
   }
+  /** The URL of a run's thumbnail (only for runs with `has_thumbnail`). */
+  thumbnailUrl(id: string): string {
+    return this.url('/runs/{run_id}/thumbnail', { run_id: id });
+  }
   /** The log of a run from byte `offset`, and where to continue. */
   async runLog(id: string, offset = 0): Promise<{ text: string; next: number }> {
     const response = await this.request('get', '/runs/{run_id}/log', {

@@ -247,3 +247,29 @@ export function CopyField(props: {
     </span>
   );
 }
+
+/**
+ * The thumbnail of a run's last image output; nothing for a run without one, so no
+ * broken image ever shows (and an image that fails to load hides itself).
+ */
+export function RunThumbnail(props: {
+  run: Pick<Run, 'id' | 'has_thumbnail'> | null | undefined;
+  url: (id: string) => string;
+  label: string;
+}): JSX.Element | null {
+  const { run, url, label } = props;
+  const [failed, setFailed] = React.useState(false);
+  if (!run?.has_thumbnail || failed) {
+    return null;
+  }
+  return (
+    <img
+      className="jp-sched-thumbnail"
+      data-thumbnail={run.id}
+      src={url(run.id)}
+      alt={label}
+      loading="lazy"
+      onError={() => setFailed(true)}
+    />
+  );
+}

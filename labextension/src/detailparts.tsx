@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import type { Run } from './api';
-import { StatusIcon } from './components';
+import { RunThumbnail, StatusIcon } from './components';
 import {
   formatDuration,
   formatProgress,
@@ -54,10 +54,12 @@ export function ParametersTable(props: {
 export function RunTable(props: {
   runs: Run[];
   actions: { openRun(id: string): void };
+  /** The URL of a run's thumbnail. */
+  thumbnailUrl: (id: string) => string;
   now: number;
   _: Gettext;
 }): JSX.Element {
-  const { runs, actions, now, _ } = props;
+  const { runs, actions, thumbnailUrl, now, _ } = props;
   if (!runs.length) {
     return (
       <div className="jp-sched-muted">
@@ -74,6 +76,7 @@ export function RunTable(props: {
           <th>{_('trigger')}</th>
           <th>{_('duration')}</th>
           <th>{_('attempt')}</th>
+          <th>{_('output')}</th>
         </tr>
       </thead>
       <tbody>
@@ -101,6 +104,9 @@ export function RunTable(props: {
                 : formatDuration(run.duration_seconds)}
             </td>
             <td>{run.attempt}</td>
+            <td className="jp-sched-thumbnail-cell">
+              <RunThumbnail run={run} url={thumbnailUrl} label={_('output of this run')} />
+            </td>
           </tr>
         ))}
       </tbody>

@@ -62,7 +62,13 @@ export class JobView extends LiveView<JobData> {
         <StatsSection stats={stats} runs={runs} now={now} _={_} />
         <section className="jp-sched-detail-section" data-section="runs">
           <h2>{_('Run history')}</h2>
-          <RunTable runs={runs} actions={this.actions} now={now} _={_} />
+          <RunTable
+            runs={runs}
+            actions={this.actions}
+            thumbnailUrl={id => this.api.thumbnailUrl(id)}
+            now={now}
+            _={_}
+          />
         </section>
         <WebhookSection
           job={job}

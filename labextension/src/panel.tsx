@@ -4,7 +4,7 @@ import { ReactWidget, UseSignal, addIcon, refreshIcon } from '@jupyterlab/ui-com
 import * as React from 'react';
 
 import { Job, Run } from './api';
-import { ProgressBar, StatusIcon, schedIcon } from './components';
+import { ProgressBar, RunThumbnail, StatusIcon, schedIcon } from './components';
 import {
   formatDuration,
   formatProgress,
@@ -282,6 +282,11 @@ function JobRow(props: {
       <div className="jp-sched-row-sub" title={job.notebook}>
         {job.notebook}
       </div>
+      <RunThumbnail
+        run={last}
+        url={id => model.api.thumbnailUrl(id)}
+        label={_('latest output of “%1”', job.name)}
+      />
       {job.status === 'error' && job.error && (
         <div
           className="jp-sched-row-sub jp-sched-row-error"
@@ -342,6 +347,11 @@ function RunRow(props: {
         </span>
       </div>
       {run.status === 'running' && <ProgressBar run={run} label={formatProgress(run, _)} />}
+      <RunThumbnail
+        run={run}
+        url={id => model.api.thumbnailUrl(id)}
+        label={_('output of “%1”', name)}
+      />
     </li>
   );
 }

@@ -20,8 +20,9 @@ import psutil
 import pytest
 from traitlets.config import Config
 
-from jupyter_sched.app import SchedApp, worker_env
+from jupyter_sched.app import SchedApp
 from jupyter_sched.config import Settings
+from jupyter_sched.supervisor import worker_env
 
 from .conftest import Api, eventually
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_sched.app import default_owner
+from jupyter_sched.config import default_owner
 
 from .conftest import Api, eventually
 

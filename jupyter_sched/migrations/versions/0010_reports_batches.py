@@ -1,8 +1,8 @@
 """reports: batches, runs' recorded values and batch place, jobs' sweep and checks; a
 schedule fire is unique per (job, scheduled_for, batch_index) among schedule runs only
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009_outputs
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import jupyter_sched.models
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009_outputs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
