@@ -2,17 +2,18 @@
 import { MainAreaWidget } from '@jupyterlab/apputils';
 
 import { schedIcon } from './components';
+import { BatchView } from './batchview';
 import { JobView } from './jobview';
 import { RunView } from './runview';
 
 export type { DetailActions } from './liveview';
-export { JobView, RunView };
+export { BatchView, JobView, RunView };
+
+/** A detail view of the main area. */
+export type DetailView = JobView | RunView | BatchView;
 
 /** A main-area widget around a detail view. */
-export function detailWidget(
-  content: JobView | RunView,
-  label: string
-): MainAreaWidget<JobView | RunView> {
+export function detailWidget(content: DetailView, label: string): MainAreaWidget<DetailView> {
   const widget = new MainAreaWidget({ content });
   widget.id = detailId(content);
   widget.title.label = label;
@@ -22,7 +23,10 @@ export function detailWidget(
 }
 
 /** The id of the main-area widget of a detail view (one per job or run). */
-export function detailId(content: JobView | RunView): string {
+export function detailId(content: DetailView): string {
+  if (content instanceof BatchView) {
+    return `jupyter-sched-batch-${content.batchId}`;
+  }
   return content instanceof JobView
     ? `jupyter-sched-job-${content.jobId}`
     : `jupyter-sched-run-${content.runId}`;

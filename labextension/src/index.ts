@@ -21,7 +21,15 @@ import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
 import { Job, OutputFormat, Run, SchedAPI } from './api';
 import { schedIcon } from './components';
-import { DetailActions, JobView, RunView, detailId, detailWidget } from './detail';
+import {
+  BatchView,
+  DetailActions,
+  DetailView,
+  JobView,
+  RunView,
+  detailId,
+  detailWidget
+} from './detail';
 import { RunOutputDrive, outputPath } from './drive';
 import { showJobDialog } from './jobdialog';
 import { SchedModel } from './model';
@@ -63,7 +71,7 @@ interface Parts {
 interface Extension extends Parts {
   actions: Actions;
   /** Show a view in the main area (the one already open for its job or run, if any). */
-  openDetail(content: JobView | RunView, label: string): void;
+  openDetail(content: DetailView, label: string): void;
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -120,10 +128,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
 /** The parts with the actions of the views and the panel: open views, outputs, the dialog. */
 function extension(parts: Parts, docManager: IDocumentManager): Extension {
   const { app, trans, api, model } = parts;
-  const tracker = new WidgetTracker<MainAreaWidget<JobView | RunView>>({
+  const tracker = new WidgetTracker<MainAreaWidget<DetailView>>({
     namespace: 'jupyter-sched'
   });
-  const openDetail = (content: JobView | RunView, label: string): void => {
+  const openDetail = (content: DetailView, label: string): void => {
     const existing = tracker.find(w => w.id === detailId(content));
     if (existing) {
       content.dispose();
@@ -139,6 +147,8 @@ function extension(parts: Parts, docManager: IDocumentManager): Extension {
   const actions: Actions = {
     openJob: id => openDetail(new JobView(id, api, actions, trans), trans.__('Job')),
     openRun: id => openDetail(new RunView(id, api, actions, trans), trans.__('Run')),
+    openBatch: (jobId, batchId) =>
+      openDetail(new BatchView(jobId, batchId, api, actions, trans), trans.__('Batch')),
     editJob: job => schedule(ext, undefined, job),
     openOutput: (run, cell) => openOutput(docManager, trans, run, cell),
     openNotebook: path => void docManager.openOrReveal(path),

@@ -16,6 +16,8 @@ import { Backoff } from './polling';
 export interface DetailActions {
   openJob(id: string): void;
   openRun(id: string): void;
+  /** Open the summary of batch `batchId` of job `jobId`. */
+  openBatch(jobId: string, batchId: string): void;
   editJob(job: Job): Promise<void>;
   /** Open the executed notebook of `run`, at cell `cell` when given. */
   openOutput(run: Run, cell?: number | null): Promise<void>;
