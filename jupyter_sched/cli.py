@@ -17,21 +17,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, retention, terminal
+from . import __version__, terminal
 from .clock import utcnow
 from .config import Settings, default_owner, redact_url
-from .db import retry_while_unavailable
 from .errors import CannotStart, SchedError
-from .queue import forget_secret
-from .schemas import Run
-from .service import Service
-from .statuses import FINAL_STATUSES
-from .ticker import Ticker
-from .worker import Worker
+
+if TYPE_CHECKING:
+    # The commands import what they use: `--help` and the listings must not pay for the
+    # worker's execution stack (papermill, nbformat) nor for the service's storage.
+    from .schemas import Run
+    from .service import Service
+    from .worker import Worker
 
 STATUS_COLOURS = terminal.STATUS_COLOURS
 
@@ -41,6 +41,8 @@ def _owner() -> str:
 
 
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
+    from .service import Service
+
     try:
         return Service.open(settings or ctx.obj["settings"])
     except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
@@ -50,6 +52,9 @@ def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
 def _waiting_service(ctx: click.Context) -> Service:
     """The service of a long-running command: it waits for an unreachable history
     database (logging that once) instead of exiting."""
+    from .db import retry_while_unavailable
+    from .service import Service
+
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
     try:
@@ -131,6 +136,8 @@ def worker(
     parent_pid: int | None,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
+    from .worker import Worker
+
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
     try:
@@ -145,6 +152,8 @@ def worker(
 @click.pass_context
 def scheduler(ctx: click.Context) -> None:
     """Run the ticker alone (fires schedules, dispatches and reaps runs) until stopped."""
+    from .ticker import Ticker
+
     service = _waiting_service(ctx)
     ticker = Ticker(service.db, service.queues, service.settings)
     stop = threading.Event()
@@ -174,6 +183,8 @@ def run(
     local: bool,
 ) -> None:
     """Run NOTEBOOK once, now, and wait for it; exits non-zero unless it succeeded."""
+    from .worker import Worker
+
     settings: Settings = ctx.obj["settings"]
     root = settings.root_dir.resolve()
     try:
@@ -205,6 +216,8 @@ def run(
 def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -> Run:
     """Wait for run ``run_id`` to end, showing its progress on standard error; with
     ``local_worker``, execute it in this process meanwhile."""
+    from .statuses import FINAL_STATUSES
+
     owner = _owner()
     failure: list[BaseException] = []
     executing = None
@@ -260,6 +273,7 @@ def jobs() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: bool) -> None:
     """List jobs, newest first."""
+
     service = _service(ctx)
     page = service.list_jobs(_owner(), status=status, tag=tag, limit=200)
     found = list(page.jobs)
@@ -280,6 +294,7 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show a job: its notebook, trigger, next fire, options and last run."""
+
     job = _service(ctx).get_job(_owner(), job_id)
     if as_json:
         terminal.echo_json(job)
@@ -454,6 +469,7 @@ def _job_fields(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_job_summary(service: Service, job_id: str) -> None:
+
     job = service.get_job(_owner(), job_id)
     click.echo(f"job {job.id}: {job.name} ({job.notebook})")
     click.echo(f"trigger: {job.trigger_description}")
@@ -638,6 +654,20 @@ def runs_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     _print_run(service, run)
 
 
+@runs.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@terminal.json_option
+@click.pass_context
+def runs_diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
+    """What changed from run A to run B: parameters, cells and outputs (nbdime's diff)."""
+    diff = _service(ctx).compare_runs(_owner(), run_a, run_b)
+    if as_json:
+        terminal.echo_json(diff)
+    else:
+        terminal.comparison(diff)
+
+
 @runs.command("cancel")
 @click.argument("run_id")
 @click.pass_context
@@ -666,6 +696,8 @@ def db_upgrade(ctx: click.Context) -> None:
 def db_forget_secret(ctx: click.Context) -> None:
     """Forget the queue signing secret the deployment recorded, after changing
     JUPYTER_SCHED_SECRET on purpose: the next process to start records its own."""
+    from .queue import forget_secret
+
     settings: Settings = ctx.obj["settings"]
     service = _service(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
     forgotten = forget_secret(service.db)
@@ -684,6 +716,8 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     Without options, applies the deployment's retention (JUPYTER_SCHED_RETENTION_DAYS,
     JUPYTER_SCHED_RETENTION_RUNS) and each job's own.
     """
+    from . import retention
+
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
@@ -702,6 +736,10 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
 @click.pass_context
 def demo(ctx: click.Context, every: float, notebook: str) -> None:
     """Schedule an example notebook every few seconds and show the runs as they land."""
+    from .statuses import FINAL_STATUSES
+    from .ticker import Ticker
+    from .worker import Worker
+
     settings: Settings = ctx.obj["settings"]
     service = _service(ctx)
     ticker = Ticker(service.db, service.queues, settings)

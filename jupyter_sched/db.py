@@ -8,6 +8,7 @@ database stops answering and one line when it answers again, whichever thread no
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import functools
 import logging
@@ -16,13 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -31,6 +37,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import __version__
 from .config import redact_url
 from .errors import MissingExtra, SchemaTooNew, Unavailable
+
+if TYPE_CHECKING:
+    # alembic is imported only to migrate: every process checks the schema on start, and
+    # reading the applied revisions needs one query, not alembic's import.
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -46,6 +57,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Where alembic records the applied revisions (its default table).
+ALEMBIC_VERSION_TABLE = "alembic_version"
 #: The PostgreSQL advisory lock (a 64-bit key, per database) held while migrating.
 MIGRATION_LOCK_KEY = int.from_bytes(b"jschedmg", "big")
 
@@ -252,6 +265,8 @@ class Database:
             # Another process may have migrated while this one waited for the lock.
             if self._schema_is_current(connection):
                 return
+            from alembic import command
+
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -262,9 +277,9 @@ class Database:
             return self._schema_is_current(connection)
 
     def _schema_is_current(self, connection: Connection) -> bool:
-        script = _scripts()
-        applied = set(MigrationContext.configure(connection).get_current_heads())
-        unknown = applied - {revision.revision for revision in script.walk_revisions()}
+        known, heads = _revisions()
+        applied = _applied_revisions(connection)
+        unknown = applied - known
         if unknown:
             raise SchemaTooNew(
                 f"the history database {redact_url(self.url)} is at schema revision "
@@ -272,7 +287,7 @@ class Database:
                 "(a newer jupyter-sched migrated it): upgrade jupyter-sched here to the "
                 "deployment's version; not starting, so as not to write to an unknown schema"
             )
-        return applied == set(script.get_heads())
+        return applied == heads
 
     @contextmanager
     def _migration_lock(self) -> Iterator[Connection]:
@@ -308,14 +323,49 @@ class Database:
         self.engine.dispose()
 
 
+def _applied_revisions(connection: Connection) -> set[str]:
+    """The revisions alembic recorded in the database (none on a new database)."""
+    if not inspect(connection).has_table(ALEMBIC_VERSION_TABLE):
+        return set()
+    rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+    return {str(row[0]) for row in rows}
+
+
 @functools.cache
-def _scripts() -> ScriptDirectory:
-    """This code's migrations (read once per process)."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+def _revisions() -> tuple[set[str], set[str]]:
+    """This code's migrations (read once per process): every revision, and the heads.
+
+    Read from the ``revision`` and ``down_revision`` assignments of the migration files,
+    as alembic reads them, without importing alembic (a test checks that both agree).
+    """
+    parents: dict[str, set[str]] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        values = _module_constants(path, ("revision", "down_revision"))
+        if isinstance(values.get("revision"), str):
+            down = values.get("down_revision") or ()
+            parents[values["revision"]] = {down} if isinstance(down, str) else set(down)
+    referenced = set().union(*parents.values())
+    return set(parents), set(parents) - referenced
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The literal values assigned at the top level of a Python file to ``names``."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target: ast.expr | None = None
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        if isinstance(target, ast.Name) and target.id in names:
+            values[target.id] = ast.literal_eval(value)
+    return values
 
 
 def alembic_config(url: str) -> Config:
     """Alembic configuration for this package's migrations against ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -419,6 +419,15 @@ class OutputHandler(SchedHandler):
         self.finish(data, set_content_type=media)
 
 
+class CompareHandler(SchedHandler):
+    """What changed from one run to another: parameters and the notebooks' diff."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, other_id: str) -> None:
+        self.reply(await self.call(self.service.compare_runs, self.owner, run_id, other_id))
+
+
 class ThumbnailHandler(SchedHandler):
     """A small image of the run's last image output; sandboxed, since it may be an SVG."""
 
@@ -520,6 +529,7 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
     ("/runs/{run_id}/output", OutputHandler),
     ("/runs/{run_id}/log", LogHandler),
     ("/runs/{run_id}/thumbnail", ThumbnailHandler),
+    ("/runs/{run_id}/compare/{other_id}", CompareHandler),
     ("/preview", PreviewHandler),
     ("/notebooks/parameters", ParametersHandler),
     ("/workers", WorkersHandler),

@@ -12,15 +12,16 @@ import ast
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-from papermill.exceptions import PapermillException
-from papermill.translators import Translator, papermill_translators
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput, NotFound, PathOutsideRoot
 from .schemas import NotebookParameter
+
+if TYPE_CHECKING:
+    # Imported where used: nbformat, papermill and jupyter_client take seconds and tens of
+    # megabytes to import, which the server and the CLI's listings do not need.
+    from nbformat import NotebookNode
+    from papermill.translators import Translator
 
 #: Kernel of a notebook that names none in its metadata (what Jupyter itself would start).
 DEFAULT_KERNEL = "python3"
@@ -81,14 +82,14 @@ def _is_hidden(relative: str) -> bool:
     return any(part.startswith(".") and part not in (".", "..") for part in parts)
 
 
-def read_notebook(
-    path: Path, *, field: str = "notebook", shown: str | None = None
-) -> nbformat.NotebookNode:
+def read_notebook(path: Path, *, field: str = "notebook", shown: str | None = None) -> NotebookNode:
     """Read and validate a notebook file, raising :class:`InvalidInput` if it is not one.
 
     The message names the file as ``shown`` (the path the caller gave; the real path may
     be a symlink's target) and says what is wrong, never what the file holds.
     """
+    import nbformat
+
     name = repr(shown) if shown is not None else repr(path.name)
     try:
         with open(path, encoding="utf-8") as f:
@@ -112,21 +113,26 @@ def read_notebook(
 
 def kernel_language(name: str) -> str | None:
     """The language of kernelspec ``name``; ``None`` if no such kernel is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
     try:
         return str(KernelSpecManager().get_kernel_spec(name).language).lower()
     except NoSuchKernel:
         return None
 
 
-def notebook_kernel(nb: nbformat.NotebookNode, kernel: str | None = None) -> str:
+def notebook_kernel(nb: NotebookNode, kernel: str | None = None) -> str:
     """The kernel a run of ``nb`` uses: ``kernel`` when given, else the one its metadata
     names, else :data:`DEFAULT_KERNEL`."""
     spec = nb.metadata.get("kernelspec") or {}
     return kernel or str(spec.get("name") or DEFAULT_KERNEL)
 
 
-def _translator(nb: nbformat.NotebookNode, kernel: str | None, field: str, why: str) -> Translator:
+def _translator(nb: NotebookNode, kernel: str | None, field: str, why: str) -> Translator:
     """papermill's translator of the notebook's language (how parameters are written)."""
+    from papermill.exceptions import PapermillException
+    from papermill.translators import papermill_translators
+
     name = notebook_kernel(nb, kernel)
     language = kernel_language(name) or str(
         (nb.metadata.get("language_info") or {}).get("name")
@@ -151,7 +157,7 @@ def notebook_parameters(
 
 
 def declared_parameters(
-    nb: nbformat.NotebookNode, kernel: str | None = None, field: str = "notebook"
+    nb: NotebookNode, kernel: str | None = None, field: str = "notebook"
 ) -> list[NotebookParameter]:
     """The parameters declared in the ``parameters`` cell of ``nb``, in order.
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
+from .compare import RunComparison
 from .reportschemas import (
     BackfillPreview,
     BackfillRequest,
@@ -256,6 +257,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         None,
         content=(("image/png", {"type": "string"}), ("image/svg+xml", {"type": "string"})),
         errors=_ID_ERRORS,
+    ),
+    ("/runs/{run_id}/compare/{other_id}", "get"): Operation(
+        "compareRuns",
+        "What changed from one run to another: parameters, and the nbdime diff of their "
+        "executed notebooks with changed outputs side by side",
+        "runs",
+        RunComparison,
+        errors=(404, 409),
     ),
     ("/preview", "post"): Operation(
         "previewTrigger",

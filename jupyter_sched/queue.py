@@ -12,17 +12,15 @@ nobody can read; a message that still fails verification is set aside, never exe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from huey import PriorityRedisHuey, SqliteHuey
-from huey.api import Huey, Task, TaskWrapper
-from huey.serializer import SignedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from .config import ENV_SECRET, Settings, redact_url
@@ -30,6 +28,11 @@ from .db import Database
 from .errors import SecretMismatch
 from .models import DeploymentValue
 from .wakeup import PREPARE, WAKE, ring
+
+if TYPE_CHECKING:
+    # huey is imported when a queue is first used: its storage module imports redis and
+    # psycopg whenever they are installed, which listing jobs does not need.
+    from huey.api import Huey, TaskWrapper
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +94,30 @@ def _probe_digest(secret: str, nonce: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-class _VerifyingRedisHuey(PriorityRedisHuey):  # type: ignore[misc]
-    """Redis queue that hands a message failing verification to ``on_unreadable`` instead
-    of dropping it (huey would log it and lose it)."""
+@functools.cache
+def _verifying_redis_huey() -> type[Huey]:
+    from huey import PriorityRedisHuey
+    from huey.api import Task
 
-    on_unreadable: Callable[[bytes], None] | None = None
+    class VerifyingRedisHuey(PriorityRedisHuey):  # type: ignore[misc]
+        """Redis queue that hands a message failing verification to ``on_unreadable``
+        instead of dropping it (huey would log it and lose it)."""
 
-    def dequeue(self) -> Task | None:
-        data = self.storage.dequeue()
-        if data is None:
-            return None
-        try:
-            return self.deserialize_task(data)
-        except Exception:  # a bad signature, or a payload that is not a task
-            if self.on_unreadable is None:
-                raise
-            self.on_unreadable(data)
-            return None
+        on_unreadable: Callable[[bytes], None] | None = None
+
+        def dequeue(self) -> Task | None:
+            data = self.storage.dequeue()
+            if data is None:
+                return None
+            try:
+                return self.deserialize_task(data)
+            except Exception:  # a bad signature, or a payload that is not a task
+                if self.on_unreadable is None:
+                    raise
+                self.on_unreadable(data)
+                return None
+
+    return VerifyingRedisHuey
 
 
 def _unbound_execute(run_id: str) -> None:
@@ -142,7 +152,9 @@ class RunQueue:
         self.wake_data_dir = None if settings.redis_url else settings.data_dir
         huey_name = f"jupyter_sched.{name}"
         if settings.redis_url:
-            self.huey: Huey = _VerifyingRedisHuey(
+            from huey.serializer import SignedSerializer
+
+            self.huey: Huey = _verifying_redis_huey()(
                 huey_name,
                 url=settings.redis_url,
                 results=False,
@@ -151,6 +163,8 @@ class RunQueue:
             if on_unreadable is not None:
                 self.huey.on_unreadable = lambda data: on_unreadable(self, data)
         else:
+            from huey import SqliteHuey
+
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey(
                 huey_name,
@@ -200,7 +214,7 @@ class RunQueue:
 
     def set_aside_count(self) -> int:
         """Messages of this queue set aside (0 on the embedded queue, which signs nothing)."""
-        if not isinstance(self.huey, PriorityRedisHuey):
+        if self.wake_data_dir is not None:
             return 0
         return int(self.huey.storage.conn.llen(self.set_aside_key))
 

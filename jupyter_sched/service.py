@@ -16,14 +16,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nbformat
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import reports, schedules, webhooks, workflows
+from . import compare, reports, schedules, webhooks, workflows
 from .artifacts import RunFolder, read_log, resolve_ref
 from .clock import utcnow
+from .compare import RunComparison
 from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput, NotFound, SchedError
@@ -881,6 +883,28 @@ class Service:
         if ref is None:
             raise NotFound("the run has no thumbnail: its notebook has no image output")
         return resolve_ref(self.settings.artifacts_dir, ref, "thumbnail")
+
+    def compare_runs(self, owner: str, run_a: str, run_b: str) -> RunComparison:
+        """What changed from run ``run_a`` to run ``run_b``: parameters and the nbdime diff
+        of their executed notebooks (409 naming the run that has no output yet)."""
+        runs, notebooks = [], []
+        with self.db.read() as session:
+            for field, run_id in (("run_id", run_a), ("other_id", run_b)):
+                run = self._own_run(session, owner, run_id)
+                if run.output_ref is None:
+                    raise Conflict(
+                        f"run {run_id} has no output yet (it is {run.status})", field=field
+                    )
+                runs.append(run)
+        for run in runs:
+            path = resolve_ref(self.settings.artifacts_dir, run.output_ref, "output")
+            notebooks.append(nbformat.read(str(path), as_version=4))
+        diff, cells = compare.compare_notebooks(notebooks[0], notebooks[1])
+        a, b = (RunOut.model_validate(run) for run in runs)
+        return RunComparison(
+            a=a, b=b, parameters=compare.changed_values(a.parameters, b.parameters),
+            cells=cells, summary=compare.summarize(cells), notebook_diff=diff,
+        )  # fmt: skip
 
     def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
         """The run's log from byte ``offset`` in whole characters, and the offset to ask

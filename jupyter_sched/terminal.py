@@ -7,6 +7,8 @@ models (the same field names as the REST API), and read the exit code (:class:`E
 
 from __future__ import annotations
 
+import difflib
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -14,13 +16,17 @@ from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
 
+from .compare import OutputView, RunComparison
 from .errors import MissingExtra, SchedError
-from .schemas import Job, Run
+
+if TYPE_CHECKING:  # `--help` does not need pydantic
+    from pydantic import BaseModel
+
+    from .schemas import Job, Run
 
 STATUS_COLOURS = {
     "succeeded": "green",
@@ -316,3 +322,60 @@ def failing_cell(run: Run, output: Path | None) -> str | None:
     if position is None:
         return executed
     return f"cell {position[0]} of {position[1]} of {Path(run.notebook).name} ({executed})"
+
+
+def comparison(diff: RunComparison) -> None:
+    """What changed from run a to run b: parameters, then each changed cell, with unified
+    diffs of its source and text outputs and a line per changed image."""
+    click.echo(click.style(f"a: {diff.a.id}  b: {diff.b.id}", bold=True))
+    if diff.parameters:
+        click.echo("parameters:")
+        for change in diff.parameters:
+            before = json.dumps(change.a) if change.in_a else "(absent)"
+            after = json.dumps(change.b) if change.in_b else "(absent)"
+            click.echo(f"  {change.name}: {before} -> {after}")
+    else:
+        click.echo("parameters: the same")
+    counts = ", ".join(f"{n} {what}" for what, n in diff.summary.items() if n)
+    click.echo(f"cells: {counts}")
+    for cell in diff.cells:
+        if cell.change == "unchanged":
+            continue
+        where = f"cell {_position(cell.index_a)} -> {_position(cell.index_b)}"
+        click.echo(click.style(f"\n{where}: {cell.change}", bold=True))
+        if cell.change != "modified" or cell.source_changed:
+            _unified(cell.source_a or "", cell.source_b or "", "source")
+        if cell.outputs_changed or cell.change != "modified":
+            _outputs(cell.outputs_a, cell.outputs_b)
+
+
+def _position(index: int | None) -> str:
+    return "-" if index is None else str(index + 1)
+
+
+def _unified(a: str, b: str, what: str) -> None:
+    lines = difflib.unified_diff(
+        a.splitlines(), b.splitlines(), f"a/{what}", f"b/{what}", lineterm="", n=2
+    )
+    for line in lines:
+        colour = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        click.echo("  " + click.style(line, fg=colour))
+
+
+def _outputs(a: Sequence[OutputView], b: Sequence[OutputView]) -> None:
+    texts_a = "\n".join(o.text or "" for o in a if o.kind != "image")
+    texts_b = "\n".join(o.text or "" for o in b if o.kind != "image")
+    if texts_a != texts_b:
+        _unified(texts_a, texts_b, "outputs")
+    images_a = [o for o in a if o.kind == "image"]
+    images_b = [o for o in b if o.kind == "image"]
+    for i in range(max(len(images_a), len(images_b))):
+        old = images_a[i] if i < len(images_a) else None
+        new = images_b[i] if i < len(images_b) else None
+        if old is not None and new is not None and old.data == new.data:
+            continue
+        click.echo(f"  image {i + 1}: {_image(old)} -> {_image(new)}")
+
+
+def _image(view: OutputView | None) -> str:
+    return "(none)" if view is None else f"{view.media_type}, {len(view.data or '')} chars"

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
@@ -33,7 +33,6 @@ from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
 from .errors import SchedError, SecretMismatch, Unavailable
-from .executor import Execution, RunFiles
 from .kernels import KernelSupply
 from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
@@ -50,6 +49,11 @@ from .workflows import (
     UPSTREAM_OUTPUT,
     upstream_output_path,
 )
+
+if TYPE_CHECKING:
+    # Imported with the first run: papermill and nbformat (through jsonschema's format
+    # checks) take seconds and tens of megabytes, which an idle worker does not need.
+    from .executor import Execution
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +297,8 @@ class Worker:
 
     def _execute_claimed(self, active: ActiveRun, refs: dict[str, Any]) -> Outcome:
         """Prepare and execute a claimed run; ``refs`` collects the run's files."""
+        from .executor import Execution, RunFiles
+
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
         folder.path.mkdir(parents=True, exist_ok=True)

@@ -329,3 +329,26 @@ def test_backfill_preview_and_summary(tmp_path: Path) -> None:
     lines = table.stdout.splitlines()
     assert lines[0].startswith("run_id,scheduled_for,status,duration_seconds")
     assert len(lines) == 8 and all(",queued," in line for line in lines[1:])
+
+
+@pytest.mark.timeout(400)
+def test_runs_diff_shows_changed_parameters_cells_and_chart(tmp_path: Path) -> None:
+    ids = []
+    for region in ("EU", "US"):
+        result = sched(tmp_path, "run", "notebooks/sales_report.ipynb", "--local",
+                       "-p", "region", region)  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        found = re.search(r"^run:? +(\w{26})", result.stdout, re.M) or re.search(
+            r"(\w{26})", result.stdout
+        )
+        assert found, result.stdout
+        ids.append(found.group(1))
+    result = sched(tmp_path, "runs", "diff", *ids)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'region: "EU" -> "US"' in result.stdout
+    assert "modified" in result.stdout
+    assert re.search(r"image 1: image/png, \d+ chars -> image/png, \d+ chars", result.stdout)
+    data = json.loads(sched(tmp_path, "runs", "diff", *ids, "--json").stdout)
+    assert [p["name"] for p in data["parameters"]] == ["region"]
+    missing = sched(tmp_path, "runs", "diff", ids[0], "nosuchrun")
+    assert missing.returncode == 1 and "nosuchrun" in missing.stderr

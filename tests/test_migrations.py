@@ -77,3 +77,14 @@ def test_job_counts_are_backfilled(db_url: str) -> None:
     assert (counts.succeeded, counts.failed, counts.lost, counts.cancelled) == (2, 1, 1, 0)
     assert counts.last_success_at == now and counts.last_failure_at == now
     db.dispose()
+
+
+def test_the_schema_check_knows_the_revisions_alembic_knows() -> None:
+    from alembic.script import ScriptDirectory
+
+    from jupyter_sched.db import _revisions
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    known, heads = _revisions()
+    assert known == {revision.revision for revision in scripts.walk_revisions()}
+    assert heads == set(scripts.get_heads())

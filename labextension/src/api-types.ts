@@ -347,6 +347,23 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/runs/{run_id}/compare/{other_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What changed from one run to another: parameters, and the nbdime diff of their executed notebooks with changed outputs side by side */
+    get: operations['compareRuns'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/runs/{run_id}/log': {
     parameters: {
       query?: never;
@@ -582,6 +599,38 @@ export type components = {
       queued: number;
       /** Running */
       running: number;
+    };
+    /**
+     * CellChange
+     * @description A cell of either notebook, paired with its counterpart in the other when it has one.
+     *
+     *     ``index_a`` / ``index_b``: where the cell is in each executed notebook (``None`` where
+     *     it does not exist: added in b, or removed from a).
+     */
+    CellChange: {
+      /** Cell Type */
+      cell_type: string;
+      /**
+       * Change
+       * @enum {string}
+       */
+      change: 'added' | 'removed' | 'modified' | 'unchanged';
+      /** Index A */
+      index_a: number | null;
+      /** Index B */
+      index_b: number | null;
+      /** Outputs A */
+      outputs_a?: components['schemas']['OutputView'][];
+      /** Outputs B */
+      outputs_b?: components['schemas']['OutputView'][];
+      /** Outputs Changed */
+      outputs_changed: boolean;
+      /** Source A */
+      source_a: string | null;
+      /** Source B */
+      source_b: string | null;
+      /** Source Changed */
+      source_changed: boolean;
     };
     /**
      * Check
@@ -1247,6 +1296,33 @@ export type components = {
       format?: 'ipynb' | 'html';
     };
     /**
+     * OutputView
+     * @description One output of a cell, in a form any client can show: an image (base64, or the SVG
+     *     text) or text (a table's plain-text rendering, a stream, an error).
+     */
+    OutputView: {
+      /**
+       * Data
+       * @default null
+       */
+      data?: string | null;
+      /**
+       * Kind
+       * @enum {string}
+       */
+      kind: 'text' | 'image' | 'error';
+      /**
+       * Media Type
+       * @default null
+       */
+      media_type?: string | null;
+      /**
+       * Text
+       * @default null
+       */
+      text?: string | null;
+    };
+    /**
      * ParametersQuery
      * @description Query of ``GET notebooks/parameters``: a notebook path relative to the server root.
      */
@@ -1385,6 +1461,26 @@ export type components = {
       /** Worker Id */
       worker_id: string | null;
     };
+    /**
+     * RunComparison
+     * @description ``GET runs/{a}/compare/{b}``: what changed from run ``a`` to run ``b``.
+     */
+    RunComparison: {
+      a: components['schemas']['Run'];
+      b: components['schemas']['Run'];
+      /** Cells */
+      cells: components['schemas']['CellChange'][];
+      /** Notebook Diff */
+      notebook_diff: {
+        [key: string]: unknown;
+      }[];
+      /** Parameters */
+      parameters: components['schemas']['ValueChange'][];
+      /** Summary */
+      summary: {
+        [key: string]: number;
+      };
+    };
     /** RunError */
     RunError: {
       /** Cell Index */
@@ -1519,6 +1615,34 @@ export type components = {
       values: {
         [key: string]: unknown;
       };
+    };
+    /**
+     * ValueChange
+     * @description A parameter (or recorded value) whose value differs; ``None`` where it is absent.
+     */
+    ValueChange: {
+      /**
+       * A
+       * @default null
+       */
+      a?: unknown;
+      /**
+       * B
+       * @default null
+       */
+      b?: unknown;
+      /**
+       * In A
+       * @default true
+       */
+      in_a?: boolean;
+      /**
+       * In B
+       * @default true
+       */
+      in_b?: boolean;
+      /** Name */
+      name: string;
     };
     /**
      * WebhookTarget
@@ -3275,6 +3399,85 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Run'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  compareRuns: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        other_id: string;
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description What changed from one run to another: parameters, and the nbdime diff of their executed notebooks with changed outputs side by side */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunComparison'];
         };
       };
       /** @description Bad Request */

@@ -10,7 +10,7 @@ import type { components, paths } from './api-types';
 
 export type { RunStatus } from './statuses';
 
-type Schemas = components['schemas'];
+export type Schemas = components['schemas'];
 export type Job = Schemas['Job'];
 export type JobCreate = Schemas['JobCreate'];
 export type JobUpdate = Schemas['JobUpdate'];
@@ -339,6 +339,12 @@ export class SchedAPI {
   /** The URL that downloads a run's output in `format` (the server answers an attachment). */
   outputUrl(id: string, format: OutputFormat): string {
     return this.url('/runs/{run_id}/output', { run_id: id }, { format });
+  }
+  /** What changed from run `a` to run `b` (parameters, nbdime's diff cell by cell). */
+  compareRuns(a: string, b: string): Promise<Schemas['RunComparison']> {
+    return this.call('get', '/runs/{run_id}/compare/{other_id}', {
+      path: { run_id: a, other_id: b }
+    });
   }
   /** The URL of a run's thumbnail (only for runs with `has_thumbnail`). */
   thumbnailUrl(id: string): string {

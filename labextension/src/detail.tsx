@@ -5,12 +5,13 @@ import { schedIcon } from './components';
 import { BatchView } from './batchview';
 import { JobView } from './jobview';
 import { RunView } from './runview';
+import { CompareView } from './compareview';
 
 export type { DetailActions } from './liveview';
-export { BatchView, JobView, RunView };
+export { BatchView, CompareView, JobView, RunView };
 
-/** A detail view of the main area. */
-export type DetailView = JobView | RunView | BatchView;
+/** A view of the main area. */
+export type DetailView = JobView | RunView | CompareView | BatchView;
 
 /** A main-area widget around a detail view. */
 export function detailWidget(content: DetailView, label: string): MainAreaWidget<DetailView> {
@@ -26,6 +27,9 @@ export function detailWidget(content: DetailView, label: string): MainAreaWidget
 export function detailId(content: DetailView): string {
   if (content instanceof BatchView) {
     return `jupyter-sched-batch-${content.batchId}`;
+  }
+  if (content instanceof CompareView) {
+    return `jupyter-sched-compare-${content.runA}-${content.runB}`;
   }
   return content instanceof JobView
     ? `jupyter-sched-job-${content.jobId}`

@@ -53,13 +53,19 @@ export function ParametersTable(props: {
 /** A job's runs, newest first; a row opens its run. */
 export function RunTable(props: {
   runs: Run[];
-  actions: { openRun(id: string): void };
+  actions: { openRun(id: string): void; openCompare(a: string, b: string): void };
   /** The URL of a run's thumbnail. */
   thumbnailUrl: (id: string) => string;
   now: number;
   _: Gettext;
 }): JSX.Element {
   const { runs, actions, thumbnailUrl, now, _ } = props;
+  // Runs picked for comparison, oldest pick first (at most two).
+  const [picked, setPicked] = React.useState<string[]>([]);
+  const pick = (id: string, on: boolean): void =>
+    setPicked(now =>
+      on ? [...now.filter(p => p !== id), id].slice(-2) : now.filter(p => p !== id)
+    );
   if (!runs.length) {
     return (
       <div className="jp-sched-muted">
@@ -67,49 +73,80 @@ export function RunTable(props: {
       </div>
     );
   }
+  // A before B: the older of the two picked runs first (ids sort by creation time).
+  const [a, b] = [...picked].sort();
   return (
-    <table className="jp-sched-table jp-sched-runs">
-      <thead>
-        <tr>
-          <th>{_('status')}</th>
-          <th>{_('started')}</th>
-          <th>{_('trigger')}</th>
-          <th>{_('duration')}</th>
-          <th>{_('attempt')}</th>
-          <th>{_('output')}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {runs.map(run => (
-          <tr
-            key={run.id}
-            data-run-id={run.id}
-            data-status={run.status}
-            className="jp-sched-clickable"
-            tabIndex={0}
-            onClick={() => actions.openRun(run.id)}
-            onKeyDown={e => (e.key === 'Enter' ? actions.openRun(run.id) : undefined)}
-          >
-            <td>
-              <StatusIcon status={run.status} label={statusLabel(run.status, _)} />{' '}
-              {statusLabel(run.status, _)}
-            </td>
-            <td title={formatTime(run.started_at ?? run.queued_at)}>
-              {formatRelative(run.started_at ?? run.queued_at, now, _)}
-            </td>
-            <td>{runTriggerLabel(run.trigger, _)}</td>
-            <td>
-              {run.status === 'running'
-                ? formatProgress(run, _)
-                : formatDuration(run.duration_seconds)}
-            </td>
-            <td>{run.attempt}</td>
-            <td className="jp-sched-thumbnail-cell">
-              <RunThumbnail run={run} url={thumbnailUrl} label={_('output of this run')} />
-            </td>
+    <>
+      <div className="jp-sched-compare-bar">
+        <button
+          type="button"
+          className="jp-mod-styled jp-Button"
+          data-action="compare"
+          disabled={picked.length !== 2}
+          onClick={() => actions.openCompare(a, b)}
+        >
+          {_('Compare selected runs')}
+        </button>
+        <span className="jp-sched-muted">
+          {picked.length === 2 ? '' : _('Tick two runs to compare them.')}
+        </span>
+      </div>
+      <table className="jp-sched-table jp-sched-runs">
+        <thead>
+          <tr>
+            <th>
+              <span className="jp-sched-visually-hidden">{_('compare')}</span>
+            </th>
+            <th>{_('status')}</th>
+            <th>{_('started')}</th>
+            <th>{_('trigger')}</th>
+            <th>{_('duration')}</th>
+            <th>{_('attempt')}</th>
+            <th>{_('output')}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {runs.map(run => (
+            <tr
+              key={run.id}
+              data-run-id={run.id}
+              data-status={run.status}
+              className="jp-sched-clickable"
+              tabIndex={0}
+              onClick={() => actions.openRun(run.id)}
+              onKeyDown={e => (e.key === 'Enter' ? actions.openRun(run.id) : undefined)}
+            >
+              <td onClick={e => e.stopPropagation()}>
+                <input
+                  type="checkbox"
+                  data-compare-pick={run.id}
+                  aria-label={_('Pick this run to compare')}
+                  checked={picked.includes(run.id)}
+                  onChange={e => pick(run.id, e.currentTarget.checked)}
+                  onKeyDown={e => e.stopPropagation()}
+                />
+              </td>
+              <td>
+                <StatusIcon status={run.status} label={statusLabel(run.status, _)} />{' '}
+                {statusLabel(run.status, _)}
+              </td>
+              <td title={formatTime(run.started_at ?? run.queued_at)}>
+                {formatRelative(run.started_at ?? run.queued_at, now, _)}
+              </td>
+              <td>{runTriggerLabel(run.trigger, _)}</td>
+              <td>
+                {run.status === 'running'
+                  ? formatProgress(run, _)
+                  : formatDuration(run.duration_seconds)}
+              </td>
+              <td>{run.attempt}</td>
+              <td className="jp-sched-thumbnail-cell">
+                <RunThumbnail run={run} url={thumbnailUrl} label={_('output of this run')} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }

@@ -23,6 +23,7 @@ import { Job, OutputFormat, Run, SchedAPI } from './api';
 import { schedIcon } from './components';
 import {
   BatchView,
+  CompareView,
   DetailActions,
   DetailView,
   JobView,
@@ -149,6 +150,8 @@ function extension(parts: Parts, docManager: IDocumentManager): Extension {
     openRun: id => openDetail(new RunView(id, api, actions, trans), trans.__('Run')),
     openBatch: (jobId, batchId) =>
       openDetail(new BatchView(jobId, batchId, api, actions, trans), trans.__('Batch')),
+    openCompare: (a, b) =>
+      openDetail(new CompareView(a, b, api, actions, trans), trans.__('Compare runs')),
     editJob: job => schedule(ext, undefined, job),
     openOutput: (run, cell) => openOutput(docManager, trans, run, cell),
     openNotebook: path => void docManager.openOrReveal(path),

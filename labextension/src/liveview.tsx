@@ -18,6 +18,8 @@ export interface DetailActions {
   openRun(id: string): void;
   /** Open the summary of batch `batchId` of job `jobId`. */
   openBatch(jobId: string, batchId: string): void;
+  /** Open the comparison of run `a` with run `b`. */
+  openCompare(a: string, b: string): void;
   editJob(job: Job): Promise<void>;
   /** Open the executed notebook of `run`, at cell `cell` when given. */
   openOutput(run: Run, cell?: number | null): Promise<void>;

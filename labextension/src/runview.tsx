@@ -211,8 +211,26 @@ export class RunView extends LiveView<RunData> {
           this.actions.openRun(again.id);
         }),
       openOutput: () => void this.actions.openOutput(run),
-      downloadHtml: () => void this.downloadHtml(run)
+      downloadHtml: () => void this.downloadHtml(run),
+      compareWithPrevious: () => void this.compareWithPrevious(run)
     };
+  }
+
+  /** Compare with the job's newest earlier run that has an output. */
+  private async compareWithPrevious(run: Run): Promise<void> {
+    await this.act(async () => {
+      if (!run.job_id) {
+        return;
+      }
+      const page = await this.api.listRuns({ job_id: run.job_id, limit: 200 });
+      const previous = page.runs.find(
+        r => r.id < run.id && r.started_at !== null && FINAL.has(r.status) && r.status !== 'skipped'
+      );
+      if (!previous) {
+        throw new Error(this._('This run has no earlier run with an output to compare with.'));
+      }
+      this.actions.openCompare(previous.id, run.id);
+    });
   }
 }
 
@@ -221,6 +239,7 @@ interface HeaderHandlers {
   rerun(): void;
   openOutput(): void;
   downloadHtml(): void;
+  compareWithPrevious(): void;
 }
 
 /** The run's status, job, notebook, trigger and attempt, its progress and its actions. */
@@ -289,6 +308,16 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
       >
         {_('Open output')}
       </button>
+      {run.job_id && (
+        <button
+          className="jp-mod-styled jp-sched-button"
+          data-action="compare-previous"
+          disabled={!hasOutput}
+          onClick={on.compareWithPrevious}
+        >
+          {_('Compare with previous')}
+        </button>
+      )}
       {run.output_formats.includes('html') && (
         <button
           className="jp-mod-styled jp-sched-button"

@@ -13,6 +13,7 @@ from PIL import Image
 from jupyter_sched.renders import THUMBNAIL_MAX_BYTES
 
 from .conftest import Api
+from .test_api_auth import TokenPerUser
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +23,17 @@ SALES = "reports/sales_report.ipynb"
 @pytest.fixture
 def sched_config(sched_config: dict[str, Any]) -> dict[str, Any]:
     return {**sched_config, "embedded_workers": True}
+
+
+@pytest.fixture
+def server_config() -> dict[str, Any]:
+    return {"identity_provider_class": TokenPerUser}
+
+
+@pytest.fixture
+def api(api: Api) -> Api:
+    """The API as alice (bob is another user)."""
+    return api.as_user({"Authorization": "token alice-secret"})
 
 
 async def sales_job(api: Api, **fields: Any) -> Any:
@@ -59,3 +71,39 @@ async def test_a_chart_run_has_a_thumbnail_and_a_run_without_images_has_none(api
     error = await api.error("GET", f"runs/{bare['id']}/thumbnail", status=404)
     assert "no thumbnail" in error["message"]
     await api.error("GET", "runs/nosuchrun/thumbnail", status=404)
+
+
+async def test_compare_lists_changed_parameters_table_and_chart(api: Api) -> None:
+    job = await sales_job(api)
+    eu = await finished(api, job["id"], {"region": "EU", "days": 7})
+    us = await finished(api, job["id"], {"region": "US", "days": 10})
+    diff = await api.json("GET", f"runs/{eu['id']}/compare/{us['id']}")
+    assert diff["a"]["id"] == eu["id"] and diff["b"]["id"] == us["id"]
+    assert [(p["name"], p["a"], p["b"]) for p in diff["parameters"]] == [
+        ("days", 7, 10), ("region", "EU", "US"),
+    ]  # fmt: skip
+    assert diff["notebook_diff"] and diff["notebook_diff"][0]["op"] == "patch"
+    changed = [c for c in diff["cells"] if c["change"] == "modified"]
+    table = next(c for c in changed if "daily" in (c["source_a"] or "") and
+                 c["source_a"].rstrip().endswith("daily"))  # fmt: skip
+    assert table["outputs_changed"] and not table["source_changed"]
+    assert table["outputs_a"][0]["kind"] == "text" and "2024-01-07" in table["outputs_a"][0]["text"]
+    assert "2024-01-10" in table["outputs_b"][0]["text"]
+    chart = next(c for c in changed if "display(fig)" in (c["source_a"] or ""))
+    images = [(o["kind"], o["media_type"]) for o in chart["outputs_a"] + chart["outputs_b"]]
+    assert images == [("image", "image/png")] * 2
+    assert chart["outputs_a"][0]["data"] != chart["outputs_b"][0]["data"]
+    assert diff["summary"]["modified"] >= 3  # parameters cell, table, summary, chart
+
+    # Another user's runs do not exist for bob.
+    bob = api.as_user({"Authorization": "token bob-secret"})
+    await bob.error("GET", f"runs/{eu['id']}/compare/{us['id']}", status=404)
+    await api.error("GET", f"runs/{eu['id']}/compare/nosuchrun", status=404)
+
+    # A run that has not written its output yet is named in a 409.
+    slow = await api.json("POST", "jobs", {"name": "slow", "notebook": "sleep.ipynb"},
+                          status=201)  # fmt: skip
+    pending = await api.json("POST", f"jobs/{slow['id']}/run", {}, status=201)
+    error = await api.error("GET", f"runs/{eu['id']}/compare/{pending['id']}", status=409)
+    assert pending["id"] in error["message"] and error["field"] == "other_id"
+    await api.json("POST", f"runs/{pending['id']}/cancel")

@@ -1,0 +1,154 @@
+"""Memory and CPU of an idle ``jupyter server``, with and without the scheduler.
+
+Each configuration starts ``jupyter server`` in its own temporary Jupyter and scheduler
+folders (no job, nothing running), waits until it answers, leaves it idle ``--idle``
+seconds, then reads the memory of its whole process tree (the server and, with the
+scheduler, its embedded worker and any kernel it keeps): PSS from
+``/proc/<pid>/smaps_rollup`` where the kernel has it (shared pages counted once), else
+RSS; and the CPU seconds the tree used while idle.
+
+Configurations: ``plain`` (the extension disabled), ``scheduler`` (this checkout), and
+with ``--compare DIR`` ``compared`` (the extension imported from another checkout, e.g. the
+code before a change, through ``PYTHONPATH``). The target is at most 100 MB over plain.
+
+Usage::
+
+    python bench/idle_footprint.py [--idle 60] [--compare DIR] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+from figures import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_MB = 100.0
+START_TIMEOUT_SECONDS = 180.0
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def memory_mb(processes: list[psutil.Process]) -> tuple[float, str]:
+    """Memory of the processes in MB, and which measure it is (PSS or RSS)."""
+    total, kind = 0, "PSS"
+    for proc in processes:
+        try:
+            with open(f"/proc/{proc.pid}/smaps_rollup", encoding="ascii") as f:
+                pss = next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+            total += pss * 1024
+        except (OSError, StopIteration):
+            kind = "RSS"
+            total += proc.memory_info().rss
+    return total / 2**20, kind
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def measure(name: str, enabled: bool, idle: float, pythonpath: Path | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"sched-idle-{name}-") as tmp:
+        port = free_port()
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": f"{tmp}/config",
+            "JUPYTER_DATA_DIR": f"{tmp}/data",
+            "JUPYTER_RUNTIME_DIR": f"{tmp}/runtime",
+            "JUPYTER_SCHED_DATA_DIR": f"{tmp}/sched",
+        }
+        if pythonpath is not None:
+            env["PYTHONPATH"] = str(pythonpath)
+        argv = [
+            str(Path(sys.executable).with_name("jupyter-server")),
+            f"--port={port}", "--ip=127.0.0.1", "--ServerApp.open_browser=False",
+            "--IdentityProvider.token=bench", f"--ServerApp.root_dir={tmp}",
+        ]  # fmt: skip
+        # The user's config folder outranks the environment's, which enables the extension.
+        Path(f"{tmp}/config").mkdir()
+        Path(f"{tmp}/config/jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_sched": enabled}}})
+        )
+        log = open(f"{tmp}/server.log", "wb")  # noqa: SIM115 - closed below
+        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            url = f"http://127.0.0.1:{port}/api/status?token=bench"
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError(f"{name}: the server did not start") from None
+                    time.sleep(0.5)
+            time.sleep(5)  # the extension's threads and worker settle
+            cpu_before = cpu_seconds(tree(server.pid))
+            time.sleep(idle)
+            processes = tree(server.pid)
+            mb, kind = memory_mb(processes)
+            cpu = cpu_seconds(processes) - cpu_before
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.send_signal(signal.SIGINT)  # jupyter server asks to confirm the first
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)
+            log.close()
+    return {"memory_mb": mb, "processes": len(processes), "cpu_percent": 100 * cpu / idle,
+            "measure": kind}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--idle", type=float, default=60.0, help="idle seconds before measuring")
+    parser.add_argument("--compare", type=Path, metavar="DIR", help="another checkout to measure")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    args = parser.parse_args(argv)
+    configurations = [("plain", False, None), ("scheduler", True, None)]
+    if args.compare:
+        configurations.append(("compared", True, args.compare.resolve()))
+    figures = {
+        name: measure(name, enabled, args.idle, path) for name, enabled, path in configurations
+    }
+    plain = figures["plain"]["memory_mb"]
+    print(f"idle jupyter server, {args.idle:g} s idle, memory of the process tree")
+    print(f"{'configuration':<14} {'MB':>8} {'over plain':>11} {'processes':>10} {'CPU %':>7}")
+    for name, row in figures.items():
+        print(
+            f"{name:<14} {row['memory_mb']:>8.1f} {row['memory_mb'] - plain:>11.1f} "
+            f"{row['processes']:>10d} {row['cpu_percent']:>7.2f}   ({row['measure']})"
+        )
+    over = figures["scheduler"]["memory_mb"] - plain
+    verdict = "met" if over <= TARGET_MB else "NOT met"
+    print(f"target: scheduler at most {TARGET_MB:g} MB over plain: {over:.1f} MB ({verdict})")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

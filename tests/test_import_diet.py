@@ -1,0 +1,128 @@
+"""What the server and the CLI's listings import: what serving needs, not the execution
+stack (papermill, nbclient, nbconvert), nor alembic once the schema is current.
+
+Each check runs in a fresh interpreter, since this test process has imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyter_sched.config import Settings
+from jupyter_sched.service import Service
+
+from .conftest import REPO
+
+#: Never imported by the server or by the CLI's listings and help.
+EXECUTION_STACK = ("papermill", "nbclient", "nbconvert", "jupyter_sched.executor")
+
+SERVER = """
+import json, sys, time
+from jupyter_server.serverapp import ServerApp
+
+app = ServerApp.instance()
+app.initialize(argv=sys.argv[1:], new_httpserver=False)
+sched = app.extension_manager.extension_apps["jupyter_sched"]
+sched_app = next(iter(sched))
+assert sched_app.ready.wait(60), "the scheduler did not start"
+sched_app.service.list_jobs("alice")
+sched_app.service.preview({"trigger": {"kind": "interval", "every_seconds": 60}})
+time.sleep(2)  # a few ticks of the ticker and a refresh of the metrics
+sched_app.stop_scheduler()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+CLI = """
+import json, sys
+from click.testing import CliRunner
+from jupyter_sched.cli import main
+
+for args in sys.argv[1:]:
+    result = CliRunner().invoke(main, args.split(), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def fresh_modules(tmp_path: Path, code: str, *args: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running ``code``."""
+    env = {
+        **os.environ,
+        "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_SCHED_ROOT_DIR": str(REPO),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> None:
+    """A deployment whose history database is already at the newest schema."""
+    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
+    service.db.dispose()
+
+
+def test_the_server_does_not_import_the_execution_stack(tmp_path: Path, migrated: None) -> None:
+    modules = fresh_modules(
+        tmp_path,
+        SERVER,
+        f"--ServerApp.root_dir={REPO}",
+        "--SchedApp.embedded_workers=False",
+        "--ServerApp.open_browser=False",
+    )
+    assert "jupyter_sched.service" in modules  # the extension did start
+    assert "jupyter_sched.ticker" in modules
+    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
+    assert "alembic" not in modules  # the schema is current: nothing to migrate
+
+
+@pytest.mark.parametrize("commands", [("--help",), ("jobs list", "runs list", "jobs --help")])
+def test_help_and_listings_do_not_import_the_execution_stack(
+    tmp_path: Path, migrated: None, commands: tuple[str, ...]
+) -> None:
+    modules = fresh_modules(tmp_path, CLI, *commands)
+    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
+    assert "nbformat" not in modules
+    assert "alembic" not in modules
+    assert "jupyter_sched.worker" not in modules
+
+
+def test_help_imports_no_storage(tmp_path: Path) -> None:
+    modules = fresh_modules(tmp_path, CLI, "--help")
+    assert not {"sqlalchemy", "pydantic", "huey", "jupyter_sched.service"} & modules
+
+
+def test_jobs_show_does_not_import_the_execution_stack(tmp_path: Path, migrated: None) -> None:
+    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
+    job = service.create_job(
+        os.environ.get("JUPYTER_SCHED_USER") or _login(),
+        {"name": "j", "notebook": "tests/notebooks/trivial.ipynb", "trigger": {"kind": "manual"}},
+    )
+    service.db.dispose()
+    # Creating the job read the notebook here; showing it in a fresh process reads nothing.
+    modules = fresh_modules(tmp_path, CLI, f"jobs show {job.id}")
+    assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
+    assert "nbformat" not in modules
+
+
+def _login() -> str:
+    import getpass
+
+    return getpass.getuser()
