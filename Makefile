@@ -22,7 +22,7 @@ TREE_BEFORE := build/tree-before-test
 LAB_ARGS ?=
 
 .PHONY: run demo test check lint format typecheck pytest labtest docs screenshots dist \
-	system-deps install labextension bench bench-reference clean
+	system-deps install labextension bench bench-reference bench-ticker clean
 
 ## run: JupyterLab on notebooks/ with the scheduler on its embedded default; the CLI
 ## (.venv/bin/jupyter sched ...) sees the same scheduler. Port: $JUPYTER_PORT (8888).
@@ -59,7 +59,8 @@ format: $(STAMP) $(NODE_STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy jupyter_sched
 
-pytest: $(STAMP)
+# The hub tests open the Lab panel in a browser: the panel is built first.
+pytest: $(STAMP) labextension
 	$(BIN)/pytest
 
 ## docs: the documentation site in docs/_build/html (warnings are errors)
@@ -125,6 +126,12 @@ labextension: $(NODE_STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_latency.py
 	$(BIN)/python bench/sweep.py
+
+## bench-ticker: the ticker at scale (a rush of 10,000 fires over 100,000 jobs and
+## 1,000,000 runs, idle ticks, catch-up, fire lateness) on SQLite, then PostgreSQL + Redis
+bench-ticker: $(STAMP)
+	cd bench && ../$(BIN)/python ticker_scale.py --db sqlite
+	cd bench && ../$(BIN)/python ticker_scale.py --db postgres --lateness-seconds 0
 
 ## bench-reference: run latency against the official jupyter-scheduler (own venv in bench/)
 bench-reference: $(STAMP)

@@ -35,7 +35,7 @@ from figures import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_MB = 100.0
-START_TIMEOUT_SECONDS = 180.0
+START_TIMEOUT_SECONDS = 600.0
 
 
 def tree(pid: int) -> list[psutil.Process]:

@@ -28,6 +28,13 @@ or load it from your own configuration and change what your site needs after it:
 
 The names of the two Unix groups can be changed with the environment variables
 ``JUPYTERHUB_USERS_GROUP`` and ``JUPYTERHUB_ADMINS_GROUP`` of the hub process.
+
+The scheduler (see docs/admin/hub.md): the hub starts the scheduler service
+(`jupyter sched service`, as root, the only process beside the workers that holds the
+scheduler's credentials, read from the root-only file ``/etc/jupyter-sched/sched.env``, or
+``$JUPYTER_SCHED_ENV_FILE`` of the hub process); users' servers forward the panel's API to it
+with their own hub token and hold no credential; workers (`deploy/jupyter-sched-worker@.service`)
+run each notebook as its owner.
 """
 
 import grp
@@ -86,6 +93,66 @@ c.JupyterHub.load_roles = [
     {"name": "admin", "users": unix_group_members(ADMINS_GROUP)},
 ]
 
+# --- The scheduler service ----------------------------------------------------------------
+# One process holds the scheduler's credentials: the service, started and stopped by the hub
+# (as root: it reads users' notebooks with their own rights to check parameters). Its
+# settings, credentials included, come from a root-only file in systemd's EnvironmentFile
+# format, which the workers' units read too (docs/admin/hub.md):
+#   JUPYTER_SCHED_DB_URL=postgresql+psycopg://sched:PASSWORD@db-host/sched
+#   JUPYTER_SCHED_REDIS_URL=redis://:PASSWORD@redis-host:6379/0
+#   JUPYTER_SCHED_SECRET=<64 random hex digits>
+#   JUPYTER_SCHED_DATA_DIR=/var/lib/jupyter-sched
+#   JUPYTER_SCHED_RUN_AS_OWNER=true
+#   JUPYTER_SCHED_USER_ROOT_DIR=~{owner}
+SCHED_SERVICE = "sched"
+SCHED_ENV_FILE = os.environ.get("JUPYTER_SCHED_ENV_FILE", "/etc/jupyter-sched/sched.env")
+#: Where the service listens (the hub's proxy routes /services/sched/ to it; users'
+#: servers reach it there directly).
+SCHED_SERVICE_URL = os.environ.get("JUPYTER_SCHED_SERVICE_URL", "http://127.0.0.1:10101")
+#: The hub scope of scheduler admins: they see and manage every user's jobs and runs.
+SCHED_ADMIN_SCOPE = "custom:sched:admin"
+
+
+def environment_file(path: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a systemd EnvironmentFile (comments and blank lines skipped);
+    none when the file does not exist."""
+    values: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return values
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip('"')
+    return values
+
+
+c.JupyterHub.services = [
+    {
+        "name": SCHED_SERVICE,
+        "url": SCHED_SERVICE_URL,
+        "command": [os.path.join(sysconfig.get_path("scripts"), "jupyter-sched"), "service"],
+        "environment": environment_file(SCHED_ENV_FILE),
+        "display": False,
+    }
+]
+c.JupyterHub.custom_scopes = {
+    SCHED_ADMIN_SCOPE: {"description": "See and manage every user's scheduled jobs and runs."},
+}
+c.JupyterHub.load_roles += [
+    # Everyone may use the scheduler service (and, as before, everything of their own).
+    {"name": "user", "scopes": ["self", f"access:services!service={SCHED_SERVICE}"]},
+    # Members of the admins group administer the scheduler.
+    {
+        "name": "sched-admin",
+        "scopes": [SCHED_ADMIN_SCOPE, f"access:services!service={SCHED_SERVICE}"],
+        "users": unix_group_members(ADMINS_GROUP),
+    },
+]
+
 # --- The single-user servers ------------------------------------------------------------
 # Each person's server is a local process started as their Unix user (uid, gid, groups),
 # in their home directory, by `jupyterhub-singleuser` of the environment the hub runs from,
@@ -98,6 +165,16 @@ c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [os.path.join(sysconfig.get_path("scripts"), "jupyterhub-singleuser")]
 c.Spawner.notebook_dir = "~"
 c.Spawner.default_url = "/lab"
+# The scheduler's API in each user's server is forwarded to the service with the server's
+# own token, which may therefore reach the service (and carries the admin scope for those
+# who hold it). Notebook paths are relative to the user's home on both sides.
+c.Spawner.args = [f"--SchedApp.service_url={SCHED_SERVICE_URL}/services/{SCHED_SERVICE}/"]
+c.Spawner.server_token_scopes = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={SCHED_SERVICE}",
+    SCHED_ADMIN_SCOPE,
+]
 # A busy shared machine can take longer than JupyterHub's defaults (60 s to start the
 # process, 30 s for it to answer) to bring up JupyterLab; give up only after two minutes.
 c.Spawner.start_timeout = 120

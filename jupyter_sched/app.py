@@ -46,8 +46,10 @@ from .config import (
 )
 from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
+from .forward import forward_handlers
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
+from .parsing import AdminName
 from .schemas import Health
 from .service import Service
 from .supervisor import WorkerProcess, worker_env
@@ -104,6 +106,17 @@ class SchedApp(ExtensionApp):
         like the `jupyter sched` CLI.""",
     )
     default_queue = Unicode(config=True, help="Queue of jobs that name none.")
+    service_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Hub mode: the base URL of the hub's scheduler service as this server reaches
+        it (e.g. http://127.0.0.1:10101/services/sched/). This server then holds no scheduler
+        credential and runs no scheduler: it forwards `sched/api/*` to the service with its
+        own hub token ($JUPYTERHUB_API_TOKEN). Set it in the spawner's arguments
+        (`c.Spawner.args`), not in an environment variable: no JUPYTER_SCHED_* variable
+        belongs in a user's server.""",
+    )
 
     # -- the embedded scheduler ----------------------------------------------------------
 
@@ -218,6 +231,13 @@ class SchedApp(ExtensionApp):
         config=True,
         help="Sender of notification emails. Default jupyter-sched@localhost.",
     )
+    report_max_bytes = Integer(
+        None,
+        allow_none=True,
+        min=1,
+        config=True,
+        help="Largest email report sent whole; above it, the summary and links. Default 10 MB.",
+    )
     smtp_user = Unicode(None, allow_none=True, config=True, help="SMTP login, if it needs one.")
     smtp_password = Unicode(None, allow_none=True, config=True, help="SMTP password.")
     smtp_starttls = Bool(
@@ -274,6 +294,22 @@ class SchedApp(ExtensionApp):
         config=True,
         help="Keep a started Python kernel ready per worker thread (each serves one run). "
         "Default on.",
+    )
+    user_root_dir = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""On a hub's scheduler service: the folder each user's notebook paths are
+        relative to, `{owner}` standing for the hub user name, e.g. `~{owner}` (their home,
+        like the spawner's `notebook_dir = "~"`). Default: the server's root.""",
+    )
+    run_as_owner = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Workers start each run's kernel as the run's owner Unix user (uid, gid,
+        groups, the user's own environment; the run's folder is the owner's alone). For hub
+        workers run as root ($JUPYTER_SCHED_RUN_AS_OWNER). Default off.""",
     )
 
     # -- the API ---------------------------------------------------------------------------
@@ -389,7 +425,8 @@ class SchedApp(ExtensionApp):
                     "public_url", "smtp_host", "smtp_port", "smtp_from", "smtp_user",
                     "smtp_password", "smtp_starttls", "notify_max_attempts",
                     "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
-                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels",
+                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels", "run_as_owner",
+                    "user_root_dir", "report_max_bytes",
                 )
                 if (value := getattr(self, name)) is not None
             },
@@ -402,6 +439,12 @@ class SchedApp(ExtensionApp):
         return bool(getattr(contents, "allow_hidden", False))
 
     def initialize_settings(self) -> None:
+        if self.service_url:
+            self.log.info(
+                "jupyter-sched %s: hub mode, forwarding sched/api to %s", __version__,
+                self.service_url,
+            )  # fmt: skip
+            return
         settings = self.sched_settings()
         try:
             self.service = Service.open(settings, join=False)
@@ -481,12 +524,15 @@ class SchedApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(unavailable_handlers() if self.unavailable else handlers())
+        if self.service_url:
+            self.handlers.extend(forward_handlers())
+        else:
+            self.handlers.extend(unavailable_handlers() if self.unavailable else handlers())
 
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""
         argv = [sys.executable, "-m", "jupyter_sched.cli", "worker", "--exit-with-parent"]
-        argv += ["--parent-pid", str(os.getpid())]
+        argv += ["--parent-pid", str(os.getpid()), "--settings-from-stdin"]
         argv += ["-c", str(self.worker_concurrency)]
         argv += ["--grace", str(self.worker_stop_grace_seconds)]
         for queue in self.worker_queues:
@@ -529,6 +575,8 @@ class SchedApp(ExtensionApp):
         assert self.serverapp is not None
         if type(self.serverapp.identity_provider) in SHARED_IDENTITY_PROVIDERS or user is None:
             return default_owner()
+        if getattr(user, "sched_admin", False):  # a hub's scheduler admin (hubservice.py)
+            return AdminName(user.username)
         return user.username
 
     def health(self) -> Health:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,7 +25,9 @@ import click
 from . import __version__, terminal
 from .clock import utcnow
 from .config import Settings, default_owner, redact_url
-from .errors import CannotStart, SchedError
+from .errors import SchedError
+from .joboptions import job_fields, job_options, parse_value
+from .owners import hide_process
 
 if TYPE_CHECKING:
     # The commands import what they use: `--help` and the listings must not pay for the
@@ -43,10 +46,9 @@ def _owner() -> str:
 def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
     from .service import Service
 
-    try:
-        return Service.open(settings or ctx.obj["settings"])
-    except CannotStart as exc:  # a newer schema, or another secret: one line, exit 1
-        raise click.ClickException(exc.message) from None
+    # A CannotStart (a newer schema, another secret, a missing extra) becomes one line
+    # and its exit code in terminal.SchedGroup, like every scheduler error.
+    return Service.open(settings or ctx.obj["settings"])
 
 
 def _waiting_service(ctx: click.Context) -> Service:
@@ -57,19 +59,8 @@ def _waiting_service(ctx: click.Context) -> Service:
 
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
-    try:
-        retry_while_unavailable(service.join, max_delay=10)
-    except CannotStart as exc:
-        raise click.ClickException(exc.message) from None
+    retry_while_unavailable(service.join, max_delay=10)
     return service
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value: JSON when it parses (numbers, lists, dicts, true/null), else a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 @click.group(
@@ -126,6 +117,13 @@ def main(
     type=int,
     help="With --exit-with-parent: the process to outlive no longer than (default: the parent).",
 )
+@click.option(
+    "--settings-from-stdin",
+    is_flag=True,
+    help="Read the deployment's JUPYTER_SCHED_* settings as a JSON object on standard input "
+    "(how a server hands them to its embedded worker: never in an environment a kernel "
+    "could read).",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -134,18 +132,38 @@ def worker(
     grace: float,
     exit_with_parent: bool,
     parent_pid: int | None,
+    settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
     from .worker import Worker
 
+    # Before anything reads a credential: kernels of this uid must not read this process.
+    hide_process()
+    if settings_from_stdin:
+        given = json.loads(sys.stdin.read() or "{}")
+        ctx.obj["settings"] = Settings.from_env({**os.environ, **given})
     service = _waiting_service(ctx)
     queues = list(queues) or [service.settings.default_queue]
-    try:
-        Worker(service.settings, service.db, queues, concurrency).run_forever(
-            grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
-        )
-    except CannotStart as exc:
-        raise click.ClickException(exc.message) from None
+    Worker(service.settings, service.db, queues, concurrency).run_forever(
+        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
+    )
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def service(ctx: click.Context) -> None:
+    """Run the scheduler service of a JupyterHub (API, ticker, metrics; see docs/admin/hub).
+
+    Listens where $JUPYTERHUB_SERVICE_URL says, under $JUPYTERHUB_SERVICE_PREFIX, and checks
+    every request's token with the hub ($JUPYTERHUB_API_URL, $JUPYTERHUB_API_TOKEN). Further
+    arguments go to the Jupyter server (e.g. --SchedApp.user_root_dir='~{owner}').
+    """
+    from .hubservice import launch
+
+    launch(list(ctx.args))
 
 
 @main.command()
@@ -328,146 +346,6 @@ for _name, _help in (
     _job_action(_name, _help)
 
 
-def _read_json_object(source: str | None, what: str) -> dict[str, Any]:
-    """The JSON object in file ``source`` (``-``: standard input); ``{}`` without one."""
-    if source is None:
-        return {}
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        value = json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {source}: {exc}", param_hint=what) from None
-    if not isinstance(value, dict):
-        raise click.BadParameter("must hold a JSON object", param_hint=what)
-    return value
-
-
-def _trigger_from_options(
-    cron: str | None,
-    every: float | None,
-    at: str | None,
-    after: tuple[str, ...],
-    when: str,
-    pass_results: bool,
-    event: str | None,
-    timezone: str | None,
-) -> dict[str, Any] | None:
-    chosen = [
-        name
-        for name, given in (
-            ("--cron", cron), ("--every", every), ("--at", at), ("--after", after),
-            ("--on-event", event),
-        )
-        if given
-    ]  # fmt: skip
-    if len(chosen) > 1:
-        raise click.UsageError(f"choose one trigger, not {' and '.join(chosen)}")
-    if cron:
-        return {"kind": "cron", "cron": cron, **({"timezone": timezone} if timezone else {})}
-    if every:
-        return {"kind": "interval", "every_seconds": every}
-    if at:
-        return {"kind": "once", "at": at}
-    if after:
-        return {"kind": "after", "jobs": list(after), "condition": when,
-                "pass_results": pass_results}  # fmt: skip
-    if event:
-        return {"kind": "event", "event": event}
-    return None
-
-
-def _notifications_from_options(
-    webhooks: tuple[str, ...], emails: tuple[str, ...], on: str | None, slower_than: float | None
-) -> list[dict[str, Any]]:
-    common: dict[str, Any] = {}
-    if on:
-        common["on"] = [part.strip() for part in on.split(",") if part.strip()]
-    if slower_than is not None:
-        common["slower_than_seconds"] = slower_than
-    targets = [{"kind": "webhook", "url": url, **common} for url in webhooks]
-    if emails:
-        targets.append({"kind": "email", "to": list(emails), **common})
-    return targets
-
-
-def _job_options(command: Any) -> Any:
-    """The options of ``jobs create`` and ``jobs update`` (each maps to a field of the API)."""
-    options = [
-        click.option("--name", help="Name shown in lists (default: the notebook's name)."),
-        click.option("-p", "--param", "params", nargs=2, multiple=True,
-                     metavar="NAME VALUE", help="A parameter (JSON value, or text)."),
-        click.option("--cron", help="Cron schedule: 5 fields, or 6 with seconds last."),
-        click.option("--timezone", help="Timezone of --cron (default: UTC)."),
-        click.option("--every", type=float, metavar="SECONDS", help="Fire every N seconds."),
-        click.option("--at", metavar="ISO-TIME", help="Fire once, at this time with offset."),
-        click.option("--after", multiple=True, metavar="JOB_ID",
-                     help="Run after this job (repeat for several)."),
-        click.option("--when", type=click.Choice(["success", "failure", "completion"]),
-                     default="success", show_default=True, help="With --after."),
-        click.option("--pass-results", is_flag=True,
-                     help="With --after: hand the upstream run's results to the notebook."),
-        click.option("--on-event", "event", metavar="NAME", help="Fire when event NAME is posted."),
-        click.option("--retries", type=int),
-        click.option("--retry-delay", type=float, metavar="SECONDS"),
-        click.option("--timeout", type=float, metavar="SECONDS"),
-        click.option("--overlap", type=click.Choice(["allow", "skip", "queue", "replace"])),
-        click.option("--misfire", type=click.Choice(["run_once", "skip"])),
-        click.option("--queue"),
-        click.option("--kernel"),
-        click.option("--tag", "tags", multiple=True),
-        click.option("--html", is_flag=True, default=None, help="Also keep an HTML output."),
-        click.option("--notify-webhook", "webhooks", multiple=True, metavar="URL"),
-        click.option("--notify-email", "emails", multiple=True, metavar="ADDRESS"),
-        click.option("--notify-on", metavar="LIST",
-                     help="Comma-separated: failure, success, slow (default: failure)."),
-        click.option("--slower-than", type=float, metavar="SECONDS",
-                     help="With --notify-on slow: the duration that counts as slow."),
-        click.option("--keep-days", type=float, help="Delete this job's runs after N days."),
-        click.option("--keep-runs", type=int, help="Keep only this job's newest N runs."),
-        click.option("--json", "json_source", metavar="FILE",
-                     help="Fields as in the REST API, from a JSON file ('-': stdin); "
-                     "the options above take precedence."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _job_fields(options: dict[str, Any]) -> dict[str, Any]:
-    """The API fields the options of :func:`_job_options` set (absent: not given)."""
-    fields = _read_json_object(options.pop("json_source"), "--json")
-    trigger = _trigger_from_options(
-        options.pop("cron"), options.pop("every"), options.pop("at"), options.pop("after"),
-        options.pop("when"), options.pop("pass_results"), options.pop("event"),
-        options.pop("timezone"),
-    )  # fmt: skip
-    if trigger is not None:
-        fields["trigger"] = trigger
-    params = options.pop("params")
-    if params:
-        fields["parameters"] = {
-            **fields.get("parameters", {}),
-            **{name: parse_value(value) for name, value in params},
-        }
-    targets = _notifications_from_options(
-        options.pop("webhooks"), options.pop("emails"), options.pop("notify_on"),
-        options.pop("slower_than"),
-    )  # fmt: skip
-    if targets:
-        fields["notifications"] = targets
-    tags = options.pop("tags")
-    if tags:
-        fields["tags"] = list(tags)
-    if options.pop("html"):
-        fields["output_formats"] = ["ipynb", "html"]
-    renamed = {"retry_delay": "retry_delay_seconds", "timeout": "timeout_seconds",
-               "keep_days": "retention_days", "keep_runs": "retention_runs"}  # fmt: skip
-    for name, value in options.items():
-        if value is not None:
-            fields[renamed.get(name, name)] = value
-    return fields
-
-
 def _print_job_summary(service: Service, job_id: str) -> None:
 
     job = service.get_job(_owner(), job_id)
@@ -479,12 +357,12 @@ def _print_job_summary(service: Service, job_id: str) -> None:
 
 @jobs.command("create")
 @click.argument("notebook", required=False)
-@_job_options
+@job_options
 @click.pass_context
 def jobs_create(ctx: click.Context, /, notebook: str | None, **options: Any) -> None:
     """Create a job of NOTEBOOK (a path relative to the root). Without a trigger option it
     runs only when asked (`jupyter sched jobs run`)."""
-    fields = _job_fields(options)
+    fields = job_fields(options)
     if notebook:
         fields["notebook"] = notebook
     if "notebook" not in fields:
@@ -498,13 +376,13 @@ def jobs_create(ctx: click.Context, /, notebook: str | None, **options: Any) -> 
 
 @jobs.command("update")
 @click.argument("job_id")
-@_job_options
+@job_options
 @click.option("--manual", is_flag=True, help="Stop firing on a schedule: run only when asked.")
 @click.pass_context
 def jobs_update(ctx: click.Context, /, job_id: str, manual: bool, **options: Any) -> None:
     """Change the given fields of job JOB_ID; the others stay as they are (in a --json
     file, null sets a field back to its default)."""
-    fields = _job_fields(options)
+    fields = job_fields(options)
     if manual:
         if "trigger" in fields:
             raise click.UsageError("choose one trigger, not --manual and another")

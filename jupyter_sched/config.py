@@ -12,6 +12,7 @@ import getpass
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ class Settings:
     poll_max_seconds: float = 0.1
     #: Keep one started python kernel ready per worker thread (used once, then discarded).
     prestart_kernels: bool = True
+    #: Workers start each run's kernel as the run's owner Unix user (uid, gid, groups, the
+    #: user's environment, a run folder of the owner's alone). For hubs, where workers run
+    #: as root; a run whose owner has no account on the worker's machine fails.
+    run_as_owner: bool = False
+    #: On a hub's scheduler service: the folder each user's notebook paths are relative to,
+    #: ``{owner}`` standing for the hub user name (``~{owner}``: their home, as the
+    #: spawner's ``notebook_dir = "~"``). ``None``: the server's root.
+    user_root_dir: str | None = None
     #: Delete finished runs older than this many days (``None``: keep them).
     retention_days: float | None = None
     #: Keep only this many newest finished runs per job (``None``: keep them all).
@@ -99,21 +108,26 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
+    #: Largest email report (body, images and attachments) sent; above it, a summary
+    #: with links is sent instead.
+    report_max_bytes: int = 10_000_000
     #: Delivery attempts of one notification before it is given up (and logged).
     notify_max_attempts: int = 5
     #: Delay before the second attempt; doubles with each further attempt.
     notify_retry_seconds: float = 10.0
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        """Settings from ``JUPYTER_SCHED_<NAME>`` variables, then explicit overrides (non-None).
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``JUPYTER_SCHED_<NAME>`` variables (of ``environ``, default this
+        process's environment), then explicit overrides (non-None).
 
         Every setting has a variable (``JUPYTER_SCHED_LEASE_SECONDS``, ...); the documented
         ones are the database, Redis, data dir, secret and root dir.
         """
+        source = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):
-            raw = os.environ.get(_env_name(spec.name))
+            raw = source.get(_env_name(spec.name))
             if raw:
                 values[spec.name] = _convert(spec.type, raw, spec.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -192,10 +206,28 @@ def redact_url(url: str) -> str:
     return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url, count=1))
 
 
+#: Variables of a server's or worker's environment that hold a credential of Jupyter or of
+#: the hub (the server's token, the hub's API token): never passed on to a kernel.
+CREDENTIAL_VARIABLES = frozenset(
+    {
+        "JUPYTER_TOKEN",
+        "JUPYTERHUB_API_TOKEN",
+        "JPY_API_TOKEN",
+        "JUPYTERHUB_OAUTH_CLIENT_SECRET",
+        "CONFIGPROXY_AUTH_TOKEN",
+    }
+)
+
+
 def kernel_environ() -> dict[str, str]:
-    """This process's environment minus the scheduler's settings, for notebook kernels.
+    """This process's environment minus the scheduler's settings and the credentials of
+    Jupyter and the hub, for notebook kernels.
 
     The database URL, Redis URL and signing secret are credentials: a notebook that could
     read them could forge runs for other users.
     """
-    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(ENV_PREFIX) and k not in CREDENTIAL_VARIABLES
+    }

@@ -146,6 +146,14 @@ class Availability:
             )
 
 
+#: Key in ``Session.info``: the session began a transaction on a connection.
+_CONNECTED = "jupyter_sched.connected"
+
+
+def _mark_connected(session: Session, transaction: Any, connection: Any) -> None:
+    session.info[_CONNECTED] = True
+
+
 def _describe(exc: BaseException) -> str:
     """One line about a connection error (the driver's, without SQLAlchemy's SQL dump)."""
     cause = getattr(exc, "orig", None) or exc
@@ -220,29 +228,37 @@ class Database:
             writer = self.engine
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
+        for factory in (self._reader, self._writer):
+            # Only a session that reached the database says it is available: one that
+            # executed nothing (an empty check) must not end an outage.
+            event.listen(factory, "after_begin", _mark_connected)
 
     @contextmanager
-    def reaching(self) -> Iterator[None]:
+    def reaching(self, session: Session | None = None) -> Iterator[None]:
         """Turn connection-level errors inside the block into :class:`Unavailable` and
-        tell :attr:`availability` how the block ended."""
+        tell :attr:`availability` how the block ended (with ``session``: a success only if
+        it connected)."""
         began = time.monotonic()
         try:
             yield
         except UNAVAILABLE_ERRORS as exc:
             self.availability.failed(exc, began)
             raise Unavailable() from exc
-        self.availability.succeeded(began)
+        if session is None or session.info.get(_CONNECTED):
+            self.availability.succeeded(began)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reads; it writes nothing."""
-        with self.reaching(), self._reader() as session, session.begin():
+        session = self._reader()
+        with self.reaching(session), session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that may write; committed on success, rolled back on error."""
-        with self.reaching(), self._writer() as session, session.begin():
+        session = self._writer()
+        with self.reaching(session), session, session.begin():
             yield session
 
     def upgrade(self) -> None:

@@ -166,3 +166,11 @@ class ExecutionError(Exception):
         self.ename = ename
         self.evalue = evalue
         self.cell_index = cell_index
+
+
+class NoSuchOwner(SchedError):
+    """A run's owner has no Unix account on the machine of the worker that should run it
+    as that owner (runs as their owner, on a hub)."""
+
+    status_code = 422
+    reason = "no_such_owner"

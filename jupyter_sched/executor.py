@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_group
 from .notebooks import kernel_language, notebook_kernel
+from .owners import OwnerAccount
 from .renders import write_renders
 from .statuses import Outcome
 
@@ -150,8 +151,11 @@ class Execution:
         on_progress: Callable[[int, int], None],
         timeout_seconds: float | None = None,
         kill_grace_seconds: float = 1.0,
+        account: OwnerAccount | None = None,
     ) -> None:
         self.files = files
+        #: The Unix account the kernel runs as (``None``: this process's own).
+        self.account = account
         self.parameters = parameters
         self.kernel_name = kernel_name
         self.kernels = kernels
@@ -221,7 +225,7 @@ class Execution:
         self.log_line(f"starting kernel {kernel_name}")
         started = time.monotonic()
         try:
-            kernel = self.kernels.take(kernel_name, files.cwd)
+            kernel = self.kernels.take(kernel_name, files.cwd, self.account)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start fails the run
             return self._failure(exc, "the kernel did not start")
         with self._lock:

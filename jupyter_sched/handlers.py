@@ -23,6 +23,7 @@ from tornado import web
 
 from . import openapi
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
+from .parsing import parse, parse_json
 from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
 from .schemas import (
     DeleteJobQuery,
@@ -43,7 +44,7 @@ from .schemas import (
     WorkerInfo,
     WorkerList,
 )
-from .service import Service, parse, parse_json
+from .service import Service
 
 if TYPE_CHECKING:
     from .app import SchedApp
@@ -194,6 +195,7 @@ class JobsHandler(SchedHandler):
             tag=q.tag,
             limit=q.limit,
             cursor=q.cursor,
+            only_owner=q.owner,
         )
         self.reply(page)
 
@@ -375,6 +377,7 @@ class RunsHandler(SchedHandler):
             until=q.until,
             limit=q.limit,
             cursor=q.cursor,
+            only_owner=q.owner,
         )
         self.reply(page)
 
@@ -476,7 +479,7 @@ class ParametersHandler(SchedHandler):
     @authorized
     async def get(self) -> None:
         q = self.query(ParametersQuery)
-        parameters = await self.call(self.service.notebook_parameters, q.path)
+        parameters = await self.call(self.service.notebook_parameters, q.path, self.owner)
         self.reply(NotebookParameters(parameters=parameters))
 
 

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ from jupyter_core.utils import run_sync
 
 from .config import kernel_environ
 from .notebooks import kernel_language
+from .owners import OwnerAccount
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,9 @@ def _guard(km: AsyncKernelManager) -> None:
         return
     guard = subprocess.Popen(
         ["/bin/sh", "-c", _GUARD_SCRIPT, "sched-kernel-guard", str(pgid)],
+        # Nothing of the worker's environment: the guard is dumpable, so a kernel of the
+        # same uid could read its /proc/<pid>/environ.
+        env={"PATH": "/usr/bin:/bin"},
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -91,15 +96,47 @@ def _release_guard(km: AsyncKernelManager) -> None:
             guard.kill()
 
 
-def start_kernel(name: str, cwd: Path) -> AsyncKernelManager:
+def start_kernel(name: str, cwd: Path, account: OwnerAccount | None = None) -> AsyncKernelManager:
     """Launch kernel ``name`` in ``cwd`` in its own process session, without secrets.
 
-    A guard process kills the kernel's process group if this process dies first.
+    With ``account`` the kernel runs as that Unix user (uid, gid, groups) with the user's
+    own environment (:meth:`OwnerAccount.environ`); its connection file and sockets live in
+    a folder of that user's (mode 0700). A guard process kills the kernel's process group
+    if this process dies first.
     """
-    km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
-    run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    if account is None:
+        km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=_ipc_prefix())
+        run_sync(km.start_kernel)(cwd=str(cwd), env=kernel_environ())
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="sched-kernel-"))
+        account.own(folder, 0o700)
+        km = AsyncKernelManager(
+            kernel_name=name,
+            transport="ipc",
+            ip=str(folder / "k"),
+            connection_file=str(folder / "kernel.json"),
+        )
+        # Written here, given to the user, then used as is by the launch.
+        km.write_connection_file()
+        account.own(folder / "kernel.json", 0o600)
+        _kernel_dirs[id(km)] = folder
+        try:
+            run_sync(km.start_kernel)(cwd=str(cwd), env=account.environ(), **account.popen_kwargs())
+        except BaseException:
+            _remove_kernel_dir(km)
+            raise
     _guard(km)
     return km
+
+
+#: The folders of run-as-owner kernels (connection file, sockets), by kernel manager.
+_kernel_dirs: dict[int, Path] = {}
+
+
+def _remove_kernel_dir(km: AsyncKernelManager) -> None:
+    folder = _kernel_dirs.pop(id(km), None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def kernel_process_group(km: AsyncKernelManager) -> int | None:
@@ -127,6 +164,7 @@ def shutdown_kernel(km: AsyncKernelManager) -> None:
         log.debug("kernel shutdown failed", exc_info=True)
     kill_process_group(pgid)
     _release_guard(km)
+    _remove_kernel_dir(km)
 
 
 async def _answered(kc: AsyncKernelClient, msg_id: str, timeout: float) -> dict[str, Any] | None:
@@ -204,7 +242,7 @@ class Kernel:
     km: AsyncKernelManager
     name: str
     #: Whose account it runs as (``None``: this process's own).
-    account: object | None = None
+    account: OwnerAccount | None = None
     client: AsyncKernelClient | None = None
 
     def make_ready(self, timeout: float = KERNEL_START_TIMEOUT) -> AsyncKernelClient:
@@ -288,6 +326,8 @@ class KernelSupply:
         self.expect_seconds = expect_seconds
         self.reaper = reaper or Reaper()
         self._prepared: dict[int, Kernel] = {}
+        #: The account of each thread's last run: its next kernel is prepared as that user.
+        self._accounts: dict[int, OwnerAccount | None] = {}
         self._expected_until = 0.0
         self._lock = threading.Lock()
 
@@ -306,13 +346,16 @@ class KernelSupply:
 
     # -- from a worker thread -------------------------------------------------------------
 
-    def take(self, name: str, cwd: Path, account: object | None = None) -> Kernel:
+    def take(self, name: str, cwd: Path, account: OwnerAccount | None = None) -> Kernel:
         """A ready kernel ``name`` running in ``cwd`` as ``account``, for one run.
 
         Hand it back with :meth:`retire` when the run ends.
         """
         with self._lock:
             prepared = self._prepared.pop(threading.get_ident(), None)
+            # The thread's next kernel is prepared for the same owner (on a hub, kernels
+            # run as their run's owner: one prepared for alice serves only alice).
+            self._accounts[threading.get_ident()] = account
         if prepared is not None:
             if (prepared.name, prepared.account) == (name, account) and prepared.alive():
                 try:
@@ -373,18 +416,18 @@ class KernelSupply:
         with self._lock:
             if me in self._prepared:
                 return
+            account = self._accounts.get(me)
+        cwd = Path(account.home) if account is not None else self.neutral_dir
         try:
-            kernel = self._start(name, self.neutral_dir, None)
+            kernel = self._start(name, cwd, account)
         except Exception:
             log.warning("could not pre-start a %s kernel", name, exc_info=True)
             return
         with self._lock:
             self._prepared[me] = kernel
 
-    def _start(self, name: str, cwd: Path, account: object | None) -> Kernel:
-        if account is not None:
-            raise ValueError("this worker cannot start kernels as another account")
-        return Kernel(start_kernel(name, cwd), name, account)
+    def _start(self, name: str, cwd: Path, account: OwnerAccount | None) -> Kernel:
+        return Kernel(start_kernel(name, cwd, account), name, account)
 
     # -- from any thread ---------------------------------------------------------------------
 
@@ -398,6 +441,7 @@ class KernelSupply:
             with contextlib.suppress(Exception):
                 kernel.km.cleanup_connection_file()
                 kernel.km.cleanup_ipc_files()
+            _remove_kernel_dir(kernel.km)
 
     @property
     def prepared_count(self) -> int:

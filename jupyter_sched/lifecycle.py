@@ -8,12 +8,13 @@ one wins and the others change nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -35,6 +36,69 @@ log = logging.getLogger(__name__)
 
 #: Overlap policies under which a job's runs never execute side by side.
 SERIAL_OVERLAPS = ("queue", "replace")
+#: Runs handed to the queue per transaction (and per round trip to the queue).
+DISPATCH_BATCH = 1000
+_RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
+
+
+def run_values(
+    job: Any,
+    *,
+    now: datetime,
+    trigger: str,
+    owner: str | None = None,
+    notebook: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    scheduled_for: datetime | None = None,
+    status: str = "queued",
+    **fields: Any,
+) -> dict[str, Any]:
+    """Every column of a new run of ``job`` (a :class:`Job` or a row with its columns;
+    ``None`` for an ad-hoc run), as :func:`new_run` makes it, for bulk inserts.
+
+    ``scheduled_for`` is the run's logical time: the fire, the backfill step, or (when
+    ``None``) ``now``, the time of the request. ``fields`` set any other column and take
+    precedence over the job's settings.
+    """
+    values: dict[str, Any] = dict.fromkeys(_RUN_COLUMNS)
+    values.update(
+        id=new_id(),
+        job_id=job.id if job else None,
+        owner=job.owner if job else "",
+        notebook=job.notebook if job else "",
+        root_dir=job.root_dir if job else None,
+        kernel=job.kernel if job else None,
+        queue=job.queue if job else "default",
+        priority=job.priority if job else 0,
+        timeout_seconds=job.timeout_seconds if job else None,
+        output_formats=list(job.output_formats) if job else ["ipynb"],
+        attempt=1,
+        progress_done=0,
+        progress_total=0,
+        values={},
+        batch_index=0,
+    )
+    values.update(fields)
+    values.update(
+        trigger=trigger,
+        status=status,
+        parameters={**(job.parameters if job else {}), **(parameters or {})},
+        scheduled_for=scheduled_for or now,
+        queued_at=now,
+    )
+    if owner is not None:
+        values["owner"] = owner
+    if notebook is not None:
+        values["notebook"] = notebook
+    if not values.get("chain_id"):
+        # a schedule fire is shared by every job scheduled for that instant
+        fire = scheduled_for if trigger == "schedule" else None
+        values["chain_id"] = f"fire:{fire.isoformat()}" if fire else values["id"]
+    if values.get("caused_by") is None:
+        values["caused_by"] = []
+    if status in FINAL_STATUSES and values.get("finished_at") is None:
+        values["finished_at"] = now
+    return values
 
 
 def new_run(
@@ -49,57 +113,93 @@ def new_run(
     status: str = "queued",
     **fields: Any,
 ) -> Run:
-    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings.
-
-    ``scheduled_for`` is the run's logical time: the fire, the backfill step, or (when
-    ``None``) ``now``, the time of the request. ``fields`` set any other column and take
-    precedence over the job's settings.
-    """
-    values: dict[str, Any] = {
-        "id": new_id(),
-        "job_id": job.id if job else None,
-        "owner": job.owner if job else "",
-        "notebook": job.notebook if job else "",
-        "root_dir": job.root_dir if job else None,
-        "kernel": job.kernel if job else None,
-        "queue": job.queue if job else "default",
-        "priority": job.priority if job else 0,
-        "timeout_seconds": job.timeout_seconds if job else None,
-        "output_formats": list(job.output_formats) if job else ["ipynb"],
-        "attempt": 1,
-        "progress_done": 0,
-        "progress_total": 0,
-        "values": {},
-        "batch_index": 0,
+    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings
+    (see :func:`run_values`)."""
+    values = run_values(
+        job,
+        now=now,
+        trigger=trigger,
+        owner=owner,
+        notebook=notebook,
+        parameters=parameters,
+        scheduled_for=scheduled_for,
+        status=status,
         **fields,
-        "trigger": trigger,
-        "status": status,
-        "parameters": {**(job.parameters if job else {}), **(parameters or {})},
-        "scheduled_for": scheduled_for or now,
-        "queued_at": now,
-    }
-    if owner is not None:
-        values["owner"] = owner
-    if notebook is not None:
-        values["notebook"] = notebook
-    if not values.get("chain_id"):
-        # a schedule fire is shared by every job scheduled for that instant
-        fire = scheduled_for if trigger == "schedule" else None
-        values["chain_id"] = f"fire:{fire.isoformat()}" if fire else values["id"]
-    values.setdefault("caused_by", [])
-    run = Run(**values)
-    if status in FINAL_STATUSES:
-        run.finished_at = now
-    return run
+    )
+    return Run(**values)
 
 
 def insert_run(session: Session, run: Run) -> bool:
     """Insert ``run`` unless a unique key says it exists already (a fire, a dependency
     run of the same chain); returns whether it was inserted."""
     values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+    return bool(insert_runs(session, [values]))
+
+
+def insert_runs(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert runs (each a dict of every column, see :func:`run_values`) in one
+    executemany, skipping those a unique key says exist already (a fire another ticker
+    made, a dependency run of the same chain); returns the ids inserted."""
+    if not rows:
+        return set()
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return bool(updated(session, insert(Run).values(**values).on_conflict_do_nothing()))
+    statement = insert(cast(Table, Run.__table__)).on_conflict_do_nothing()
+    inserted = bulk_execute(session, "insert runs", statement, rows)
+    ids = [row["id"] for row in rows]
+    if inserted == len(rows):
+        return set(ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        found.update(session.scalars(select(Run.id).where(Run.id.in_(ids[start : start + 500]))))
+    return found
+
+
+_COMPILED: dict[tuple[str, str], tuple[str, list[str], list[Any], bool]] = {}
+
+
+def bulk_execute(session: Session, name: str, statement: Any, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` once per row with the driver's executemany, converting values
+    with the columns' types, and return the rows it changed. ``name`` identifies the
+    statement (always the same one for a name): it is compiled once per name and dialect.
+
+    SQLAlchemy's own executemany builds every row's parameters through its compiler,
+    which costs more than the database's work for a batch of thousands of runs; here the
+    statement is compiled once (per dialect) and each row costs one tuple.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    key = (dialect.name, name)
+    compiled_form = _COMPILED.get(key)
+    if compiled_form is None:
+        compiled = statement.compile(dialect=dialect)
+        names = list(compiled.positiontup or compiled.binds)
+        processors = [
+            compiled.binds[bind].type.dialect_impl(dialect).bind_processor(dialect)
+            for bind in names
+        ]
+        compiled_form = (str(compiled), names, processors, bool(compiled.positiontup))
+        _COMPILED[key] = compiled_form
+    sql, names, processors, positional = compiled_form
+    # A batch repeats values (its instant, the fire time, the queue): each is converted
+    # once. Values that cannot be dict keys (JSON lists and objects) are converted each time.
+    memo: dict[tuple[int, Any], Any] = {}
+    converted: list[Any] = []
+    for row in rows:
+        values = []
+        for index, (bind, process) in enumerate(zip(names, processors, strict=True)):
+            value = row[bind]
+            if process is not None and value is not None:
+                try:
+                    value = memo[index, value]
+                except KeyError:
+                    value = memo[index, value] = process(value)
+                except TypeError:
+                    value = process(value)
+            values.append(value)
+        converted.append(tuple(values) if positional else dict(zip(names, values, strict=True)))
+    result = connection.exec_driver_sql(sql, converted)
+    return int(result.rowcount)
 
 
 def count_final(session: Session, job_id: str | None, status: str, at: datetime) -> None:
@@ -349,14 +449,41 @@ def dispatch(
     job_id: str | None = None,
     run_id: str | None = None,
     run_ids: list[str] | None = None,
-    limit: int = 500,
+    limit: int | None = None,
 ) -> list[str]:
-    """Hand runs that are ready to the queue; returns their ids.
+    """Hand every run that is ready (at most ``limit``) to the queue; returns their ids.
 
     A run is ready when it is queued, not yet handed over, past its ``not_before``, and,
     for a job whose overlap policy is ``queue`` or ``replace``, no other run of the job is
-    running or already handed over (the oldest waiting run goes first).
+    running or already handed over (the oldest waiting run goes first). Runs go over in
+    batches of :data:`DISPATCH_BATCH`: one conditional update marks a batch handed over,
+    then one round trip per queue puts it on the queue.
     """
+    sent: list[str] = []
+    while limit is None or len(sent) < limit:
+        size = DISPATCH_BATCH if limit is None else min(DISPATCH_BATCH, limit - len(sent))
+        query = _ready_runs_statement(size)
+        if job_id is not None:
+            query = query.where(Run.job_id == job_id)
+        if run_id is not None:
+            query = query.where(Run.id == run_id)
+        if run_ids is not None:
+            query = query.where(Run.id.in_(run_ids))
+        with db.read() as session:
+            candidates = session.execute(query, {"now": now}).all()
+        if not candidates:
+            break
+        batch, complete = _dispatch_batch(db, queues, now, candidates)
+        sent += batch
+        if not batch or not complete or len(candidates) < size:
+            break
+    return sent
+
+
+@functools.lru_cache(maxsize=16)
+def _ready_runs_statement(limit: int) -> Any:
+    """The query of ready runs, built once per ``limit`` with ``now`` as a parameter
+    (building it, its alias and subquery, costs more than running it on an idle tick)."""
     other = aliased(Run)
     busy = exists().where(
         other.job_id == Run.job_id,
@@ -367,71 +494,128 @@ def dispatch(
             and_(other.status == "queued", other.id < Run.id),
         ),
     )
-    query = (
+    now = bindparam("now", type_=Run.__table__.c.not_before.type)
+    flying = aliased(Run)
+    batch_in_flight = (
+        select(func.count())
+        .where(flying.batch_id == Run.batch_id, _in_flight(flying))
+        .scalar_subquery()
+    )
+    return (
         select(Run.id, Run.queue, Run.priority, Run.batch_id)
         .outerjoin(Job, Job.id == Run.job_id)
+        .outerjoin(Batch, Batch.id == Run.batch_id)
         .where(
             Run.status == "queued",
             Run.enqueued_at.is_(None),
             or_(Run.not_before.is_(None), Run.not_before <= now),
             or_(Job.id.is_(None), Job.overlap.not_in(SERIAL_OVERLAPS), ~busy),
+            # a batch at its max_parallel holds its runs back, not the runs behind them
+            or_(Batch.max_parallel.is_(None), batch_in_flight < Batch.max_parallel),
         )
         # a batch's runs share their queue time: they go in batch order (dates, sets)
         .order_by(Run.priority.desc(), Run.queued_at, Run.batch_index, Run.id)
         .limit(limit)
     )
-    if job_id is not None:
-        query = query.where(Run.job_id == job_id)
-    if run_id is not None:
-        query = query.where(Run.id == run_id)
-    if run_ids is not None:
-        query = query.where(Run.id.in_(run_ids))
-    with db.read() as session:
-        candidates = session.execute(query).all()
-    sent = []
-    full: set[str] = set()  # batches found with no room left during this call
-    for run_id, queue, priority, batch_id in candidates:
-        if batch_id in full:
-            continue
-        with db.write() as session:
-            if batch_id is not None and not _batch_has_room(session, batch_id):
-                full.add(batch_id)
-                continue
-            won = updated(
-                session,
+
+
+def _dispatch_batch(
+    db: Database, queues: Queues, now: datetime, candidates: Sequence[Any]
+) -> tuple[list[str], bool]:
+    """Mark ``candidates`` handed over (those still waiting: another dispatcher may have
+    taken some) and put them on their queues; returns the ids sent and whether every
+    queue took its share (a queue that fails gets its runs back, for a later pass)."""
+    with db.write() as session:
+        candidates = _within_batch_limits(session, candidates)
+        if not candidates:
+            return [], True
+        won = set(
+            session.execute(
                 update(Run)
-                .where(Run.id == run_id, Run.status == "queued", Run.enqueued_at.is_(None))
-                .values(enqueued_at=now),
-            )
-        if not won:
-            continue
-        try:
-            queues.enqueue(run_id, queue, priority)
-        except Exception:
-            log.warning("could not enqueue run %s; will retry", run_id, exc_info=True)
-            with db.write() as session:
-                session.execute(update(Run).where(Run.id == run_id).values(enqueued_at=None))
-            break
-        sent.append(run_id)
-    return sent
-
-
-def _batch_has_room(session: Session, batch_id: str) -> bool:
-    """Whether a run of the batch may be handed over: fewer than its ``max_parallel`` are
-    handed over or running. The batch row is locked first (PostgreSQL; SQLite's write
-    transactions exclude each other), so two dispatchers cannot both take the last slot."""
-    limit = session.scalar(select(Batch.max_parallel).where(Batch.id == batch_id).with_for_update())
-    if limit is None:
-        return True
-    in_flight = session.scalar(
-        select(func.count()).where(
-            Run.batch_id == batch_id,
-            or_(
-                Run.status == "running", and_(Run.status == "queued", Run.enqueued_at.is_not(None))
-            ),
+                .where(
+                    Run.id.in_([c.id for c in candidates]),
+                    Run.status == "queued",
+                    Run.enqueued_at.is_(None),
+                )
+                .values(enqueued_at=now)
+                .returning(Run.id)
+            ).scalars()
         )
+    return enqueue_marked(db, queues, [c for c in candidates if c.id in won])
+
+
+def enqueue_marked(db: Database, queues: Queues, runs: Sequence[Any]) -> tuple[list[str], bool]:
+    """Put runs already marked handed over (``enqueued_at`` set) on their queues, one
+    round trip per queue; ``runs`` have ``id``, ``queue`` and ``priority``. Returns the ids
+    sent and whether every queue took its share: a queue that fails gets its runs back
+    (``enqueued_at`` cleared, for a later dispatch)."""
+    by_queue: dict[str, list[tuple[str, int]]] = {}
+    for run in runs:
+        by_queue.setdefault(run.queue, []).append((run.id, run.priority))
+    sent: list[str] = []
+    for queue, items in by_queue.items():
+        try:
+            queues[queue].enqueue_many(items)
+        except Exception:
+            log.warning(
+                "could not enqueue %d run(s) on %s; will retry", len(items), queue, exc_info=True
+            )
+            unsent = _not_sent(by_queue, sent)
+            with db.write() as session:
+                for start in range(0, len(unsent), 500):
+                    session.execute(
+                        update(Run)
+                        .where(Run.id.in_(unsent[start : start + 500]), Run.status == "queued")
+                        .values(enqueued_at=None)
+                    )
+            return sent, False
+        sent += [run_id for run_id, _ in items]
+    return sent, True
+
+
+def _not_sent(by_queue: dict[str, list[tuple[str, int]]], sent: list[str]) -> list[str]:
+    done = set(sent)
+    return [run_id for items in by_queue.values() for run_id, _ in items if run_id not in done]
+
+
+def _in_flight(run: Any) -> Any:
+    """Runs handed over or running (what a batch's ``max_parallel`` bounds)."""
+    return or_(run.status == "running", and_(run.status == "queued", run.enqueued_at.is_not(None)))
+
+
+def _within_batch_limits(session: Session, candidates: Sequence[Any]) -> list[Any]:
+    """``candidates`` (in dispatch order) without those past their batch's
+    ``max_parallel``, counted in the write transaction: the batch rows are locked first
+    (PostgreSQL; SQLite's write transactions exclude each other), so two dispatchers
+    cannot both take a batch's last slot."""
+    batch_ids = {c.batch_id for c in candidates if c.batch_id is not None}
+    if not batch_ids:
+        return list(candidates)
+    limits: dict[str, int] = {
+        batch_id: limit
+        for batch_id, limit in session.execute(
+            select(Batch.id, Batch.max_parallel).where(Batch.id.in_(batch_ids)).with_for_update()
+        )
+        if limit is not None
+    }
+    if not limits:
+        return list(candidates)
+    in_flight = dict(
+        session.execute(
+            select(Run.batch_id, func.count())
+            .where(Run.batch_id.in_(limits), _in_flight(Run))
+            .group_by(Run.batch_id)
+        ).all()
     )
-    return (in_flight or 0) < limit
+    room = {batch_id: limit - in_flight.get(batch_id, 0) for batch_id, limit in limits.items()}
+    kept = []
+    for candidate in candidates:
+        if candidate.batch_id in room:
+            if room[candidate.batch_id] <= 0:
+                continue
+            room[candidate.batch_id] -= 1
+        kept.append(candidate)
+    return kept
 
 
 def reconcile(db: Database, queues: Queues, now: datetime, *, older_than: float) -> list[str]:

@@ -223,6 +223,8 @@ class Run(Base):
         # a job's newest runs of one status (statistics, dependency checks)
         Index("ix_runs_job_id_status_id", "job_id", "status", "id"),
         Index("ix_runs_chain_id_job_id", "chain_id", "job_id"),
+        # which stored notebook versions runs still use (the sweep of unused ones)
+        Index("ix_runs_input_ref", "input_ref"),
         # One dependency run per downstream job and chain, however many upstreams end.
         Index(
             "uq_runs_dependency_job_id_chain_id",

@@ -8,6 +8,7 @@ A delivery failure is logged and retried, and never changes the run.
 
 from __future__ import annotations
 
+import email.policy
 import html
 import json
 import logging
@@ -19,15 +20,17 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .artifacts import resolve_ref
 from .clock import utcnow
 from .config import Settings
 from .db import Database, updated
-from .errors import Unavailable
+from .errors import NotFound, Unavailable
 from .models import Job, Notification, Run, new_id
 from .statuses import FAILURE_STATUSES
 from .values import holds
@@ -116,6 +119,7 @@ def _facts(run: Run, job: Job | None, event: str, api: str | None) -> dict[str, 
             "run": api,
             "output": f"{api}/output" if api else None,
             "log": f"{api}/log" if api else None,
+            "thumbnail": f"{api}/thumbnail" if api and run.thumbnail_ref else None,
         },
     }  # fmt: skip
 
@@ -167,6 +171,9 @@ def webhook_body(target: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any
     link = facts["links"]["output"]
     if fmt == "slack":
         escaped = slack_text(text)
+        thumbnail = facts["links"].get("thumbnail")
+        if thumbnail:
+            escaped += f"\n<{thumbnail}|chart>"
         return {"text": f"{escaped}\n<{link}|output notebook>" if link else escaped}
     if fmt == "teams":
         card: dict[str, Any] = {"@type": "MessageCard", "@context": "https://schema.org/extensions"}
@@ -175,6 +182,9 @@ def webhook_body(target: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any
             card["potentialAction"] = [
                 {"@type": "OpenUri", "name": "Output", "targets": [{"os": "default", "uri": link}]}
             ]
+        thumbnail = facts["links"].get("thumbnail")
+        if thumbnail:
+            card["sections"] = [{"images": [{"image": thumbnail, "title": "chart"}]}]
         return card
     return facts
 
@@ -192,11 +202,41 @@ def send_webhook(target: dict[str, Any], facts: dict[str, Any]) -> None:
             raise OSError(f"webhook answered {response.status}")
 
 
-def send_email(target: dict[str, Any], facts: dict[str, Any], settings: Settings) -> None:
-    """Send the message through the deployment's SMTP server."""
+def send_email(
+    target: dict[str, Any],
+    facts: dict[str, Any],
+    settings: Settings,
+    files: RunFiles | None = None,
+) -> None:
+    """Send the message through the deployment's SMTP server; with ``report`` on the
+    target, the rendered report of the run's output (``files``) is in its body."""
     if not settings.smtp_host:
         raise OSError("no SMTP server configured (JUPYTER_SCHED_SMTP_HOST)")
-    message = EmailMessage()
+    message = email_message(target, facts, settings, files)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=DELIVERY_TIMEOUT) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password or "")
+        smtp.send_message(message)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of a finished run that an email report is made from."""
+
+    output: Path | None
+    html: Path | None
+
+
+def email_message(
+    target: dict[str, Any],
+    facts: dict[str, Any],
+    settings: Settings,
+    files: RunFiles | None = None,
+) -> EmailMessage:
+    """The notification email (default policy: a CR or LF in a header value is refused)."""
+    message = EmailMessage(policy=email.policy.SMTP)
     message["Subject"] = headline(facts)
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(target["to"])
@@ -208,13 +248,19 @@ def send_email(target: dict[str, Any], facts: dict[str, Any], settings: Settings
         if link:
             lines.append(f"{name}: {link}")
     lines.append(f"run: {facts['run']['id']}")
-    message.set_content("\n".join(lines) + "\n")
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=DELIVERY_TIMEOUT) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password or "")
-        smtp.send_message(message)
+    text = "\n".join(lines) + "\n"
+    report = target.get("report")
+    if report is None:
+        message.set_content(text)
+        return message
+    from .mailreport import report_message
+
+    report_message(
+        message, text, facts, report=report,
+        output=files.output if files else None, html_output=files.html if files else None,
+        max_bytes=int(report.get("max_bytes") or settings.report_max_bytes),
+    )  # fmt: skip
+    return message
 
 
 @dataclass
@@ -247,8 +293,11 @@ def deliver_due(
                 continue
             job = session.get(Job, run.job_id) if run.job_id else None
             facts = summary(run, job, note.event, settings, note.target)
-            work.append((note.id, note.next_attempt_at, note.target, facts))
-    for note_id, seen_due, target, facts in work:
+            files = RunFiles(
+                output=_artifact(settings, run.output_ref), html=_artifact(settings, run.html_ref)
+            )
+            work.append((note.id, note.next_attempt_at, note.target, facts, files))
+    for note_id, seen_due, target, facts, files in work:
         # Take the notification for this attempt, so that two notifiers (two tickers on
         # a hub) never send it twice; if this one dies, it is due again after the lease.
         with db.write() as session:
@@ -263,7 +312,7 @@ def deliver_due(
         error = None
         try:
             if target.get("kind") == "email":
-                send_email(target, facts, settings)
+                send_email(target, facts, settings, files)
             else:
                 send_webhook(target, facts)
         except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
@@ -292,6 +341,13 @@ def deliver_due(
                 log.warning("notification %s to %s failed (attempt %d, next in %gs): %s",
                             note_id, where, note.attempts, delay, error)  # fmt: skip
     return report
+
+
+def _artifact(settings: Settings, ref: str | None) -> Path | None:
+    try:
+        return resolve_ref(settings.artifacts_dir, ref, "file")
+    except NotFound:
+        return None
 
 
 class Notifier:

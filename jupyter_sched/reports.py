@@ -97,6 +97,16 @@ def check_sweep(sweep: Any, declared: list[NotebookParameter], bound: int) -> No
 # -- batches --------------------------------------------------------------------------------
 
 
+def batch_values(
+    job: Any, *, kind: str, total: int, max_parallel: int | None, now: datetime
+) -> dict[str, Any]:
+    """The columns of a new batch of ``total`` runs of ``job`` (a :class:`Job` or a row)."""
+    return {
+        "id": new_id(), "job_id": job.id, "owner": job.owner, "kind": kind, "total": total,
+        "max_parallel": max_parallel, "created_at": now,
+    }  # fmt: skip
+
+
 def new_batch(
     session: Session,
     job: Job,
@@ -107,10 +117,7 @@ def new_batch(
     now: datetime,
 ) -> Batch:
     """A batch row for ``total`` runs of ``job`` (added to the session)."""
-    batch = Batch(
-        id=new_id(), job_id=job.id, owner=job.owner, kind=kind, total=total,
-        max_parallel=max_parallel, created_at=now,
-    )  # fmt: skip
+    batch = Batch(**batch_values(job, kind=kind, total=total, max_parallel=max_parallel, now=now))
     session.add(batch)
     session.flush()
     return batch
@@ -148,18 +155,32 @@ def batch_runs(
             )
 
 
-def fire_runs(session: Session, job: Job, fire: datetime, now: datetime) -> list[Run]:
-    """The runs of one schedule fire of ``job``: one, or one per set of its sweep, then
-    in a new batch. The ticker inserts them (a fire already made inserts nothing)."""
-    from .lifecycle import new_run
+def fire_rows(
+    job: Any, fire: datetime, now: datetime
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The rows one schedule fire of ``job`` (a row with its columns) inserts: its batch
+    (``None`` for a job without a sweep) and its runs, one per set of the sweep, sharing
+    the batch's id and the fire's chain (so ``after`` jobs follow the whole batch)."""
+    from .lifecycle import run_values
 
     if job.sweep is None:
-        return [new_run(job, now=now, trigger="schedule", scheduled_for=fire)]
-    batch = new_batch(
-        session, job, kind="sweep", total=sweep_size(job.sweep),
-        max_parallel=job.max_parallel, now=now,
-    )  # fmt: skip
-    return list(batch_runs(job, now=now, trigger="schedule", fires=[fire], batch=batch))
+        return None, [run_values(job, now=now, trigger="schedule", scheduled_for=fire)]
+    batch = batch_values(
+        job, kind="sweep", total=sweep_size(job.sweep), max_parallel=job.max_parallel, now=now
+    )
+    runs = [
+        run_values(
+            job,
+            now=now,
+            trigger="schedule",
+            parameters=values,
+            scheduled_for=fire,
+            batch_id=batch["id"],
+            batch_index=position,
+        )
+        for position, values in enumerate(sweep_sets(job.sweep))
+    ]
+    return batch, runs
 
 
 def batch_progress(session: Session, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:

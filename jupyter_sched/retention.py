@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select
 
-from .artifacts import RunFolder
+from .artifacts import INPUTS, InputStore, RunFolder
 from .config import Settings
 from .db import Database
 from .models import Job, Run
@@ -104,3 +104,28 @@ def prune(db: Database, settings: Settings, now: datetime, *, dry_run: bool = Fa
             RunFolder(settings.artifacts_dir, run_id).remove()
     log.info("retention: deleted %d finished run(s)", len(report.run_ids))
     return report
+
+
+def sweep_inputs(db: Database, settings: Settings, now: datetime) -> list[str]:
+    """Delete the stored notebook versions that no run refers to any more (their runs were
+    pruned or their job deleted); returns their references. A version is shared by runs,
+    so it goes only with the last of them (and not while a fire may be committing it)."""
+    store = InputStore(settings.artifacts_dir)
+    if not store.path.is_dir():
+        return []
+    candidates = [f"{INPUTS}/{file.name}" for file in store.path.iterdir()]
+    referenced: set[str] = set()
+    with db.read() as session:
+        for start in range(0, len(candidates), BATCH):
+            batch = candidates[start : start + BATCH]
+            referenced.update(
+                ref
+                for ref in session.scalars(
+                    select(Run.input_ref).where(Run.input_ref.in_(batch)).distinct()
+                )
+                if ref is not None
+            )
+    removed = store.sweep(referenced, now.timestamp())
+    if removed:
+        log.info("retention: deleted %d stored notebook version(s) no run uses", len(removed))
+    return removed

@@ -10,7 +10,7 @@ import keyword
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,9 +25,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    create_model,
     field_validator,
 )
 from pydantic import Tag as UnionTag
+from pydantic.fields import FieldInfo
 
 from . import schedules
 from .statuses import RunStatus
@@ -300,6 +302,17 @@ class WebhookTarget(Input):
     _value_needs_name = field_validator("value")(lambda value, info: _value_condition(value, info))
 
 
+class EmailReport(Input):
+    """The rendered report of the run in the body of the email."""
+
+    #: Leave the notebook's code out (outputs only).
+    hide_input: bool = False
+    #: Attach the executed notebook and/or its HTML (when the job makes HTML).
+    attach: list[Literal["ipynb", "html"]] = Field(default_factory=list, max_length=2)
+    #: Largest message sent (above it: the summary and links); default: the server's.
+    max_bytes: int | None = Field(default=None, ge=10_000, le=50_000_000)
+
+
 class EmailTarget(Input):
     """Send an email about the run through the deployment's SMTP server."""
 
@@ -311,6 +324,8 @@ class EmailTarget(Input):
     slower_than_seconds: float | None = Field(
         default=None, gt=0, le=7 * 86400, validate_default=True
     )
+    #: Send the rendered report (HTML inline, images embedded) rather than a summary.
+    report: EmailReport | None = None
 
     #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
     #: condition, when it holds, sends the notification.
@@ -421,40 +436,38 @@ def _update_schema(schema: dict[str, Any]) -> None:
             field_schema.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
 
 
-class JobUpdate(Input):
-    """Body of ``PATCH jobs/{id}``: an absent field is unchanged, ``null`` clears it."""
+class _Patch(Input):
+    """Base of PATCH bodies: their JSON schema says what :func:`_update_schema` says."""
 
     model_config = ConfigDict(json_schema_extra=_update_schema)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    notebook: str | None = Field(default=None, min_length=1, max_length=1024)
-    trigger: Trigger | None = None
-    parameters: Parameters | None = None
-    kernel: str | None = Field(default=None, max_length=255)
-    retries: int | None = Field(default=None, ge=0, le=100)
-    retry_delay_seconds: float | None = Field(default=None, ge=0, le=7 * 86400)
-    retry_backoff: float | None = Field(default=None, ge=1.0, le=10.0)
-    retry_max_delay_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
-    overlap: Overlap | None = None
-    misfire: Misfire | None = None
-    output_formats: list[OutputFormat] | None = Field(default=None, max_length=2)
-    tags: list[Tag] | None = Field(default=None, max_length=20)
-    start_at: UTCDatetime | None = None
-    end_at: UTCDatetime | None = None
-    max_runs: int | None = Field(default=None, ge=1, le=10**9)
-    priority: int | None = Field(default=None, ge=-100, le=100)
-    queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
-    notifications: list[NotificationTarget] | None = Field(default=None, max_length=10)
-    retention_days: float | None = Field(default=None, gt=0, le=36500)
-    retention_runs: int | None = Field(default=None, ge=1, le=10**9)
-    sweep: Sweep | None = None
-    max_parallel: int | None = Field(default=None, ge=1, le=1000)
-    checks: list[Check] | None = Field(default=None, max_length=50)
-    #: When given, the update applies only if the job is still at this version.
-    version: int | None = None
+    _sweep_not_empty = field_validator("sweep", check_fields=False)(
+        lambda value: _nonempty_sweep(value)
+    )
 
-    _sweep_not_empty = field_validator("sweep")(lambda value: _nonempty_sweep(value))
+
+def _patch_model(create: type[Input], name: str, doc: str) -> type[Input]:
+    """The body of a PATCH of what ``create`` makes: each of its fields, with the same
+    limits, optional and ``None`` by default (absent: unchanged), plus ``version`` (when
+    given, the update applies only if the row is still at that version)."""
+    fields: dict[str, Any] = {}
+    for field_name, info in create.model_fields.items():
+        optional = FieldInfo.merge_field_infos(info, default=None)
+        optional.default_factory = None
+        fields[field_name] = (info.rebuild_annotation() | None, optional)
+    fields["version"] = (int | None, None)
+    model: type[Input] = create_model(name, __base__=_Patch, __doc__=doc, **fields)
+    return model
+
+
+if TYPE_CHECKING:  # a model built at run time: type checkers see what every PATCH body is
+    JobUpdate = _Patch
+else:
+    JobUpdate = _patch_model(
+        JobCreate,
+        "JobUpdate",
+        "Body of ``PATCH jobs/{id}``: an absent field is unchanged, ``null`` clears it.",
+    )
 
 
 class RunNow(Input):
@@ -479,6 +492,7 @@ class Run(Output):
 
     id: str
     job_id: str | None
+    owner: str
     notebook: str
     status: RunStatus
     trigger: RunTrigger
@@ -623,6 +637,8 @@ class JobListQuery(Query):
 
     status: JobStatus | None = None
     tag: str | None = Field(default=None, min_length=1, max_length=50)
+    #: Only this user's jobs (what a scheduler admin asks; others see only their own).
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -632,6 +648,8 @@ class RunListQuery(Query):
 
     job_id: str | None = Field(default=None, min_length=1, max_length=64)
     status: RunStatus | None = None
+    #: Only this user's runs (what a scheduler admin asks; others see only their own).
+    owner: str | None = Field(default=None, min_length=1, max_length=200)
     since: UTCDatetime | None = None
     until: UTCDatetime | None = None
     limit: int = Field(default=50, ge=1, le=200)

@@ -8,63 +8,48 @@ subclasses for anything they did wrong.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import nbformat
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import compare, reports, schedules, webhooks, workflows
-from .artifacts import RunFolder, read_log, resolve_ref
+from . import schedules, webhooks, workflows
+from .artifacts import RunFolder
 from .clock import utcnow
-from .compare import RunComparison
 from .config import Settings
 from .db import Database
-from .errors import Conflict, InvalidInput, NotFound, SchedError
-from .lifecycle import dispatch, new_run, request_cancel
-from .models import Batch, Job, JobCounts, Run
+from .errors import Conflict, InvalidInput
+from .lifecycle import request_cancel
+from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
-    check_notebook,
-    kernel_language,
     notebook_parameters,
-    notebook_root,
-    resolve_notebook,
 )
+from .owners import owner_copy
+from .parsing import check_queue, invalid_input, owned_by, page_size, parse
 from .queue import Queues, check_secret
-from .reportschemas import BackfillPreview, BackfillRequest, BatchPage, Summary, SummaryRow
-from .reportschemas import Batch as BatchOut
+from .reportcalls import ReportCalls
+from .runs import RunCalls
 from .schemas import (
     NOT_NULLABLE,
-    SWEEP_SHAPES,
-    TRIGGER_KINDS,
     AfterTrigger,
-    EventTrigger,
     JobCreate,
     JobPage,
-    JobStats,
     JobUpdate,
     Load,
     NotebookParameter,
-    Payload,
     Preview,
     PreviewRequest,
-    RunNow,
-    RunPage,
     Trigger,
     stored_trigger,
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
-from .ticker import snapshot_input
 from .triggers import (
     check_trigger,
     describe_trigger,
@@ -74,12 +59,6 @@ from .triggers import (
     upstream_job_ids,
 )
 
-M = TypeVar("M", bound=BaseModel)
-
-#: Largest page a list call returns.
-MAX_PAGE = 200
-#: Successful runs, newest first, that duration percentiles are taken over.
-DURATION_SAMPLE = 1000
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
 _CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep"})
@@ -89,75 +68,7 @@ UPDATE_ATTEMPTS = 3
 DELETE_BATCH = 500
 
 
-def parse(model: type[M], data: Any) -> M:
-    """Validate ``data`` against an API model, turning the first problem into InvalidInput."""
-    if isinstance(data, model):
-        return data
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-
-
-def parse_json(model: type[M], raw: str | bytes) -> M:
-    """Validate a JSON document against an API model, strictly: JSON types must match the
-    schema (no number for a date, no ``"5"`` or ``true`` for an integer)."""
-    try:
-        return model.model_validate_json(raw, strict=True)
-    except ValidationError as exc:
-        if exc.errors()[0]["type"] == "json_invalid":  # e.g. a lone surrogate, deep nesting
-            raise SchedError(
-                f"body: not valid JSON ({exc.errors()[0]['msg']})", field="body"
-            ) from None
-        raise _invalid(exc) from None
-
-
-def _invalid(exc: ValidationError, *, prefix: str | None = None) -> InvalidInput:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    if prefix is not None:  # a nested value validated on its own (a stored trigger)
-        loc = [prefix, *loc]
-    # pydantic puts the tags of discriminated unions in the location
-    if len(loc) > 1 and loc[0] == "trigger" and loc[1] in TRIGGER_KINDS:
-        del loc[1]
-    if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
-        del loc[2]
-    if len(loc) > 1 and loc[0] == "sweep" and loc[1] in SWEEP_SHAPES:
-        del loc[1]
-    if loc and loc[-1] == "[key]":  # a dict key is at fault: name it, not pydantic's marker
-        del loc[-1]
-    field = ".".join(loc) or None
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif error["type"] == "union_tag_invalid":
-        message = f"unknown trigger kind; expected one of {', '.join(TRIGGER_KINDS)}"
-    return InvalidInput(
-        message if field and message.startswith(f"{field}") else f"{field}: {message}",
-        field=field,
-    )
-
-
-#: Queues named ``user-<name>`` belong to user <name>. On a hub, the workers of such a queue
-#: run as that user, so nobody else may send notebooks there.
-USER_QUEUE_PREFIX = "user-"
-
-
-def check_queue(owner: str, queue: str) -> str:
-    """``queue`` if ``owner`` may send runs to it; :class:`InvalidInput` otherwise."""
-    own = f"{USER_QUEUE_PREFIX}{owner}"
-    if queue.startswith(USER_QUEUE_PREFIX) and queue != own:
-        raise InvalidInput(
-            f"queue: {queue!r} is another user's personal queue; yours is {own!r}",
-            field="queue",
-        )
-    return queue
-
-
-_TARGET_KINDS = ("webhook", "email")
-
-
-class Service:
+class Service(ReportCalls, RunCalls):
     """Jobs and runs of one deployment."""
 
     def __init__(
@@ -207,12 +118,12 @@ class Service:
         """Create a job after checking its notebook, parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec, now)
+        self._check_job(spec, now, owner=owner)
         job = Job(
             name=spec.name,
             owner=owner,
             notebook=spec.notebook,
-            root_dir=self._root,
+            root_dir=self._root_of(owner),
             trigger=spec.trigger.model_dump(mode="json"),
             trigger_kind=spec.trigger.kind,
             status="active",
@@ -239,33 +150,26 @@ class Service:
         return self._job_out(job)
 
     def _check_job(
-        self, spec: JobCreate, now: datetime, changed: frozenset[str] | set[str] = _CHECKED
+        self,
+        spec: JobCreate,
+        now: datetime,
+        changed: frozenset[str] | set[str] = _CHECKED,
+        *,
+        owner: str,
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
         if {"notebook", "parameters", "kernel", "sweep"} & changed:
             self._check_kernel(spec.kernel)
-            path = self._resolve(spec.notebook)
-            check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
-            if spec.sweep is not None:
-                declared = notebook_parameters(path, kernel=spec.kernel, shown=spec.notebook)
-                reports.check_sweep(spec.sweep, declared, self.settings.max_sweep_sets)
+            path = self._resolve(spec.notebook, owner=owner)
+            self._check_notebook(
+                owner, path, spec.parameters, spec.kernel, spec.notebook, sweep=spec.sweep
+            )
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed
         if window and spec.start_at and spec.end_at and spec.end_at <= spec.start_at:
             raise InvalidInput("end_at: must be after start_at", field="end_at")
-
-    def _resolve(self, notebook: str, field: str = "notebook") -> Path:
-        """The real path of a notebook a user names, checked against this server's root."""
-        return resolve_notebook(
-            self.settings.root_dir, notebook, field=field, allow_hidden=self.settings.allow_hidden
-        )
-
-    @staticmethod
-    def _check_kernel(kernel: str | None) -> None:
-        if kernel is not None and kernel_language(kernel) is None:
-            raise InvalidInput(f"kernel: no kernel named {kernel!r} is installed", field="kernel")
 
     def get_job(self, owner: str, job_id: str) -> JobOut:
         """One job of ``owner``."""
@@ -280,10 +184,17 @@ class Service:
         tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        only_owner: str | None = None,
     ) -> JobPage:
-        """Jobs of ``owner``, newest first, ``limit`` per page."""
-        limit = _page_size(limit)
-        query = select(Job).where(Job.owner == owner).order_by(Job.id.desc()).limit(limit + 1)
+        """Jobs of ``owner``, newest first, ``limit`` per page (an admin's: everyone's, or
+        ``only_owner``'s)."""
+        limit = page_size(limit)
+        query = (
+            select(Job)
+            .where(*owned_by(Job.owner, owner, only_owner))
+            .order_by(Job.id.desc())
+            .limit(limit + 1)
+        )
         if status is not None:
             query = query.where(Job.status == status)
         if tag is not None:
@@ -368,7 +279,7 @@ class Service:
             }
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
-        self._check_job(merged, now, changed)
+        self._check_job(merged, now, changed, owner=current.owner)
         path_checked = bool({"notebook", "parameters", "kernel", "sweep"} & changed)
         for name in ("notifications", "checks"):
             if changes.get(name) is not None:
@@ -397,7 +308,7 @@ class Service:
                     )
                 return None
             if update.path_checked:
-                job.root_dir = self._root  # the path was checked against this server's root
+                job.root_dir = self._root_of(job.owner)  # the path was checked against it
             for name, value in update.changes.items():
                 setattr(job, name, value)
             trigger = update.trigger
@@ -505,453 +416,7 @@ class Service:
         except schedules.ScheduleError as exc:
             raise InvalidInput(schedule_error_text(exc), field=f"trigger.{exc.field}") from None
         except ValidationError as exc:
-            raise _invalid(exc, prefix="trigger") from None
-
-    # -- runs ---------------------------------------------------------------------------
-
-    def run_job(
-        self,
-        owner: str,
-        job_id: str,
-        parameters: dict[str, Any] | None = None,
-        *,
-        now: datetime | None = None,
-    ) -> RunOut:
-        """Run a job now, with optional parameter overrides for this run only.
-
-        A sweep job makes a batch, one run per set (the overrides apply to each); its
-        first run is returned, with the batch's id.
-        """
-        now = now or utcnow()
-        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
-        with self.db.read() as session:
-            job = self._own_job(session, owner, job_id)
-            notebook, kernel = job.notebook, job.kernel
-            root = notebook_root(job.root_dir, self.settings.root_dir)
-        if parameters:
-            path = resolve_notebook(root, notebook)
-            check_notebook(path, parameters, kernel=kernel, shown=notebook)
-        with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            if job.sweep is None:
-                run = new_run(job, now=now, trigger="manual", parameters=parameters)
-                session.add(run)
-        if job.sweep is None:
-            return self._start(run.id, now)
-        with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            batch = reports.new_batch(
-                session, job, kind="sweep", total=reports.sweep_size(job.sweep),
-                max_parallel=job.max_parallel, now=now,
-            )  # fmt: skip
-            run_ids = self._add_batch_runs(
-                session, job, batch, trigger="manual", fires=[now], overrides=parameters
-            )
-        return self._start_batch(job_id, run_ids, now)
-
-    def _add_batch_runs(
-        self,
-        session: Session,
-        job: Job,
-        batch: Batch,
-        *,
-        trigger: str,
-        fires: list[datetime],
-        overrides: dict[str, Any] | None = None,
-    ) -> list[str]:
-        runs = list(
-            reports.batch_runs(
-                job, now=batch.created_at, trigger=trigger, fires=fires, batch=batch,
-                chain_id=f"batch:{batch.id}", overrides=overrides,
-            )
-        )  # fmt: skip
-        session.add_all(runs)
-        session.flush()
-        return [run.id for run in runs]
-
-    def _start_batch(self, job_id: str, run_ids: list[str], now: datetime) -> RunOut:
-        """Snapshot a new batch's input, hand over what its ``max_parallel`` allows, and
-        return its first run."""
-        for run_id in run_ids:
-            snapshot_input(self.db, self.settings, run_id)
-        dispatch(self.db, self.queues, now, job_id=job_id)
-        with self.db.read() as session:
-            run = session.get(Run, run_ids[0])
-            assert run is not None
-            return RunOut.model_validate(run)
-
-    # -- report builders: backfills, batches, summaries ----------------------------------
-
-    def backfill_preview(
-        self, owner: str, job_id: str, data: BackfillRequest | dict[str, Any]
-    ) -> BackfillPreview:
-        """How many fires (and runs) a backfill of the range makes, its first and last."""
-        request = parse(BackfillRequest, data)
-        with self.db.read() as session:
-            job = self._own_job(session, owner, job_id)
-            counted = reports.count_limit(self.settings.max_backfill_fires)
-            first, count, last = reports.backfill_fires(job, request.start, request.end, 1, counted)
-            sets = reports.sweep_size(job.sweep)
-        whole = count <= counted
-        return BackfillPreview(
-            count=min(count, counted), counted_all=whole, runs=min(count, counted) * sets,
-            first=first[0] if first else None, last=last if whole else None,
-        )  # fmt: skip
-
-    def backfill(
-        self,
-        owner: str,
-        job_id: str,
-        data: BackfillRequest | dict[str, Any],
-        *,
-        now: datetime | None = None,
-    ) -> BatchOut:
-        """One run per fire of the job's schedule in ``[start, end]`` (times its sweep's
-        sets), each with its fire as ``scheduled_for``, in one batch with ``max_parallel``.
-
-        Refused (:class:`InvalidInput`, nothing made) for a job without a schedule, an
-        ``end`` before ``start``, a range outside the job's window, no fire in the range,
-        or more runs than ``max_backfill_fires``.
-        """
-        now = now or utcnow()
-        request = parse(BackfillRequest, data)
-        bound = self.settings.max_backfill_fires
-        with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            fires, count, _ = reports.backfill_fires(
-                job, request.start, request.end, bound, reports.count_limit(bound)
-            )
-            sets = reports.sweep_size(job.sweep)
-            reports.check_backfill_size(count, sets, bound)
-            if not fires:
-                raise InvalidInput("end: the range holds no fire of the schedule", field="end")
-            batch = reports.new_batch(
-                session, job, kind="backfill", total=count * sets,
-                max_parallel=request.max_parallel or job.max_parallel, now=now,
-            )  # fmt: skip
-            run_ids = self._add_batch_runs(session, job, batch, trigger="backfill", fires=fires)
-            batch_id = batch.id
-        self._start_batch(job_id, run_ids, now)
-        return self.get_batch(owner, batch_id)
-
-    def get_batch(self, owner: str, batch_id: str) -> BatchOut:
-        """One batch of ``owner`` with its progress."""
-        with self.db.read() as session:
-            batch = session.get(Batch, batch_id)
-            if batch is None or batch.owner != owner:
-                raise NotFound(f"no batch {batch_id!r}", field="batch")
-            return _batch_model(batch, reports.batch_progress(session, [batch_id])[batch_id])
-
-    def list_batches(self, owner: str, *, job_id: str | None = None, limit: int = 20) -> BatchPage:
-        """Batches of ``owner`` (of one job), newest first, with their progress."""
-        query = select(Batch).where(Batch.owner == owner).order_by(Batch.id.desc())
-        if job_id is not None:
-            query = query.where(Batch.job_id == job_id)
-        with self.db.read() as session:
-            batches = list(session.scalars(query.limit(_page_size(limit))))
-            progress = reports.batch_progress(session, [b.id for b in batches])
-            return BatchPage(batches=[_batch_model(b, progress[b.id]) for b in batches])
-
-    def summary(
-        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
-    ) -> Summary:
-        """A table of one batch's runs (the last attempt of each), or of the job's newest
-        ``limit`` runs: parameters, ``scheduled_for``, status, duration and values."""
-        batch_out = self.get_batch(owner, batch) if batch is not None else None
-        if batch_out is not None and batch_out.job_id != job_id:
-            raise NotFound(f"no batch {batch!r} of job {job_id!r}", field="batch")
-        with self.db.read() as session:
-            self._own_job(session, owner, job_id)
-            runs = reports.summary_runs(session, job_id, batch, limit)
-            parameters, values, rows = reports.summary_table(runs)
-        return Summary(
-            job_id=job_id, batch=batch_out, parameters=parameters, values=values,
-            rows=[SummaryRow.model_validate(row) for row in rows],
-        )  # fmt: skip
-
-    def summary_csv(
-        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
-    ) -> str:
-        """:meth:`summary` as CSV (see :func:`~jupyter_sched.reports.summary_csv`)."""
-        table = self.summary(owner, job_id, batch=batch, limit=limit)
-        rows = [row.model_dump() for row in table.rows]
-        return reports.summary_csv(table.parameters, table.values, rows)
-
-    def run_notebook(
-        self,
-        owner: str,
-        notebook: str,
-        parameters: dict[str, Any] | None = None,
-        *,
-        kernel: str | None = None,
-        timeout_seconds: float | None = None,
-        output_formats: list[str] | None = None,
-        queue: str | None = None,
-        dispatch: bool = True,
-        now: datetime | None = None,
-    ) -> RunOut:
-        """Run a notebook once, now, without a job.
-
-        With ``dispatch=False`` the run is not handed to the queue (the caller executes it).
-        """
-        now = now or utcnow()
-        parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
-        self._check_kernel(kernel)
-        path = self._resolve(notebook)
-        check_notebook(path, parameters, kernel=kernel, shown=notebook)
-        with self.db.write() as session:
-            run = new_run(
-                None,
-                now=now,
-                trigger="manual",
-                owner=owner,
-                notebook=notebook,
-                root_dir=self._root,
-                parameters=parameters,
-                kernel=kernel,
-                timeout_seconds=timeout_seconds,
-                queue=check_queue(owner, queue or self.settings.default_queue),
-            )
-            run.output_formats = ["ipynb", *sorted(set(output_formats or []) - {"ipynb"})]
-            if not dispatch:
-                run.enqueued_at = now
-            session.add(run)
-        return self._start(run.id, now)
-
-    def _start(self, run_id: str, now: datetime) -> RunOut:
-        snapshot_input(self.db, self.settings, run_id)
-        dispatch(self.db, self.queues, now, run_id=run_id)
-        with self.db.read() as session:
-            run = session.get(Run, run_id)
-            assert run is not None
-            return RunOut.model_validate(run)
-
-    def fire_event(
-        self,
-        owner: str,
-        event: str,
-        payload: Any = None,
-        *,
-        now: datetime | None = None,
-    ) -> list[RunOut]:
-        """Run every active job of ``owner`` whose trigger is the event ``event``.
-
-        ``payload`` (any JSON) reaches notebooks that declare an ``event_payload`` parameter.
-        """
-        now = now or utcnow()
-        name = parse(EventTrigger, {"kind": "event", "event": event}).event
-        payload = _checked_payload(payload)
-        created = []
-        with self.db.write() as session:
-            for job in workflows.event_jobs(session, owner, name):
-                run = new_run(
-                    job, now=now, trigger="event",
-                    parameters={workflows.PAYLOAD_PARAMETER: payload},
-                )  # fmt: skip
-                session.add(run)
-                created.append(run.id)
-        return [self._start(run_id, now) for run_id in created]
-
-    def create_webhook(self, owner: str, job_id: str, *, now: datetime | None = None) -> str:
-        """Give a job a new webhook token and return it; the previous one stops working.
-
-        Only a hash of the token is stored: this is the one time it can be read.
-        """
-        now = now or utcnow()
-        with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            token = webhooks.new_webhook_token(job)
-            job.version += 1
-            job.updated_at = now
-        return token
-
-    def delete_webhook(self, owner: str, job_id: str, *, now: datetime | None = None) -> None:
-        """Turn a job's webhook off."""
-        with self.db.write() as session:
-            job = self._own_job(session, owner, job_id)
-            job.webhook_token_hash = None
-            job.version += 1
-            job.updated_at = now or utcnow()
-
-    def fire_webhook(
-        self, job_id: str, token: str, payload: Any = None, *, now: datetime | None = None
-    ) -> RunOut:
-        """Run a job for a caller holding its webhook token (no Jupyter session needed).
-
-        Raises :class:`~jupyter_sched.errors.Unauthorized` for a wrong or rotated token
-        and :class:`~jupyter_sched.errors.RateLimited` past the per-token rate.
-        """
-        now = now or utcnow()
-        with self.db.read() as session:
-            job = session.get(Job, job_id)
-            webhooks.check_webhook_token(job, token)
-        payload = _checked_payload(payload)
-        self.webhook_limiter.take(job_id)
-        with self.db.write() as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                raise NotFound(f"no job {job_id!r}", field="job_id")
-            if job.status != "active":
-                raise Conflict(f"job_id: the job is {job.status}", field="job_id")
-            run = new_run(
-                job, now=now, trigger="webhook",
-                parameters={workflows.PAYLOAD_PARAMETER: payload},
-            )  # fmt: skip
-            session.add(run)
-        return self._start(run.id, now)
-
-    def get_run(self, owner: str, run_id: str) -> RunOut:
-        """One run of ``owner``."""
-        with self.db.read() as session:
-            return RunOut.model_validate(self._own_run(session, owner, run_id))
-
-    def list_runs(
-        self,
-        owner: str,
-        *,
-        job_id: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        """Runs of ``owner``, newest first, filtered by job, status and queue time."""
-        limit = _page_size(limit)
-        query = select(Run).where(Run.owner == owner).order_by(Run.id.desc()).limit(limit + 1)
-        if job_id is not None:
-            query = query.where(Run.job_id == job_id)
-        if status is not None:
-            query = query.where(Run.status == status)
-        if since is not None:
-            query = query.where(Run.queued_at >= since)
-        if until is not None:
-            query = query.where(Run.queued_at < until)
-        if cursor:
-            query = query.where(Run.id < cursor)
-        with self.db.read() as session:
-            runs = list(session.scalars(query))
-            page = [RunOut.model_validate(run) for run in runs[:limit]]
-        return RunPage(runs=page, next_cursor=page[-1].id if len(runs) > limit else None)
-
-    def cancel_run(self, owner: str, run_id: str, *, now: datetime | None = None) -> RunOut:
-        """Cancel a queued run at once, or ask the worker of a running one to stop it."""
-        now = now or utcnow()
-        with self.db.read() as session:
-            self._own_run(session, owner, run_id)
-        run = request_cancel(
-            self.db, run_id, now, max_retry_delay=self.settings.max_retry_delay_seconds
-        )
-        return RunOut.model_validate(run)
-
-    def rerun(self, owner: str, run_id: str, *, now: datetime | None = None) -> RunOut:
-        """Run the same notebook again with the same parameters."""
-        now = now or utcnow()
-        with self.db.write() as session:
-            old = self._own_run(session, owner, run_id)
-            job = session.get(Job, old.job_id) if old.job_id else None
-            run = new_run(
-                job,
-                now=now,
-                trigger="manual",
-                owner=old.owner,
-                notebook=old.notebook,
-                root_dir=old.root_dir,
-                kernel=old.kernel,
-                timeout_seconds=old.timeout_seconds,
-                queue=old.queue,
-            )
-            run.parameters = dict(old.parameters)
-            run.output_formats = list(old.output_formats)
-            session.add(run)
-        return self._start(run.id, now)
-
-    def run_output(self, owner: str, run_id: str, fmt: str = "ipynb") -> Path:
-        """The executed notebook (``ipynb``) or its HTML rendering (``html``)."""
-        if fmt not in ("ipynb", "html"):
-            raise InvalidInput("format: expected 'ipynb' or 'html'", field="format")
-        with self.db.read() as session:
-            run = self._own_run(session, owner, run_id)
-            ref = run.output_ref if fmt == "ipynb" else run.html_ref
-        return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
-
-    def run_thumbnail(self, owner: str, run_id: str) -> Path:
-        """The thumbnail of the run's last image output (PNG or SVG; 404 when it has none)."""
-        with self.db.read() as session:
-            run = self._own_run(session, owner, run_id)
-            ref = run.thumbnail_ref
-        if ref is None:
-            raise NotFound("the run has no thumbnail: its notebook has no image output")
-        return resolve_ref(self.settings.artifacts_dir, ref, "thumbnail")
-
-    def compare_runs(self, owner: str, run_a: str, run_b: str) -> RunComparison:
-        """What changed from run ``run_a`` to run ``run_b``: parameters and the nbdime diff
-        of their executed notebooks (409 naming the run that has no output yet)."""
-        runs, notebooks = [], []
-        with self.db.read() as session:
-            for field, run_id in (("run_id", run_a), ("other_id", run_b)):
-                run = self._own_run(session, owner, run_id)
-                if run.output_ref is None:
-                    raise Conflict(
-                        f"run {run_id} has no output yet (it is {run.status})", field=field
-                    )
-                runs.append(run)
-        for run in runs:
-            path = resolve_ref(self.settings.artifacts_dir, run.output_ref, "output")
-            notebooks.append(nbformat.read(str(path), as_version=4))
-        diff, cells = compare.compare_notebooks(notebooks[0], notebooks[1])
-        a, b = (RunOut.model_validate(run) for run in runs)
-        return RunComparison(
-            a=a, b=b, parameters=compare.changed_values(a.parameters, b.parameters),
-            cells=cells, summary=compare.summarize(cells), notebook_diff=diff,
-        )  # fmt: skip
-
-    def run_log(self, owner: str, run_id: str, offset: int = 0) -> tuple[str, int]:
-        """The run's log from byte ``offset`` in whole characters, and the offset to ask
-        for next (see :func:`~jupyter_sched.artifacts.read_log`)."""
-        if offset < 0:
-            raise InvalidInput("offset: must be 0 or more", field="offset")
-        with self.db.read() as session:
-            run = self._own_run(session, owner, run_id)
-            ref = run.log_ref
-        if not ref:
-            return "", offset
-        return read_log(resolve_ref(self.settings.artifacts_dir, ref, "log"), offset)
-
-    def job_stats(self, owner: str, job_id: str) -> JobStats:
-        """Counts and success rate over the job's finished runs, and duration percentiles
-        over its newest :data:`DURATION_SAMPLE` successful runs."""
-        with self.db.read() as session:
-            self._own_job(session, owner, job_id)
-            counts = session.get(JobCounts, job_id)
-            durations = sorted(
-                d
-                for d in session.scalars(
-                    select(Run.duration_seconds)
-                    .where(Run.job_id == job_id, Run.status == "succeeded")
-                    .order_by(Run.id.desc())
-                    .limit(DURATION_SAMPLE)
-                )
-                if d is not None
-            )
-        if counts is None:
-            return JobStats(
-                runs=0, succeeded=0, failed=0, success_rate=None, duration_p50_seconds=None,
-                duration_p95_seconds=None, last_success_at=None, last_failure_at=None,
-            )  # fmt: skip
-        failed = counts.failed + counts.timed_out + counts.lost
-        finished = counts.succeeded + failed + counts.cancelled + counts.skipped
-        judged = counts.succeeded + failed
-        return JobStats(
-            runs=finished,
-            succeeded=counts.succeeded,
-            failed=failed,
-            success_rate=counts.succeeded / judged if judged else None,
-            duration_p50_seconds=_percentile(durations, 0.50),
-            duration_p95_seconds=_percentile(durations, 0.95),
-            last_success_at=counts.last_success_at,
-            last_failure_at=counts.last_failure_at,
-        )
+            raise invalid_input(exc, prefix="trigger") from None
 
     # -- the rest -----------------------------------------------------------------------
 
@@ -980,13 +445,16 @@ class Service:
                 names = _job_names(session, owner, upstreams)
         return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
-    def notebook_parameters(self, path: str) -> list[NotebookParameter]:
-        """The parameters a notebook declares, with types, defaults and help.
+    def notebook_parameters(self, path: str, owner: str | None = None) -> list[NotebookParameter]:
+        """The parameters a notebook of ``owner`` declares, with types, defaults and help.
 
         Someone is scheduling a notebook: the workers prepare a kernel for it.
         """
         self.queues.hint_run_soon()
-        return notebook_parameters(self._resolve(path, "path"), field="path", shown=path)
+        who = owner or ""
+        resolved = self._resolve(path, "path", owner=who)
+        with owner_copy(self.settings, who, resolved) as readable:
+            return notebook_parameters(readable, field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Workers that heartbeated within the lease."""
@@ -1042,23 +510,6 @@ class Service:
 
     # -- helpers ------------------------------------------------------------------------
 
-    @property
-    def _root(self) -> str:
-        """This server's root, recorded with every notebook path it checks."""
-        return os.path.realpath(self.settings.root_dir)
-
-    def _own_job(self, session: Session, owner: str, job_id: str) -> Job:
-        job = session.get(Job, job_id)
-        if job is None or job.owner != owner:
-            raise NotFound(f"no job {job_id!r}", field="job_id")
-        return job
-
-    def _own_run(self, session: Session, owner: str, run_id: str) -> Run:
-        run = session.get(Run, run_id)
-        if run is None or run.owner != owner:
-            raise NotFound(f"no run {run_id!r}", field="run_id")
-        return run
-
     def _last_runs(self, session: Session, job_ids: list[str]) -> dict[str, RunOut]:
         if not job_ids:
             return {}
@@ -1077,13 +528,6 @@ class Service:
                 return _job_model(job, None, _upstream_names(reading, job.owner, [job]))
         last_run = self._last_runs(session, [job.id]).get(job.id)
         return _job_model(job, last_run, _upstream_names(session, job.owner, [job]))
-
-
-def _batch_model(batch: Batch, progress: dict[str, int]) -> BatchOut:
-    return BatchOut.model_validate(
-        {name: getattr(batch, name) for name in BatchOut.model_fields if name != "progress"}
-        | {"progress": progress}
-    )
 
 
 #: The fields of the API's job read from the attributes of its row.
@@ -1124,13 +568,6 @@ def _job_model(
     )
 
 
-def _checked_payload(payload: Any) -> Any:
-    """An event's or webhook call's JSON payload, refused if a number in it is not finite."""
-    if payload is None:
-        return None
-    return parse(Payload, payload).model_dump()
-
-
 @dataclass(frozen=True)
 class _CheckedUpdate:
     """A job change validated against the job at ``version``."""
@@ -1146,17 +583,4 @@ def _upstreams(trigger: Trigger) -> list[str]:
     return trigger.jobs if isinstance(trigger, AfterTrigger) else []
 
 
-def _page_size(limit: int) -> int:
-    if limit < 1 or limit > MAX_PAGE:
-        raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE}", field="limit")
-    return limit
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """The nearest-rank ``q`` quantile of sorted values."""
-    if not ordered:
-        return None
-    return float(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))])
-
-
-__all__ = ["Service", "parse", "parse_json"]
+__all__ = ["Service"]

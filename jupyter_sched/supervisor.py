@@ -5,6 +5,7 @@ starts with itself, restarts with backoff when it dies, and stops with itself.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from logging import Logger
 
 import psutil
 
-from .config import ENV_PREFIX, Settings
+from .config import CREDENTIAL_VARIABLES, ENV_PREFIX, Settings
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -27,6 +28,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 class WorkerProcess:
     """A ``jupyter sched worker`` subprocess, restarted with backoff when it dies.
+
+    ``env``'s ``JUPYTER_SCHED_*`` variables (the deployment, credentials included) reach the
+    worker as JSON on its standard input (``--settings-from-stdin``), never in its exec
+    environment, which its kernels could read from ``/proc``; the credentials of Jupyter
+    and the hub (the server's token) do not reach it at all.
 
     The worker runs kernels in their own sessions; when it dies without cleaning up (it
     was killed), the kernels it had started are killed here, from the list of its
@@ -48,7 +54,12 @@ class WorkerProcess:
         max_delay: float = 60.0,
     ) -> None:
         self.argv = argv
-        self.env = env
+        self.env = {
+            k: v
+            for k, v in env.items()
+            if not k.startswith(ENV_PREFIX) and k not in CREDENTIAL_VARIABLES
+        }
+        self.settings_json = json.dumps({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
         self.log = log
         self.stop_timeout = stop_timeout
         self.max_delay = max_delay
@@ -84,8 +95,13 @@ class WorkerProcess:
         # Its own session: a Ctrl-C in the server's terminal does not reach it; the server
         # stops it (and it stops itself if the server dies: --exit-with-parent).
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
+            self.argv, env=self.env, stdin=subprocess.PIPE, start_new_session=True
         )
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died at once: the watchdog sees it
+            self.proc.stdin.write(self.settings_json.encode())
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
         self._started_at = time.monotonic()
         self._descendants = []
         self.log.info("jupyter-sched: embedded worker started (pid %d)", self.proc.pid)

@@ -20,12 +20,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from .compare import OutputView, RunComparison
 from .errors import MissingExtra, SchedError
 
 if TYPE_CHECKING:  # `--help` does not need pydantic
     from pydantic import BaseModel
 
+    from .compare import OutputView, RunComparison
     from .schemas import Job, Run
 
 STATUS_COLOURS = {

@@ -21,41 +21,45 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from . import schedules
-from .artifacts import RunFolder
 from .clock import utcnow
 from .config import Settings
-from .db import UNAVAILABLE_ERRORS, Database, updated
+from .db import Database
 from .errors import Unavailable
-from .lifecycle import (
-    count_final,
-    dispatch,
-    finish,
-    insert_run,
-    new_run,
-    reconcile,
-    request_cancel,
+from .firing import (
+    FireReport,
+    fire_due_batches,
+    job_next_fire,
+    next_fire,
+    schedule_error_text,
+    set_aside,
+    snapshot_run_input,
 )
+from .lifecycle import dispatch, finish, reconcile, request_cancel
 from .models import Job, Run
-from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
 from .queue import Queues
-from .reports import fire_runs
-from .retention import prune
-from .statuses import IN_FLIGHT_STATUSES, Outcome
-from .triggers import job_next_fire, stored_trigger_error
+from .retention import prune, sweep_inputs
+from .statuses import Outcome
+
+__all__ = [
+    "TickReport",
+    "Ticker",
+    "fire_due_jobs",
+    "job_next_fire",
+    "next_fire",
+    "reap_lost_runs",
+    "schedule_error_text",
+    "set_aside",
+    "snapshot_input",
+    "tick",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Due jobs handled per transaction.
-BATCH = 200
-#: Fires of one job examined per tick when catching up after downtime.
-MAX_CATCH_UP = 1000
 
 
 @dataclass
@@ -69,187 +73,65 @@ class TickReport:
     reconciled: list[str] = field(default_factory=list)
 
 
-def fire_due_jobs(db: Database, settings: Settings, now: datetime) -> TickReport:
-    """Create the runs of every fire due at ``now`` and advance each job's next fire.
+def fire_due_jobs(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    queues: Queues | None = None,
+    after_batch: Callable[[FireReport], None] | None = None,
+) -> TickReport:
+    """Create the runs of every fire due at ``now`` and advance each job's next fire
+    (see :mod:`jupyter_sched.firing`; with ``queues``, the runs ready at once are put on
+    their queues batch by batch); then ask the runs that ``overlap=replace`` replaces to
+    cancel.
 
     A job whose fires cannot be made is set aside (see :func:`set_aside`); the others fire.
     """
-    report = TickReport()
-    to_replace: list[str] = []
-    while True:
-        with db.write() as session:
-            query = (
-                select(Job)
-                .where(Job.status == "active", Job.next_fire_at <= now)
-                .order_by(Job.next_fire_at)
-                .limit(BATCH)
-            )
-            if not db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            jobs = session.scalars(query).all()
-            for job in jobs:
-                job_id, due_at = job.id, job.next_fire_at
-                fired = TickReport()
-                replace: list[str] = []
-                try:
-                    with session.begin_nested():  # a savepoint: one job's failure is its own
-                        _fire_job(session, job, settings, now, fired, replace)
-                except UNAVAILABLE_ERRORS:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
-                    set_aside(session, job_id, due_at, exc, now)
-                    continue
-                report.fired += fired.fired
-                report.skipped += fired.skipped
-                to_replace += replace
-        if len(jobs) < BATCH:
-            break
-    for run_id in to_replace:
+    fired = fire_due_batches(db, settings, now, queues=queues, after_batch=after_batch)
+    for run_id in fired.to_replace:
         try:
             request_cancel(db, run_id, now, max_retry_delay=settings.max_retry_delay_seconds)
         except Unavailable:
             raise
         except Exception:  # noqa: BLE001 - a run that finished meanwhile needs no cancel
             log.debug("replace: run %s already finished", run_id)
-    for run_id in report.fired:
-        snapshot_input(db, settings, run_id)
-    return report
-
-
-def set_aside(
-    session: Session, job_id: str, due_at: datetime | None, exc: Exception, now: datetime
-) -> None:
-    """Take a job that cannot be fired out of the schedule: status ``error`` with why.
-
-    Resuming the job or changing its trigger puts it back (see the service).
-    """
-    detail = stored_trigger_error(exc)
-    reason = f"the job cannot be fired: {detail}"[:2000]
-    changed = updated(
-        session,
-        update(Job)
-        .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
-        .values(
-            status="error",
-            error=reason,
-            next_fire_at=None,
-            version=Job.version + 1,
-            updated_at=now,
-        ),
-    )
-    if changed:
-        log.warning("job %s set aside: %s", job_id, reason)
-
-
-def _fire_job(
-    session: Session,
-    job: Job,
-    settings: Settings,
-    now: datetime,
-    report: TickReport,
-    to_replace: list[str],
-) -> None:
-    due_at = job.next_fire_at
-    assert due_at is not None
-    fires = [due_at]
-    following = job_next_fire(job, due_at)
-    while following is not None and following <= now and len(fires) < MAX_CATCH_UP:
-        fires.append(following)
-        following = job_next_fire(job, following)
-    if following is not None and following <= now:
-        following = job_next_fire(job, now)
-    to_run, missed = schedules.collapse_misfires(
-        fires, now, "skip" if job.misfire == "skip" else "run_once", settings.misfire_grace_seconds
-    )
-    if job.max_runs is not None:
-        to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
-        if job.fire_count + len(to_run) >= job.max_runs:
-            following = None
-    advanced = updated(
-        session,
-        update(Job)
-        .where(Job.id == job.id, Job.next_fire_at == due_at)
-        .values(next_fire_at=following, fire_count=Job.fire_count + len(to_run)),
-    )
-    if not advanced:
-        return  # another ticker handled this job
-    if missed:
-        log.info("job %s: %d missed fire(s) not run (misfire=%s)", job.id, len(missed), job.misfire)
-        _record_missed(session, job, missed, now, report)
-    active = session.scalars(
-        select(Run.id).where(Run.job_id == job.id, Run.status.in_(IN_FLIGHT_STATUSES))
-    ).all()
-    for scheduled_for in to_run:
-        if job.overlap == "skip" and active:
-            why = f"the previous run {active[0]} was still going (overlap=skip)"
-            _record_skipped(session, job, scheduled_for, now, report, "Skipped", why)
-            continue
-        if job.overlap == "replace":
-            to_replace.extend(active)
-        for run in fire_runs(session, job, scheduled_for, now):  # a sweep: one per set
-            if insert_run(session, run):
-                report.fired.append(run.id)
-                active = [*active, run.id]
-
-
-def _record_skipped(
-    session: Session,
-    job: Job,
-    scheduled_for: datetime,
-    now: datetime,
-    report: TickReport,
-    ename: str,
-    evalue: str,
-) -> None:
-    """A ``skipped`` run of the fire at ``scheduled_for``, final at once, saying why."""
-    run = new_run(
-        job,
-        now=now,
-        trigger="schedule",
-        scheduled_for=scheduled_for,
-        status="skipped",
-        finished_at=now,
-        error_ename=ename,
-        error_evalue=evalue,
-    )
-    if insert_run(session, run):
-        count_final(session, job.id, "skipped", now)
-        report.skipped.append(run.id)
-
-
-def _record_missed(
-    session: Session, job: Job, missed: list[datetime], now: datetime, report: TickReport
-) -> None:
-    """One ``skipped`` run, at the latest missed fire, says in the history that fires were
-    missed while nothing was ticking (one row, however long the outage)."""
-    first, last = missed[0], missed[-1]
-    span = (
-        f"the fire at {last.isoformat()}"
-        if len(missed) == 1
-        else f"{len(missed)} fires from {first.isoformat()} to {last.isoformat()}"
-    )
-    why = f"{span} came while no scheduler was running (misfire={job.misfire})"
-    _record_skipped(session, job, last, now, report, "Missed", why)
+    return TickReport(fired=fired.fired, skipped=fired.skipped, dispatched=fired.enqueued)
 
 
 def snapshot_input(db: Database, settings: Settings, run_id: str) -> None:
-    """Copy a run's notebook into its folder now, so the run executes it as it was."""
+    """Keep the run's notebook as it is now (by content), so the run executes it as it was."""
     with db.read() as session:
         run = session.get(Run, run_id)
         if run is None:
             return
-        notebook = run.notebook
-        root = notebook_root(run.root_dir, settings.root_dir)
-    folder = RunFolder(settings.artifacts_dir, run_id)
-    try:
-        folder.snapshot(resolve_notebook(root, notebook))
-    except Exception as exc:  # noqa: BLE001 - the worker fails the run with a clear error
-        log.info("run %s: no snapshot of %s (%s)", run_id, notebook, exc)
+        root_dir, notebook = run.root_dir, run.notebook
+    ref = snapshot_run_input(settings, root_dir, notebook)
+    if ref is None:
         return
     with db.write() as session:
-        session.execute(
-            update(Run).where(Run.id == run_id).values(input_ref=folder.ref("input.ipynb"))
-        )
+        session.execute(update(Run).where(Run.id == run_id).values(input_ref=ref))
+
+
+_CUTOFF = bindparam("cutoff", type_=Run.__table__.c.heartbeat_at.type)
+#: Running runs whose heartbeat (or claim, before the first one) is older than the cutoff;
+#: built once: building it costs more than running it when nothing is stale.
+_STALE_RUNS = select(Run.id, Run.cancel_requested_at).where(
+    Run.status == "running",
+    or_(
+        Run.heartbeat_at < _CUTOFF,
+        and_(Run.heartbeat_at.is_(None), Run.claimed_at < _CUTOFF),
+    ),
+)
+_NEXT_FIRE = (
+    select(Job.next_fire_at)
+    .where(Job.status == "active", Job.next_fire_at.is_not(None))
+    .order_by(Job.next_fire_at)
+    .limit(1)
+)
+_NEXT_RETRY = select(func.min(Run.not_before)).where(
+    Run.status == "queued", Run.enqueued_at.is_(None), Run.not_before.is_not(None)
+)
 
 
 def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]:
@@ -264,9 +146,7 @@ def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]
         and_(Run.heartbeat_at.is_(None), Run.claimed_at < cutoff),
     )
     with db.read() as session:
-        candidates = session.execute(
-            select(Run.id, Run.cancel_requested_at).where(Run.status == "running", stale)
-        ).all()
+        candidates = session.execute(_STALE_RUNS, {"cutoff": cutoff}).all()
     lost = []
     for run_id, cancel_requested_at in candidates:
         if cancel_requested_at is not None:
@@ -296,16 +176,23 @@ def tick(
     reconcile_queue: bool = True,
     reap: bool = True,
 ) -> TickReport:
-    """One pass of the ticker: fire due jobs, reap lost runs (when ``reap``), dispatch
+    """One pass of the ticker: reap lost runs (when ``reap``), fire due jobs, dispatch
     ready runs, and (when ``reconcile_queue``) re-dispatch runs whose queue message was lost.
 
+    Fired runs go to the queue after each batch of fires is committed, so a rush of
+    thousands of fires starts its first runs while later batches are written.
     Each step runs whatever happened to the others (a failure is logged); only an
     unavailable database ends the tick.
     """
-    report = _step("firing due jobs", lambda: fire_due_jobs(db, settings, now), TickReport())
+    report = TickReport()
     if reap:
         report.lost = _step("reaping", lambda: reap_lost_runs(db, settings, now), [])
-    report.dispatched = _step("dispatching", lambda: dispatch(db, queues, now), [])
+
+    fired = _step(
+        "firing due jobs", lambda: fire_due_jobs(db, settings, now, queues=queues), TickReport()
+    )
+    report.fired, report.skipped, report.dispatched = fired.fired, fired.skipped, fired.dispatched
+    report.dispatched += _step("dispatching", lambda: dispatch(db, queues, now), [])
     if reconcile_queue:
         report.reconciled = _step(
             "reconciling",
@@ -313,6 +200,14 @@ def tick(
             [],
         )
     return report
+
+
+def next_due(db: Database) -> datetime | None:
+    """The earliest instant something becomes due: a job's next fire or a retry's delay."""
+    with db.read() as session:
+        fire = session.scalar(_NEXT_FIRE)
+        retry = session.scalar(_NEXT_RETRY)
+    return min((t for t in (fire, retry) if t is not None), default=None)
 
 
 def _step(name: str, action: Callable[[], T], default: T) -> T:
@@ -326,7 +221,8 @@ def _step(name: str, action: Callable[[], T], default: T) -> T:
 
 
 class Ticker:
-    """Runs :func:`tick` at least every ``settings.tick_seconds`` in a background thread."""
+    """Runs :func:`tick` in a background thread: at the instant the next fire or retry is
+    due, when woken (a job changed), and at least every ``settings.tick_seconds``."""
 
     def __init__(self, db: Database, queues: Queues, settings: Settings) -> None:
         self.db = db
@@ -377,10 +273,22 @@ class Ticker:
                 # Swept even without a deployment retention: jobs may have their own.
                 if time.monotonic() - last_sweep >= self.settings.retention_sweep_seconds:
                     prune(self.db, self.settings, utcnow())
+                    sweep_inputs(self.db, self.settings, utcnow())
                     last_sweep = time.monotonic()
                 self.ticks += 1
+                wait = self._seconds_to_next_due()
             except Unavailable:
-                pass  # logged once by the database; the next tick tries again
+                wait = self.settings.tick_seconds  # logged once by the database
             except Exception:
                 log.exception("tick failed; trying again")
-            self._wake.wait(self.settings.tick_seconds)
+                wait = self.settings.tick_seconds
+            self._wake.wait(wait)
+
+    def _seconds_to_next_due(self) -> float:
+        """Until the next fire or retry is due (at most ``tick_seconds``): the ticker wakes
+        at that instant rather than on the next period."""
+        due = next_due(self.db)
+        if due is None:
+            return self.settings.tick_seconds
+        until = (due - utcnow()).total_seconds() + 0.001  # a timer may wake a hair early
+        return min(max(until, 0.0), self.settings.tick_seconds)

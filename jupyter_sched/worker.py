@@ -28,16 +28,26 @@ from huey.consumer import Consumer
 from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
-from .artifacts import HTML, INPUT, LOG, OUTPUT, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
+from .artifacts import (
+    HTML,
+    INPUT,
+    LOG,
+    OUTPUT,
+    THUMBNAIL_PNG,
+    THUMBNAIL_SVG,
+    RunFolder,
+    is_input_ref,
+)
 from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
-from .errors import SchedError, SecretMismatch, Unavailable
+from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
 from .kernels import KernelSupply
 from .lifecycle import claim, dispatch, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
+from .owners import owner_account, read_as
 from .queue import Queues, RunQueue, check_secret
 from .reports import logical_time_text
 from .statuses import Outcome
@@ -301,12 +311,30 @@ class Worker:
 
         run_id = active.run_id
         folder = RunFolder(self.settings.artifacts_dir, run_id)
-        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.create()
         folder.file(LOG).touch()
-        refs.update(log_ref=folder.ref(LOG), input_ref=folder.ref(INPUT))
+        refs.update(log_ref=folder.ref(LOG))
         run, job_trigger, checks = self._until_answered(
             lambda _: self._first_heartbeat(run_id, refs["log_ref"])
         )
+        account = None
+        if self.settings.run_as_owner:
+            try:
+                account = owner_account(run.owner)
+            except NoSuchOwner as exc:
+                with open(folder.file(LOG), "a", encoding="utf-8") as f:
+                    f.write(f"cannot run: {exc.message}\n")
+                return Outcome("failed", "NoSuchOwner", exc.message)
+            # The run's files are its owner's alone; this worker (root) still writes them.
+            account.own(folder.path, 0o700)
+            account.own(folder.file(LOG), 0o600)
+        # The input as it was at fire time: the version stored by content when the run was
+        # made (shared by the runs of that version), else a copy in the run's folder.
+        ref = run.input_ref
+        stored = self.settings.artifacts_dir / ref if ref and is_input_ref(ref) else None
+        source = stored if stored is not None and stored.is_file() else folder.file(INPUT)
+        if source != stored:
+            refs["input_ref"] = folder.ref(INPUT)
         cwd = folder.path
         try:
             # The path is checked again at execution time: a symlink swapped in after the
@@ -314,10 +342,13 @@ class Worker:
             root = notebook_root(run.root_dir, self.settings.root_dir)
             notebook = resolve_notebook(root, run.notebook)
             cwd = notebook.parent
-            if not folder.has_snapshot():
-                folder.snapshot(notebook)
+            if not source.is_file():
+                if account is None:
+                    folder.snapshot(notebook)
+                else:  # read with the owner's rights, never the worker's
+                    folder.write_snapshot(read_as(account, notebook))
         except SchedError as exc:
-            if not folder.has_snapshot():
+            if not source.is_file():
                 with open(folder.file(LOG), "a", encoding="utf-8") as f:
                     f.write(f"cannot run: {exc.message}\n")
                 return Outcome("failed", type(exc).__name__, exc.message)
@@ -329,9 +360,7 @@ class Worker:
             # Values the scheduler offers (upstream results, event payloads) go only to
             # notebooks that declare them.
             try:
-                declared = {
-                    p.name for p in notebook_parameters(folder.file(INPUT), kernel=run.kernel)
-                }
+                declared = {p.name for p in notebook_parameters(source, kernel=run.kernel)}
             except SchedError:
                 declared = set()
             parameters = {k: v for k, v in parameters.items() if k not in reserved or k in declared}
@@ -342,7 +371,7 @@ class Worker:
             refs["parameters"] = parameters
         html = folder.file(HTML) if "html" in run.output_formats else None
         files = RunFiles(
-            input=folder.file(INPUT), output=folder.file(OUTPUT), log=folder.file(LOG),
+            input=source, output=folder.file(OUTPUT), log=folder.file(LOG),
             html=html, cwd=cwd,
         )  # fmt: skip
         execution = Execution(
@@ -353,11 +382,16 @@ class Worker:
             on_progress=lambda done, total: self._on_progress(run_id, done, total),
             timeout_seconds=run.timeout_seconds,
             kill_grace_seconds=self.settings.kill_grace_seconds,
+            account=account,
         )
         active.attach(
             execution, time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
         )
-        outcome = execution.run()
+        try:
+            outcome = execution.run()
+        finally:
+            if account is not None:
+                folder.give_to(account.uid, account.gid)
         if files.output.exists():
             refs["output_ref"] = folder.ref(OUTPUT)
             refs["values"] = read_values(files.output)

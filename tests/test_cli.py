@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyter_sched.cli import parse_value
+from jupyter_sched.joboptions import parse_value
 from jupyter_sched.service import Service
 
 from .conftest import REPO, wait_for_worker_process
@@ -352,3 +352,23 @@ def test_runs_diff_shows_changed_parameters_cells_and_chart(tmp_path: Path) -> N
     assert [p["name"] for p in data["parameters"]] == ["region"]
     missing = sched(tmp_path, "runs", "diff", ids[0], "nosuchrun")
     assert missing.returncode == 1 and "nosuchrun" in missing.stderr
+
+
+def test_missing_postgres_driver_is_one_line_and_exit_code_4(tmp_path: Path) -> None:
+    # Hide psycopg from the CLI the way a wheel installed without the extra lacks it.
+    hider = tmp_path / "hide"
+    hider.mkdir()
+    (hider / "psycopg.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(hider), "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter_sched.cli", "--db-url",
+         "postgresql+psycopg://sched@127.0.0.1:9/sched", "jobs", "list"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: a PostgreSQL history database needs the Python module 'psycopg', which is "
+        "missing: pip install 'jupyter-sched[postgres]'"
+    ]

@@ -680,6 +680,24 @@ export type components = {
       force?: boolean;
     };
     /**
+     * EmailReport
+     * @description The rendered report of the run in the body of the email.
+     */
+    EmailReport: {
+      /** Attach */
+      attach?: ('ipynb' | 'html')[];
+      /**
+       * Hide Input
+       * @default false
+       */
+      hide_input?: boolean;
+      /**
+       * Max Bytes
+       * @default null
+       */
+      max_bytes?: number | null;
+    };
+    /**
      * EmailTarget
      * @description Send an email about the run through the deployment's SMTP server.
      */
@@ -697,6 +715,8 @@ export type components = {
        * @enum {string}
        */
       op?: '<' | '<=' | '>' | '>=' | '==' | '!=';
+      /** @default null */
+      report?: components['schemas']['EmailReport'] | null;
       /**
        * Slower Than Seconds
        * @default null
@@ -1090,6 +1110,11 @@ export type components = {
        */
       limit?: number;
       /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
+      /**
        * Status
        * @default null
        */
@@ -1420,6 +1445,8 @@ export type components = {
       notebook: string;
       /** Output Formats */
       output_formats: string[];
+      /** Owner */
+      owner: string;
       /** Parameters */
       parameters: {
         [key: string]: unknown;
@@ -1510,6 +1537,11 @@ export type components = {
        * @default 50
        */
       limit?: number;
+      /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
       /**
        * Since
        * @default null
@@ -2002,6 +2034,7 @@ export interface operations {
       query?: {
         cursor?: string;
         limit?: number;
+        owner?: string;
         status?: 'active' | 'paused' | 'error';
         tag?: string;
       };
@@ -3245,6 +3278,7 @@ export interface operations {
         cursor?: string;
         job_id?: string;
         limit?: number;
+        owner?: string;
         since?: string;
         status?:
           | 'queued'

@@ -150,6 +150,23 @@ class TestEmbeddedWorker:
         after = await api.json("POST", f"jobs/{job['id']}/run", status=201)
         assert (await api.wait_run(after["id"]))["status"] == "succeeded"
 
+    async def test_the_worker_gets_its_settings_on_stdin_not_in_its_environment(
+        self, api: Api, sched_app: SchedApp
+    ) -> None:
+        worker = sched_app.worker
+        assert worker is not None and worker.pid is not None
+        # It joined the server's deployment: it runs the server's jobs.
+        job = await api.json(
+            "POST", "jobs", {"name": "env", "notebook": "trivial.ipynb"}, status=201
+        )
+        run = await api.json("POST", f"jobs/{job['id']}/run", status=201)
+        assert (await api.wait_run(run["id"]))["status"] == "succeeded"
+        # ... yet its environment, which a kernel could read from /proc, names none of it.
+        environ = psutil.Process(worker.pid).environ()
+        assert not [key for key in environ if key.startswith("JUPYTER_SCHED_")]
+        assert "JUPYTER_TOKEN" not in environ and "JUPYTERHUB_API_TOKEN" not in environ
+        assert "--settings-from-stdin" in psutil.Process(worker.pid).cmdline()
+
     @pytest.mark.slow
     async def test_stop_leaves_no_worker_and_no_kernel(self, api: Api, sched_app: SchedApp) -> None:
         worker = sched_app.worker

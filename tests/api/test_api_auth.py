@@ -23,7 +23,9 @@ def route_calls(job_id: str, run_id: str) -> list[tuple[str, str]]:
     """(method, path) of every operation of every route, with real ids filled in."""
     calls = []
     for template, handler in ROUTES:
-        path = template.lstrip("/").format(job_id=job_id, run_id=run_id, name="sales.loaded")
+        path = template.lstrip("/").format(
+            job_id=job_id, run_id=run_id, other_id=run_id, name="sales.loaded"
+        )
         for method in METHODS:
             if getattr(handler, method) is not getattr(web.RequestHandler, method):
                 calls.append((method.upper(), path))
@@ -39,7 +41,7 @@ async def make_job_and_run(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
 async def test_every_route_needs_credentials(api: Api) -> None:
     job, run = await make_job_and_run(api)
     calls = route_calls(job["id"], run["id"])
-    assert len(calls) == 23
+    assert len(calls) == 25
     anonymous = api.as_user({})
     for method, path in calls:
         body = b"{}" if method in ("POST", "PATCH") else None
@@ -165,7 +167,7 @@ class TestUsersAreKeptApart:
             for method, path in route_calls(job["id"], run["id"])
             if job["id"] in path or run["id"] in path
         ]
-        assert len(theirs) == 14
+        assert len(theirs) == 16
         for method, path in theirs:
             body = b"{}" if method in ("POST", "PATCH") else None
             error = await bob.error(method, path, raw=body, status=404)

@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers import PostgresServer, RedisServer, postgres_server, redis_server
+from tests.servers import (
+    HOST,
+    PostgresServer,
+    RedisServer,
+    find_free_port,
+    postgres_server,
+    redis_server,
+)
 
 from .accounts import HubTestSession, close_session, open_session
 from .environment import HubEnvironment, ensure_hub_environment
@@ -35,6 +45,17 @@ DEPLOY_CONFIG = REPO / "deploy" / "jupyterhub_config.py"
 HUB_TEST_TIMEOUT = 1200
 #: The people who use the hub (eve only has a Unix account).
 HUB_PEOPLE = ("alice", "bob", "carol")
+
+
+@dataclass(frozen=True)
+class SchedDeployment:
+    """The scheduler of the test hub: its root-only settings file, the service's address,
+    and the settings (by variable) that the file holds."""
+
+    env_file: Path
+    service_url: str
+    settings: dict[str, str]
+    data_dir: Path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,9 +94,43 @@ def hub_session() -> Iterator[HubTestSession]:
 
 
 @pytest.fixture(scope="package")
-def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterator[Hub]:
+def sched_deployment(
+    hub_session: HubTestSession, hub_postgres: PostgresServer, hub_redis: RedisServer
+) -> Iterator[SchedDeployment]:
+    """The scheduler's settings file of the deployment (root only, as an admin writes
+    ``/etc/jupyter-sched/sched.env``): database, Redis, secret, artifacts folder, runs as
+    their owner, notebook paths relative to each user's home."""
+    # Where an admin puts it (/var/lib/jupyter-sched): a folder users may enter (each run
+    # folder is its owner's alone, mode 0700) but not list.
+    data_dir = Path(tempfile.mkdtemp(prefix=f"jsched-data-{hub_session.id}-", dir="/var/tmp"))
+    data_dir.chmod(0o711)
+    settings = {
+        "JUPYTER_SCHED_DB_URL": hub_postgres.create_database("sched_hub"),
+        "JUPYTER_SCHED_REDIS_URL": hub_redis.url,
+        "JUPYTER_SCHED_SECRET": secrets.token_hex(32),
+        "JUPYTER_SCHED_DATA_DIR": str(data_dir),
+        "JUPYTER_SCHED_RUN_AS_OWNER": "true",
+        "JUPYTER_SCHED_USER_ROOT_DIR": "~{owner}",
+        "JUPYTER_SCHED_TICK_SECONDS": "0.5",
+    }
+    env_file = hub_session.directory / "sched.env"
+    env_file.touch(mode=0o600)
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    try:
+        yield SchedDeployment(env_file, f"http://{HOST}:{find_free_port()}", settings, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def hub(
+    hub_environment: HubEnvironment,
+    hub_session: HubTestSession,
+    sched_deployment: SchedDeployment,
+) -> Iterator[Hub]:
     """A running JupyterHub configured by ``deploy/jupyterhub_config.py``: alice and bob may
-    log in (users group), carol administers it (admins group), eve may not log in."""
+    log in (users group), carol administers it (admins group), eve may not log in; the
+    hub runs the scheduler service on the deployment's database and Redis."""
     hub = start_hub(
         hub_environment,
         hub_session.directory,
@@ -83,6 +138,8 @@ def hub(hub_environment: HubEnvironment, hub_session: HubTestSession) -> Iterato
         extra_env={
             "JUPYTERHUB_USERS_GROUP": hub_session.users_group,
             "JUPYTERHUB_ADMINS_GROUP": hub_session.admins_group,
+            "JUPYTER_SCHED_ENV_FILE": str(sched_deployment.env_file),
+            "JUPYTER_SCHED_SERVICE_URL": sched_deployment.service_url,
         },
     )
     try:

@@ -1,8 +1,8 @@
 """reports: batches, runs' recorded values and batch place, jobs' sweep and checks; a
 schedule fire is unique per (job, scheduled_for, batch_index) among schedule runs only
 
-Revision ID: 0010
-Revises: 0009_outputs
+Revision ID: 0011_reports
+Revises: 0010_ticker
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import jupyter_sched.models
 
-revision: str = "0010"
-down_revision: str | None = "0009_outputs"
+revision: str = "0011_reports"
+down_revision: str | None = "0010_ticker"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,599 @@
+"""Firing due schedules at scale: thousands of jobs due at the same instant in a second.
+
+A pass reads the due jobs, works out each job's fires in Python (pure functions of the
+trigger, cached per trigger, so ten thousand jobs on ``0 6 * * *`` cost one cron step),
+then writes a batch at once: one multi-row INSERT of the runs (``ON CONFLICT DO
+NOTHING`` on the (job, scheduled time) key) and one executemany UPDATE advancing the
+jobs, in a short transaction. Input snapshots are taken per notebook version before the
+transaction, not per run (:class:`~jupyter_sched.artifacts.InputStore`).
+
+Exactly one run per fire however many tickers: the batch's job rows are read inside the
+write transaction (SQLite serializes writers; PostgreSQL locks the rows with ``FOR
+UPDATE SKIP LOCKED``), each advance is a compare-and-set on ``next_fire_at`` and the
+insert skips fires that exist. A job whose fires cannot be computed is set aside (status
+``error``); should the batch's writes fail for a reason other than an unreachable
+database, the batch is written again job by job, each in its own savepoint, so that only
+the faulty job is set aside.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pydantic import ValidationError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from . import schedules
+from .artifacts import InputStore
+from .config import Settings
+from .db import UNAVAILABLE_ERRORS, Database
+from .lifecycle import SERIAL_OVERLAPS, bulk_execute, enqueue_marked, insert_runs, run_values
+from .models import Batch, Job, JobCounts, Run
+from .notebooks import notebook_root, resolve_notebook
+from .queue import Queues
+from .reports import fire_rows
+from .schemas import TRIGGER_KINDS, CronTrigger, IntervalTrigger, OnceTrigger, Trigger
+from .schemas import stored_trigger as _stored_trigger
+
+log = logging.getLogger(__name__)
+
+#: Due jobs handled per transaction.
+BATCH = 1000
+#: Fires of one job run (or examined, for a cron catch-up) per pass.
+MAX_CATCH_UP = 1000
+#: The job columns a fire needs (rows, not ORM objects: cheaper by an order of magnitude).
+_JOB_COLUMNS = (
+    Job.id, Job.owner, Job.notebook, Job.root_dir, Job.parameters, Job.kernel, Job.trigger,
+    Job.start_at, Job.end_at, Job.max_runs, Job.fire_count, Job.next_fire_at, Job.misfire,
+    Job.overlap, Job.queue, Job.priority, Job.timeout_seconds, Job.output_formats,
+    Job.created_at, Job.sweep, Job.max_parallel,
+)  # fmt: skip
+
+
+_NOW = bindparam("now", type_=Job.__table__.c.next_fire_at.type)
+#: Statements built once (building costs more than an idle tick's query): a look at the
+#: due jobs without a write lock, then the due jobs' rows in the write transaction
+#: (on PostgreSQL locked, skipping those another ticker is firing).
+_LOOK = (
+    select(Job.id, Job.notebook, Job.root_dir)
+    .where(Job.status == "active", Job.next_fire_at <= _NOW)
+    .order_by(Job.next_fire_at)
+    .limit(BATCH)
+)
+_DUE_JOBS = (
+    select(*_JOB_COLUMNS)
+    .where(Job.status == "active", Job.next_fire_at <= _NOW)
+    .order_by(Job.next_fire_at)
+    .limit(BATCH)
+)
+_DUE_JOBS_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_trigger(key: str) -> Trigger:
+    return _stored_trigger(json.loads(key))
+
+
+def stored_trigger(data: dict[str, Any]) -> Trigger:
+    """A job's stored trigger, parsed once per distinct trigger (cached)."""
+    try:
+        return _parsed_by_items(tuple(sorted(data.items())))
+    except TypeError:  # a value that is not hashable (a list of upstream jobs)
+        return _parsed_trigger(json.dumps(data, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_by_items(items: tuple[tuple[str, Any], ...]) -> Trigger:
+    return _stored_trigger(dict(items))
+
+
+@functools.lru_cache(maxsize=65536)
+def _next_cron_fire(expr: str, tz: str, after: datetime) -> datetime:
+    return schedules.next_cron_fire(expr, tz, after)
+
+
+def next_fire(
+    trigger: Trigger | dict[str, Any],
+    after: datetime,
+    *,
+    anchor: datetime,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> datetime | None:
+    """The first fire of ``trigger`` strictly after ``after`` within the window, or None.
+
+    ``anchor`` is where interval schedules count from (the job's start or creation).
+    """
+    if isinstance(trigger, dict):
+        trigger = stored_trigger(trigger)
+    if start_at is not None and after < start_at:
+        after = start_at - timedelta(microseconds=1)
+    fire: datetime | None
+    match trigger:
+        case CronTrigger():
+            fire = _next_cron_fire(trigger.cron, trigger.timezone, after)
+        case IntervalTrigger():
+            fire = schedules.next_interval_fire(trigger.every_seconds, start_at or anchor, after)
+        case OnceTrigger():
+            fire = trigger.at if trigger.at > after else None
+        case _:
+            fire = None
+    if fire is not None and end_at is not None and fire > end_at:
+        return None
+    return fire
+
+
+def job_next_fire(job: Any, after: datetime) -> datetime | None:
+    """The job's next fire after ``after``, honouring its window and ``max_runs``
+    (``job``: a :class:`Job` or a row with its columns)."""
+    if job.max_runs is not None and job.fire_count >= job.max_runs:
+        return None
+    return next_fire(
+        job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=job.end_at
+    )
+
+
+@dataclass
+class Missed:
+    """The fires of one job that came while no scheduler ran: how many, first and last.
+
+    ``count`` is exact for intervals (arithmetic) and for cron up to :data:`MAX_CATCH_UP`
+    (a bounded walk); ``exact`` is False beyond that.
+    """
+
+    count: int
+    first: datetime
+    last: datetime
+    #: The fire before ``last`` (None when ``count`` is 1).
+    previous: datetime | None = None
+    exact: bool = True
+
+    def describe(self) -> str:
+        if self.count == 1:
+            return f"the fire at {self.last.isoformat()}"
+        many = str(self.count) if self.exact else f"at least {self.count}"
+        return f"{many} fires from {self.first.isoformat()} to {self.last.isoformat()}"
+
+
+@dataclass
+class Plan:
+    """What one job's due fires become: runs, a missed-fires record, its next fire."""
+
+    job: Any
+    due_at: datetime
+    following: datetime | None
+    to_run: list[datetime]
+    missed: Missed | None = None
+
+
+def plan_fires(job: Any, now: datetime, grace_seconds: float) -> Plan:
+    """The fires of ``job`` due at ``now`` with its misfire policy applied (pure).
+
+    Fires older than ``grace_seconds`` are missed: ``run_once`` runs the latest of them,
+    ``skip`` none. Missed fires are counted, not walked one by one, for intervals.
+    """
+    due_at: datetime = job.next_fire_at
+    cutoff = now - timedelta(seconds=grace_seconds)
+    to_run: list[datetime] = []
+    missed: Missed | None = None
+    cursor: datetime | None = due_at
+    if due_at < cutoff:
+        missed, cursor = _missed_fires(job, due_at, cutoff)
+        if job.misfire != "skip":
+            to_run.append(missed.last)
+            missed = _all_but_last(missed)
+    while cursor is not None and cursor <= now and len(to_run) < MAX_CATCH_UP:
+        to_run.append(cursor)
+        cursor = job_next_fire(job, cursor)
+    if cursor is not None and cursor <= now:
+        cursor = job_next_fire(job, now)  # beyond what one pass runs: resume from now
+    if job.max_runs is not None:
+        to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
+        if job.fire_count + len(to_run) >= job.max_runs:
+            cursor = None
+    return Plan(job, due_at, cursor, to_run, missed)
+
+
+def _interval(job: Any) -> tuple[timedelta, datetime] | None:
+    trigger = stored_trigger(job.trigger)
+    if not isinstance(trigger, IntervalTrigger):
+        return None
+    every = timedelta(microseconds=round(trigger.every_seconds * 1_000_000))
+    return every, job.start_at or job.created_at
+
+
+def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed, datetime | None]:
+    """The fires from ``due_at`` (included) to ``cutoff`` (excluded), and the first fire
+    at or after ``cutoff`` (None when the schedule ends first)."""
+    interval = _interval(job)
+    if interval is not None:
+        every, anchor = interval
+        last_due = cutoff - timedelta(microseconds=1)
+        if job.end_at is not None:
+            last_due = min(last_due, job.end_at)
+        steps = max((last_due - anchor) // every, 0)
+        last = max(anchor + steps * every, due_at)
+        count = (last - due_at) // every + 1
+        previous = last - every if count > 1 else None
+        return Missed(count, due_at, last, previous), job_next_fire(job, last)
+    fires = [due_at]
+    following = job_next_fire(job, due_at)
+    while following is not None and following < cutoff and len(fires) < MAX_CATCH_UP:
+        fires.append(following)
+        following = job_next_fire(job, following)
+    exact = following is None or following >= cutoff
+    if not exact:
+        # more than one walk's worth: find the latest missed fires from a little before
+        # the cutoff instead of walking the whole outage
+        assert following is not None
+        fires = [due_at, *_last_fires_before(job, cutoff, following)]
+        following = job_next_fire(job, fires[-1])
+    previous = fires[-2] if len(fires) > 1 else None
+    count = len(fires) if exact else MAX_CATCH_UP
+    return Missed(count, due_at, fires[-1], previous, exact), following
+
+
+def _last_fires_before(job: Any, cutoff: datetime, known: datetime) -> list[datetime]:
+    """The last two fires before ``cutoff`` (``known`` is a fire before it), walking
+    forward from ever earlier starts rather than from ``known``."""
+    for back in (timedelta(minutes=1), timedelta(hours=1), timedelta(days=1),
+                 timedelta(days=31), timedelta(days=366)):  # fmt: skip
+        start = cutoff - back
+        if start <= known:
+            break
+        fires: list[datetime] = []
+        fire = job_next_fire(job, start - timedelta(microseconds=1))
+        while fire is not None and fire < cutoff:
+            fires.append(fire)
+            fire = job_next_fire(job, fire)
+        if len(fires) >= 2:
+            return fires[-2:]
+    fires = [known]
+    fire = job_next_fire(job, known)
+    while fire is not None and fire < cutoff:
+        fires = [fires[-1], fire]
+        fire = job_next_fire(job, fire)
+    return fires
+
+
+def _all_but_last(span: Missed) -> Missed | None:
+    """``span`` without its last fire (which ``run_once`` runs), or None if it was alone."""
+    if span.count <= 1 or span.previous is None:
+        return None
+    return Missed(span.count - 1, span.first, span.previous, None, span.exact)
+
+
+@dataclass(frozen=True)
+class ReadyRun:
+    """A fired run that can go to its queue at once (no overlap rule holds it back)."""
+
+    id: str
+    queue: str
+    priority: int
+
+
+_JOBS = cast(Table, Job.__table__)
+#: Advance one job past its fires: a compare-and-set on the fire it was due at.
+_ADVANCE = (
+    _JOBS.update()
+    .where(_JOBS.c.id == bindparam("b_id"), _JOBS.c.next_fire_at == bindparam("b_due"))
+    .values(next_fire_at=bindparam("b_next"), fire_count=_JOBS.c.fire_count + bindparam("b_count"))
+)
+
+
+@dataclass
+class FireReport:
+    """Run ids made by a firing pass: runs queued, runs recorded ``skipped``, and the
+    running runs that ``overlap=replace`` asks to cancel."""
+
+    fired: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    to_replace: list[str] = field(default_factory=list)
+    #: Runs inserted already handed over (``id``, ``queue``, ``priority``), to enqueue
+    #: once the batch is committed; and those then put on the queue.
+    ready: list[ReadyRun] = field(default_factory=list)
+    enqueued: list[str] = field(default_factory=list)
+    #: Due jobs the pass took (fired, set aside, or found fired by another ticker).
+    jobs: int = 0
+
+    def add(self, other: FireReport) -> None:
+        self.fired += other.fired
+        self.skipped += other.skipped
+        self.to_replace += other.to_replace
+        self.ready += other.ready
+        self.enqueued += other.enqueued
+        self.jobs += other.jobs
+
+
+def fire_due_batches(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    queues: Queues | None = None,
+    after_batch: Callable[[FireReport], None] | None = None,
+) -> FireReport:
+    """Fire every job due at ``now``, :data:`BATCH` jobs per transaction.
+
+    With ``queues``, the runs no overlap rule holds back are handed over in the batch's
+    transaction and put on their queues right after its commit (one round trip per
+    queue), so the first runs start while later batches are written; a crash between
+    the two leaves them to the reconciler, as any dispatch. ``after_batch`` is called
+    with each batch's report once it is committed. A pass that finds nothing due takes
+    no write lock.
+    """
+    report = FireReport()
+    while True:
+        with db.read() as session:
+            looked = session.execute(_LOOK, {"now": now}).all()
+        if not looked:
+            break
+        inputs = snapshot_inputs(settings, {(row.root_dir, row.notebook) for row in looked})
+        batch = _fire_batch(db, settings, now, inputs, hand_over=queues is not None)
+        if queues is not None and batch.ready:
+            batch.enqueued, _ = enqueue_marked(db, queues, batch.ready)
+        report.add(batch)
+        if after_batch is not None:
+            after_batch(batch)
+        if len(looked) < BATCH or not batch.jobs:
+            break  # all done, or the rest is locked by another ticker firing them
+    return report
+
+
+def _fire_batch(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    inputs: dict[tuple[str | None, str], str],
+    *,
+    hand_over: bool,
+) -> FireReport:
+    with db.write() as session:
+        query = _DUE_JOBS if db.is_sqlite else _DUE_JOBS_LOCKED
+        jobs = session.execute(query, {"now": now}).all()
+        missing = {(job.root_dir, job.notebook) for job in jobs} - inputs.keys()
+        if missing:  # became due since the look before the transaction
+            inputs = {**inputs, **snapshot_inputs(settings, missing)}
+        plans: list[Plan] = []
+        for job in jobs:
+            try:
+                plans.append(plan_fires(job, now, settings.misfire_grace_seconds))
+            except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
+                set_aside(session, job.id, job.next_fire_at, exc, now)
+        try:
+            with session.begin_nested():
+                report = _write_plans(session, plans, now, inputs, hand_over)
+                report.jobs = len(jobs)
+                return report
+        except UNAVAILABLE_ERRORS:
+            raise
+        except Exception:
+            log.warning("firing a batch failed; firing its jobs one by one", exc_info=True)
+        report = FireReport(jobs=len(jobs))
+        for plan in plans:
+            try:
+                with session.begin_nested():
+                    one = _write_plans(session, [plan], now, inputs, hand_over)
+            except UNAVAILABLE_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this job's row is at fault
+                set_aside(session, plan.job.id, plan.due_at, exc, now)
+                continue
+            report.add(one)
+        return report
+
+
+def _write_plans(
+    session: Session,
+    plans: Sequence[Plan],
+    now: datetime,
+    inputs: dict[tuple[str | None, str], str],
+    hand_over: bool,
+) -> FireReport:
+    report = FireReport()
+    if not plans:
+        return report
+    advances = [
+        {"b_id": p.job.id, "b_due": p.due_at, "b_next": p.following, "b_count": len(p.to_run)}
+        for p in plans
+    ]
+    advanced = bulk_execute(session, "advance jobs", _ADVANCE, advances)
+    if advanced != len(plans):
+        if len(plans) == 1:
+            return report  # another ticker fired this job
+        # The rows are read in this transaction, so this should not happen; if it does,
+        # the per-job path finds which job another party moved.
+        raise RuntimeError(f"advanced {advanced} of {len(plans)} jobs")
+    active = _active_runs(
+        session, [p.job.id for p in plans if p.job.overlap in ("skip", "replace")]
+    )
+    rows: list[dict[str, Any]] = []
+    batches: list[dict[str, Any]] = []
+    skipped_rows: set[str] = set()
+    for plan in plans:
+        job = plan.job
+        input_ref = inputs.get((job.root_dir, job.notebook))
+        if plan.missed is not None:
+            log.info("job %s: %s not run (misfire=%s)", job.id, plan.missed.describe(), job.misfire)
+            why = (
+                f"{plan.missed.describe()} came while no scheduler was running "
+                f"(misfire={job.misfire})"
+            )
+            rows.append(_skipped(job, plan.missed.last, now, "Missed", why))
+            skipped_rows.add(rows[-1]["id"])
+        running = active.get(job.id, [])
+        for scheduled_for in plan.to_run:
+            if job.overlap == "skip" and running:
+                why = f"the previous run {running[0]} was still going (overlap=skip)"
+                rows.append(_skipped(job, scheduled_for, now, "Skipped", why))
+                skipped_rows.add(rows[-1]["id"])
+                continue
+            if job.overlap == "replace":
+                report.to_replace.extend(running)
+            batch, fired = fire_rows(job, scheduled_for, now)  # a sweep: one run per set
+            if batch is not None:
+                batches.append(batch)
+            for row in fired:
+                row["input_ref"] = input_ref
+                if hand_over and job.overlap not in SERIAL_OVERLAPS and _has_room(job, row):
+                    row["enqueued_at"] = now
+            rows += fired
+            running = [*running, *(row["id"] for row in fired)]
+    if batches:
+        session.execute(insert(Batch), batches)
+    inserted = insert_runs(session, rows)
+    if batches:
+        _drop_unused_batches(session, batches, rows, inserted)
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["id"] not in inserted:
+            continue
+        if row["id"] in skipped_rows:
+            report.skipped.append(row["id"])
+            counts[row["job_id"]] = counts.get(row["job_id"], 0) + 1
+        else:
+            report.fired.append(row["id"])
+            if row["enqueued_at"] is not None:
+                report.ready.append(ReadyRun(row["id"], row["queue"], row["priority"]))
+    _count_skipped(session, counts, now)
+    return report
+
+
+def _has_room(job: Any, row: dict[str, Any]) -> bool:
+    """Whether a new run may be handed over at once: a sweep's batch hands over its
+    first ``max_parallel`` runs; the dispatcher sends the others as those end."""
+    limit = job.max_parallel
+    return limit is None or row["batch_id"] is None or row["batch_index"] < limit
+
+
+def _drop_unused_batches(
+    session: Session, batches: list[dict[str, Any]], rows: list[dict[str, Any]], inserted: set[str]
+) -> None:
+    """Delete the batches none of whose runs were inserted (the fire existed already)."""
+    used = {row["batch_id"] for row in rows if row["id"] in inserted}
+    unused = [batch["id"] for batch in batches if batch["id"] not in used]
+    if unused:
+        session.execute(delete(Batch).where(Batch.id.in_(unused)))
+
+
+def _skipped(
+    job: Any, scheduled_for: datetime, now: datetime, ename: str, evalue: str
+) -> dict[str, Any]:
+    """A ``skipped`` run of the fire at ``scheduled_for``, final at once, saying why."""
+    return run_values(
+        job,
+        now=now,
+        trigger="schedule",
+        scheduled_for=scheduled_for,
+        status="skipped",
+        finished_at=now,
+        error_ename=ename,
+        error_evalue=evalue,
+    )
+
+
+def _active_runs(session: Session, job_ids: list[str]) -> dict[str, list[str]]:
+    """The queued or running runs of ``job_ids``, by job."""
+    active: dict[str, list[str]] = {}
+    for start in range(0, len(job_ids), 500):
+        found = session.execute(
+            select(Run.job_id, Run.id)
+            .where(
+                Run.job_id.in_(job_ids[start : start + 500]), Run.status.in_(("queued", "running"))
+            )
+            .order_by(Run.id)
+        )
+        for job_id, run_id in found:
+            active.setdefault(str(job_id), []).append(run_id)
+    return active
+
+
+def _count_skipped(session: Session, counts: dict[str, int], now: datetime) -> None:
+    """Add skipped runs to their jobs' counters, one statement for the batch."""
+    if not counts:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(cast(Table, JobCounts.__table__))
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["job_id"],
+            set_={"skipped": JobCounts.skipped + statement.excluded.skipped},
+        ),
+        [{"job_id": job_id, "skipped": count} for job_id, count in counts.items()],
+    )
+
+
+def snapshot_inputs(
+    settings: Settings, notebooks: set[tuple[str | None, str]]
+) -> dict[tuple[str | None, str], str]:
+    """Store the current version of each ``(root_dir, notebook)`` once; returns the
+    references of those that could be read (a run without one fails with a clear error
+    from its worker, which looks for the notebook itself)."""
+    refs: dict[tuple[str | None, str], str] = {}
+    if settings.run_as_owner:
+        # Shared copies would be read with the scheduler's rights: each run's worker reads
+        # its notebook with its owner's rights instead (see the worker).
+        return refs
+    store = InputStore(settings.artifacts_dir)
+    for root_dir, notebook in notebooks:
+        try:
+            path = resolve_notebook(notebook_root(root_dir, settings.root_dir), notebook)
+            refs[(root_dir, notebook)] = store.store(path)
+        except Exception as exc:  # noqa: BLE001 - the worker fails the run with a clear error
+            log.info("no snapshot of %s (%s)", notebook, exc)
+    return refs
+
+
+def snapshot_run_input(settings: Settings, root_dir: str | None, notebook: str) -> str | None:
+    """The reference of the notebook's current version, stored (None if unreadable)."""
+    return snapshot_inputs(settings, {(root_dir, notebook)}).get((root_dir, notebook))
+
+
+def schedule_error_text(exc: schedules.ScheduleError) -> str:
+    """``trigger.<field>: <what is wrong>``, for a job's stored trigger."""
+    text = exc.message.removeprefix(f"{exc.field}:").strip()
+    return f"trigger.{exc.field}: {text}"
+
+
+def set_aside(
+    session: Session, job_id: str, due_at: datetime | None, exc: Exception, now: datetime
+) -> None:
+    """Take a job that cannot be fired out of the schedule: status ``error`` with why.
+
+    Resuming the job or changing its trigger puts it back (see the service).
+    """
+    if isinstance(exc, schedules.ScheduleError):
+        detail = schedule_error_text(exc)
+    elif isinstance(exc, ValidationError):  # the stored trigger lacks a trigger's shape
+        error = exc.errors()[0]
+        parts = [str(part) for part in error["loc"]]
+        if parts and parts[0] in TRIGGER_KINDS:
+            parts = parts[1:]  # pydantic's tag of the union
+        detail = f"{'.'.join(['trigger', *parts])}: {error['msg']}"
+    else:
+        detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    reason = f"the job cannot be fired: {detail}"[:2000]
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
+        .values(
+            status="error",
+            error=reason,
+            next_fire_at=None,
+            version=Job.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if changed:
+        log.warning("job %s set aside: %s", job_id, reason)
