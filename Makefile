@@ -121,9 +121,10 @@ labextension: $(NODE_STAMP)
 	mkdir -p $(LABEXTENSIONS)
 	ln -s $(CURDIR)/jupyter_sched/labextension $(LABEXTENSIONS)/jupyter-sched
 
-## bench: the run-latency benchmark against raw papermill
+## bench: the run-latency and 60-run sweep benchmarks against raw papermill
 bench: $(STAMP)
 	$(BIN)/python bench/run_latency.py
+	$(BIN)/python bench/sweep.py
 
 ## bench-reference: run latency against the official jupyter-scheduler (own venv in bench/)
 bench-reference: $(STAMP)

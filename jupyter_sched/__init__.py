@@ -6,9 +6,20 @@ papermill on a fresh kernel and record the output, log, timings and outcome.
 """
 
 from importlib.metadata import version
+from typing import Any
 
 #: The version of the installed package (its one place is package.json).
 __version__ = version("jupyter-sched")
+
+__all__ = ["__version__", "record"]
+
+
+def record(name: str, value: Any) -> None:
+    """Record ``value`` (any JSON value) under ``name`` for the scheduler: the run keeps it
+    in its ``values`` (see :func:`jupyter_sched.values.record`)."""
+    from .values import record as record_value  # the package imports nothing up front
+
+    record_value(name, value)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:

@@ -169,6 +169,21 @@ class SchedApp(ExtensionApp):
 
     # -- workflows -------------------------------------------------------------------------
 
+    max_backfill_fires = Integer(
+        None,
+        allow_none=True,
+        min=1,
+        config=True,
+        help="Most runs one backfill may make (its fires times the job's sweep sets); "
+        "a larger range is refused with its count. Default 1000.",
+    )
+    max_sweep_sets = Integer(
+        None,
+        allow_none=True,
+        min=1,
+        config=True,
+        help="Most parameter sets a job's sweep may hold (a grid counts its product). Default 500.",
+    )
     webhook_rate_per_minute = Float(
         None,
         allow_none=True,
@@ -370,6 +385,7 @@ class SchedApp(ExtensionApp):
                 name: value
                 for name in (
                     "webhook_rate_per_minute", "retention_days", "retention_runs",
+                    "max_backfill_fires", "max_sweep_sets",
                     "public_url", "smtp_host", "smtp_port", "smtp_from", "smtp_user",
                     "smtp_password", "smtp_starttls", "notify_max_attempts",
                     "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",

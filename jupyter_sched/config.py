@@ -84,6 +84,10 @@ class Settings:
     retention_runs: int | None = None
     #: How often the ticker sweeps old runs away when a retention is set.
     retention_sweep_seconds: float = 3600.0
+    #: Most runs one backfill may make (its fires times the job's sweep sets).
+    max_backfill_fires: int = 1000
+    #: Most parameter sets a job's sweep may hold (a grid counts its product).
+    max_sweep_sets: int = 500
     #: Webhook calls a job's token may make per minute.
     webhook_rate_per_minute: float = 30.0
     #: Base URL of the Jupyter server, for links in notifications (e.g. https://hub/user/x/).

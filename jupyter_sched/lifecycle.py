@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from . import notify, workflows
 from .db import Database, updated
 from .errors import Conflict
-from .models import Dependency, Job, JobCounts, Run, new_id
+from .models import Batch, Dependency, Job, JobCounts, Run, new_id
 from .queue import Queues
 from .statuses import (
     CONDITION_STATUSES,
@@ -51,7 +51,9 @@ def new_run(
 ) -> Run:
     """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings.
 
-    ``fields`` set any other column and take precedence over the job's settings.
+    ``scheduled_for`` is the run's logical time: the fire, the backfill step, or (when
+    ``None``) ``now``, the time of the request. ``fields`` set any other column and take
+    precedence over the job's settings.
     """
     values: dict[str, Any] = {
         "id": new_id(),
@@ -67,11 +69,13 @@ def new_run(
         "attempt": 1,
         "progress_done": 0,
         "progress_total": 0,
+        "values": {},
+        "batch_index": 0,
         **fields,
         "trigger": trigger,
         "status": status,
         "parameters": {**(job.parameters if job else {}), **(parameters or {})},
-        "scheduled_for": scheduled_for,
+        "scheduled_for": scheduled_for or now,
         "queued_at": now,
     }
     if owner is not None:
@@ -80,7 +84,8 @@ def new_run(
         values["notebook"] = notebook
     if not values.get("chain_id"):
         # a schedule fire is shared by every job scheduled for that instant
-        values["chain_id"] = f"fire:{scheduled_for.isoformat()}" if scheduled_for else values["id"]
+        fire = scheduled_for if trigger == "schedule" else None
+        values["chain_id"] = f"fire:{fire.isoformat()}" if fire else values["id"]
     values.setdefault("caused_by", [])
     run = Run(**values)
     if status in FINAL_STATUSES:
@@ -228,6 +233,7 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
             now=now,
             trigger="dependency",
             parameters=parameters,
+            scheduled_for=run.scheduled_for,
             chain_id=run.chain_id,
             caused_by=[c.id for c in causes],
         )
@@ -237,19 +243,33 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
 
 
 def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
-    """The final upstream runs of ``chain_id`` if each meets the job's condition."""
-    wanted = CONDITION_STATUSES[job.trigger.get("condition", "success")]
+    """The final upstream runs of ``chain_id`` if each upstream meets the job's condition.
+
+    An upstream job may have made several runs in the chain (a batch: a sweep's sets, a
+    backfill's steps): the condition then applies to the batch, once all its runs have
+    ended, judged on the last attempt of each: ``success`` when all succeeded, ``failure``
+    when any failed, ``completion`` when all ended.
+    """
+    condition = job.trigger.get("condition", "success")
+    wanted = CONDITION_STATUSES[condition]
     causes = []
     for upstream in workflows.upstream_ids(job.trigger):
-        latest = session.scalar(
-            select(Run)
-            .where(Run.job_id == upstream, Run.chain_id == chain_id)
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
-        if latest is None or latest.status not in wanted:
+        runs = session.scalars(
+            select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
+        ).all()
+        last: dict[int, Run] = {}
+        for run in runs:  # by id: a retry comes after the run it retries
+            last[run.batch_index] = run
+        if not last or any(not run.is_final for run in last.values()):
             return None
-        causes.append(latest)
+        outcomes = list(last.values())
+        if condition == "failure":
+            met = any(run.status in wanted for run in outcomes)
+        else:
+            met = all(run.status in wanted for run in outcomes)
+        if not met:
+            return None
+        causes.append(runs[-1])
     return causes
 
 
@@ -278,8 +298,11 @@ def schedule_retry(
         attempt=run.attempt + 1,
         retry_of=run.id,
         root_dir=run.root_dir,
+        scheduled_for=run.scheduled_for,
         chain_id=run.chain_id,
         caused_by=list(run.caused_by),
+        batch_id=run.batch_id,
+        batch_index=run.batch_index,
         not_before=now + timedelta(seconds=delay),
     )
     retry.parameters = dict(run.parameters)
@@ -345,7 +368,7 @@ def dispatch(
         ),
     )
     query = (
-        select(Run.id, Run.queue, Run.priority)
+        select(Run.id, Run.queue, Run.priority, Run.batch_id)
         .outerjoin(Job, Job.id == Run.job_id)
         .where(
             Run.status == "queued",
@@ -353,7 +376,8 @@ def dispatch(
             or_(Run.not_before.is_(None), Run.not_before <= now),
             or_(Job.id.is_(None), Job.overlap.not_in(SERIAL_OVERLAPS), ~busy),
         )
-        .order_by(Run.priority.desc(), Run.id)
+        # a batch's runs share their queue time: they go in batch order (dates, sets)
+        .order_by(Run.priority.desc(), Run.queued_at, Run.batch_index, Run.id)
         .limit(limit)
     )
     if job_id is not None:
@@ -365,8 +389,14 @@ def dispatch(
     with db.read() as session:
         candidates = session.execute(query).all()
     sent = []
-    for run_id, queue, priority in candidates:
+    full: set[str] = set()  # batches found with no room left during this call
+    for run_id, queue, priority, batch_id in candidates:
+        if batch_id in full:
+            continue
         with db.write() as session:
+            if batch_id is not None and not _batch_has_room(session, batch_id):
+                full.add(batch_id)
+                continue
             won = updated(
                 session,
                 update(Run)
@@ -384,6 +414,24 @@ def dispatch(
             break
         sent.append(run_id)
     return sent
+
+
+def _batch_has_room(session: Session, batch_id: str) -> bool:
+    """Whether a run of the batch may be handed over: fewer than its ``max_parallel`` are
+    handed over or running. The batch row is locked first (PostgreSQL; SQLite's write
+    transactions exclude each other), so two dispatchers cannot both take the last slot."""
+    limit = session.scalar(select(Batch.max_parallel).where(Batch.id == batch_id).with_for_update())
+    if limit is None:
+        return True
+    in_flight = session.scalar(
+        select(func.count()).where(
+            Run.batch_id == batch_id,
+            or_(
+                Run.status == "running", and_(Run.status == "queued", Run.enqueued_at.is_not(None))
+            ),
+        )
+    )
+    return (in_flight or 0) < limit
 
 
 def reconcile(db: Database, queues: Queues, now: datetime, *, older_than: float) -> list[str]:

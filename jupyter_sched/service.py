@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import compare, schedules, webhooks, workflows
+from . import compare, reports, schedules, webhooks, workflows
 from .artifacts import RunFolder, read_log, resolve_ref
 from .clock import utcnow
 from .compare import RunComparison
@@ -30,7 +30,7 @@ from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput, NotFound, SchedError
 from .lifecycle import dispatch, new_run, request_cancel
-from .models import Job, JobCounts, Run
+from .models import Batch, Job, JobCounts, Run
 from .models import Worker as WorkerRow
 from .notebooks import (
     check_notebook,
@@ -40,8 +40,11 @@ from .notebooks import (
     resolve_notebook,
 )
 from .queue import Queues, check_secret
+from .reportschemas import BackfillPreview, BackfillRequest, BatchPage, Summary, SummaryRow
+from .reportschemas import Batch as BatchOut
 from .schemas import (
     NOT_NULLABLE,
+    SWEEP_SHAPES,
     TRIGGER_KINDS,
     AfterTrigger,
     EventTrigger,
@@ -79,7 +82,7 @@ MAX_PAGE = 200
 DURATION_SAMPLE = 1000
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
-_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
+_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep"})
 #: Times an update is checked again when the job changes between its check and its write.
 UPDATE_ATTEMPTS = 3
 #: Runs of a deleted job removed per transaction.
@@ -119,6 +122,8 @@ def _invalid(exc: ValidationError, *, prefix: str | None = None) -> InvalidInput
         del loc[1]
     if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
         del loc[2]
+    if len(loc) > 1 and loc[0] == "sweep" and loc[1] in SWEEP_SHAPES:
+        del loc[1]
     if loc and loc[-1] == "[key]":  # a dict key is at fault: name it, not pydantic's marker
         del loc[-1]
     field = ".".join(loc) or None
@@ -238,10 +243,13 @@ class Service:
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
-        if {"notebook", "parameters", "kernel"} & changed:
+        if {"notebook", "parameters", "kernel", "sweep"} & changed:
             self._check_kernel(spec.kernel)
             path = self._resolve(spec.notebook)
             check_notebook(path, spec.parameters, kernel=spec.kernel, shown=spec.notebook)
+            if spec.sweep is not None:
+                declared = notebook_parameters(path, kernel=spec.kernel, shown=spec.notebook)
+                reports.check_sweep(spec.sweep, declared, self.settings.max_sweep_sets)
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed
@@ -361,9 +369,10 @@ class Service:
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
         self._check_job(merged, now, changed)
-        path_checked = bool({"notebook", "parameters", "kernel"} & changed)
-        if changes.get("notifications") is not None:
-            changes["notifications"] = [t.model_dump(mode="json") for t in changes["notifications"]]
+        path_checked = bool({"notebook", "parameters", "kernel", "sweep"} & changed)
+        for name in ("notifications", "checks"):
+            if changes.get(name) is not None:
+                changes[name] = [item.model_dump(mode="json") for item in changes[name]]
         if trigger is not None:
             with self.db.read() as session:
                 workflows.check_upstreams(session, owner, job_id, _upstreams(trigger))
@@ -508,7 +517,11 @@ class Service:
         *,
         now: datetime | None = None,
     ) -> RunOut:
-        """Run a job now, with optional parameter overrides for this run only."""
+        """Run a job now, with optional parameter overrides for this run only.
+
+        A sweep job makes a batch, one run per set (the overrides apply to each); its
+        first run is returned, with the batch's id.
+        """
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
@@ -520,9 +533,149 @@ class Service:
             check_notebook(path, parameters, kernel=kernel, shown=notebook)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            run = new_run(job, now=now, trigger="manual", parameters=parameters)
-            session.add(run)
-        return self._start(run.id, now)
+            if job.sweep is None:
+                run = new_run(job, now=now, trigger="manual", parameters=parameters)
+                session.add(run)
+        if job.sweep is None:
+            return self._start(run.id, now)
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            batch = reports.new_batch(
+                session, job, kind="sweep", total=reports.sweep_size(job.sweep),
+                max_parallel=job.max_parallel, now=now,
+            )  # fmt: skip
+            run_ids = self._add_batch_runs(
+                session, job, batch, trigger="manual", fires=[now], overrides=parameters
+            )
+        return self._start_batch(job_id, run_ids, now)
+
+    def _add_batch_runs(
+        self,
+        session: Session,
+        job: Job,
+        batch: Batch,
+        *,
+        trigger: str,
+        fires: list[datetime],
+        overrides: dict[str, Any] | None = None,
+    ) -> list[str]:
+        runs = list(
+            reports.batch_runs(
+                job, now=batch.created_at, trigger=trigger, fires=fires, batch=batch,
+                chain_id=f"batch:{batch.id}", overrides=overrides,
+            )
+        )  # fmt: skip
+        session.add_all(runs)
+        session.flush()
+        return [run.id for run in runs]
+
+    def _start_batch(self, job_id: str, run_ids: list[str], now: datetime) -> RunOut:
+        """Snapshot a new batch's input, hand over what its ``max_parallel`` allows, and
+        return its first run."""
+        for run_id in run_ids:
+            snapshot_input(self.db, self.settings, run_id)
+        dispatch(self.db, self.queues, now, job_id=job_id)
+        with self.db.read() as session:
+            run = session.get(Run, run_ids[0])
+            assert run is not None
+            return RunOut.model_validate(run)
+
+    # -- report builders: backfills, batches, summaries ----------------------------------
+
+    def backfill_preview(
+        self, owner: str, job_id: str, data: BackfillRequest | dict[str, Any]
+    ) -> BackfillPreview:
+        """How many fires (and runs) a backfill of the range makes, its first and last."""
+        request = parse(BackfillRequest, data)
+        with self.db.read() as session:
+            job = self._own_job(session, owner, job_id)
+            counted = reports.count_limit(self.settings.max_backfill_fires)
+            first, count, last = reports.backfill_fires(job, request.start, request.end, 1, counted)
+            sets = reports.sweep_size(job.sweep)
+        whole = count <= counted
+        return BackfillPreview(
+            count=min(count, counted), counted_all=whole, runs=min(count, counted) * sets,
+            first=first[0] if first else None, last=last if whole else None,
+        )  # fmt: skip
+
+    def backfill(
+        self,
+        owner: str,
+        job_id: str,
+        data: BackfillRequest | dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> BatchOut:
+        """One run per fire of the job's schedule in ``[start, end]`` (times its sweep's
+        sets), each with its fire as ``scheduled_for``, in one batch with ``max_parallel``.
+
+        Refused (:class:`InvalidInput`, nothing made) for a job without a schedule, an
+        ``end`` before ``start``, a range outside the job's window, no fire in the range,
+        or more runs than ``max_backfill_fires``.
+        """
+        now = now or utcnow()
+        request = parse(BackfillRequest, data)
+        bound = self.settings.max_backfill_fires
+        with self.db.write() as session:
+            job = self._own_job(session, owner, job_id)
+            fires, count, _ = reports.backfill_fires(
+                job, request.start, request.end, bound, reports.count_limit(bound)
+            )
+            sets = reports.sweep_size(job.sweep)
+            reports.check_backfill_size(count, sets, bound)
+            if not fires:
+                raise InvalidInput("end: the range holds no fire of the schedule", field="end")
+            batch = reports.new_batch(
+                session, job, kind="backfill", total=count * sets,
+                max_parallel=request.max_parallel or job.max_parallel, now=now,
+            )  # fmt: skip
+            run_ids = self._add_batch_runs(session, job, batch, trigger="backfill", fires=fires)
+            batch_id = batch.id
+        self._start_batch(job_id, run_ids, now)
+        return self.get_batch(owner, batch_id)
+
+    def get_batch(self, owner: str, batch_id: str) -> BatchOut:
+        """One batch of ``owner`` with its progress."""
+        with self.db.read() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None or batch.owner != owner:
+                raise NotFound(f"no batch {batch_id!r}", field="batch")
+            return _batch_model(batch, reports.batch_progress(session, [batch_id])[batch_id])
+
+    def list_batches(self, owner: str, *, job_id: str | None = None, limit: int = 20) -> BatchPage:
+        """Batches of ``owner`` (of one job), newest first, with their progress."""
+        query = select(Batch).where(Batch.owner == owner).order_by(Batch.id.desc())
+        if job_id is not None:
+            query = query.where(Batch.job_id == job_id)
+        with self.db.read() as session:
+            batches = list(session.scalars(query.limit(_page_size(limit))))
+            progress = reports.batch_progress(session, [b.id for b in batches])
+            return BatchPage(batches=[_batch_model(b, progress[b.id]) for b in batches])
+
+    def summary(
+        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
+    ) -> Summary:
+        """A table of one batch's runs (the last attempt of each), or of the job's newest
+        ``limit`` runs: parameters, ``scheduled_for``, status, duration and values."""
+        batch_out = self.get_batch(owner, batch) if batch is not None else None
+        if batch_out is not None and batch_out.job_id != job_id:
+            raise NotFound(f"no batch {batch!r} of job {job_id!r}", field="batch")
+        with self.db.read() as session:
+            self._own_job(session, owner, job_id)
+            runs = reports.summary_runs(session, job_id, batch, limit)
+            parameters, values, rows = reports.summary_table(runs)
+        return Summary(
+            job_id=job_id, batch=batch_out, parameters=parameters, values=values,
+            rows=[SummaryRow.model_validate(row) for row in rows],
+        )  # fmt: skip
+
+    def summary_csv(
+        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
+    ) -> str:
+        """:meth:`summary` as CSV (see :func:`~jupyter_sched.reports.summary_csv`)."""
+        table = self.summary(owner, job_id, batch=batch, limit=limit)
+        rows = [row.model_dump() for row in table.rows]
+        return reports.summary_csv(table.parameters, table.values, rows)
 
     def run_notebook(
         self,
@@ -750,6 +903,7 @@ class Service:
         a, b = (RunOut.model_validate(run) for run in runs)
         return RunComparison(
             a=a, b=b, parameters=compare.changed_values(a.parameters, b.parameters),
+            values=compare.changed_values(a.values or {}, b.values or {}),
             cells=cells, summary=compare.summarize(cells), notebook_diff=diff,
         )  # fmt: skip
 
@@ -924,6 +1078,13 @@ class Service:
                 return _job_model(job, None, _upstream_names(reading, job.owner, [job]))
         last_run = self._last_runs(session, [job.id]).get(job.id)
         return _job_model(job, last_run, _upstream_names(session, job.owner, [job]))
+
+
+def _batch_model(batch: Batch, progress: dict[str, int]) -> BatchOut:
+    return BatchOut.model_validate(
+        {name: getattr(batch, name) for name in BatchOut.model_fields if name != "progress"}
+        | {"progress": progress}
+    )
 
 
 #: The fields of the API's job read from the attributes of its row.

@@ -43,6 +43,7 @@ from .models import Job, Run
 from .notebooks import notebook_root, resolve_notebook
 from .notify import Notifier
 from .queue import Queues
+from .reports import fire_runs
 from .retention import prune
 from .statuses import IN_FLIGHT_STATUSES, Outcome
 from .triggers import job_next_fire, stored_trigger_error
@@ -185,10 +186,10 @@ def _fire_job(
             continue
         if job.overlap == "replace":
             to_replace.extend(active)
-        run = new_run(job, now=now, trigger="schedule", scheduled_for=scheduled_for)
-        if insert_run(session, run):
-            report.fired.append(run.id)
-            active = [*active, run.id]
+        for run in fire_runs(session, job, scheduled_for, now):  # a sweep: one per set
+            if insert_run(session, run):
+                report.fired.append(run.id)
+                active = [*active, run.id]
 
 
 def _record_skipped(
