@@ -376,6 +376,7 @@ class RunCalls:
         a, b = (RunOut.model_validate(run) for run in runs)
         return RunComparison(
             a=a, b=b, parameters=compare.changed_values(a.parameters, b.parameters),
+            values=compare.changed_values(a.values or {}, b.values or {}),
             cells=cells, summary=compare.summarize(cells), notebook_diff=diff,
         )  # fmt: skip
 

@@ -1507,6 +1507,8 @@ export type components = {
       summary: {
         [key: string]: number;
       };
+      /** Values */
+      values?: components['schemas']['ValueChange'][];
     };
     /** RunError */
     RunError: {
