@@ -140,6 +140,10 @@ export function formField(field: string | null | undefined): string {
   if (head === 'body' || head === 'version') {
     return '';
   }
+  if (head === 'sweep') {
+    // a set's parameter: `sweep.<i>.<name>` (the dialog shows it at that grid row)
+    return field;
+  }
   return head;
 }
 

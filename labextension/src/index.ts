@@ -187,7 +187,9 @@ async function schedule(ext: Extension, path?: string, job?: Job): Promise<void>
     return;
   }
   Notification.success(trans.__('Scheduled “%1”.', result.job.name), { autoClose: 3000 });
-  if (result.run) {
+  if (result.run?.batch_id) {
+    actions.openBatch(result.job.id, result.run.batch_id); // a sweep: its summary, live
+  } else if (result.run) {
     openDetail(new RunView(result.run.id, api, actions, trans), trans.__('Run'));
   } else {
     openDetail(new JobView(result.job.id, api, actions, trans), result.job.name);

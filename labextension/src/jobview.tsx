@@ -20,6 +20,7 @@ import { formatDuration, formatRate, formatRelative, formatTime, jobStatusLabel 
 import type { Gettext } from './i18n';
 import { DetailActions, LiveView, errorText } from './liveview';
 import { inFlight } from './polling';
+import { ValuesSection } from './valuechart';
 
 interface JobData {
   job: Job;
@@ -70,6 +71,7 @@ export class JobView extends LiveView<JobData> {
         {this.banner()}
         <JobHeader job={job} now={now} actions={this.actions} on={this.handlers(job)} _={_} />
         <StatsSection stats={stats} runs={runs} now={now} _={_} />
+        <ValuesSection runs={runs} _={_} />
         <section className="jp-sched-detail-section" data-section="runs">
           <h2>{_('Run history')}</h2>
           <RunTable
