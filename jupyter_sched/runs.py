@@ -22,9 +22,10 @@ from .clock import utcnow
 from .compare import RunComparison
 from .config import Settings
 from .db import Database
+from .dispatch import dispatch
 from .errors import Conflict, InvalidInput, NotFound
 from .firing import snapshot_run_input
-from .lifecycle import dispatch, new_run, request_cancel
+from .lifecycle import new_run, request_cancel
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import (
     check_notebook,

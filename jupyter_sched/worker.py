@@ -41,9 +41,10 @@ from .artifacts import (
 from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
+from .dispatch import dispatch
 from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
 from .kernels import KernelSupply
-from .lifecycle import claim, dispatch, finish
+from .lifecycle import claim, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
