@@ -223,6 +223,13 @@ class SchedApp(ExtensionApp):
         config=True,
         help="Largest email report sent whole; above it, the summary and links. Default 10 MB.",
     )
+    chromium_path = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Chromium executable that renders PDF outputs (e.g. /usr/bin/chromium). "
+        "Default: chromium, chromium-browser or google-chrome on PATH.",
+    )
     smtp_user = Unicode(None, allow_none=True, config=True, help="SMTP login, if it needs one.")
     smtp_password = Unicode(None, allow_none=True, config=True, help="SMTP password.")
     smtp_starttls = Bool(
@@ -410,7 +417,7 @@ class SchedApp(ExtensionApp):
                     "smtp_password", "smtp_starttls", "notify_max_attempts",
                     "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
                     "kill_grace_seconds", "poll_max_seconds", "prestart_kernels", "run_as_owner",
-                    "user_root_dir", "report_max_bytes",
+                    "user_root_dir", "report_max_bytes", "chromium_path",
                 )
                 if (value := getattr(self, name)) is not None
             },

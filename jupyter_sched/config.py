@@ -111,6 +111,10 @@ class Settings:
     notify_max_attempts: int = 5
     #: Delay before the second attempt; doubles with each further attempt.
     notify_retry_seconds: float = 10.0
+    #: Chromium (or Chrome) executable that renders PDF outputs (``output_formats: pdf``),
+    #: e.g. ``/usr/bin/chromium``; ``None``: the first of ``chromium``, ``chromium-browser``,
+    #: ``google-chrome`` on ``PATH``. A job asking for PDF is refused while there is none.
+    chromium_path: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

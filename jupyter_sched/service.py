@@ -60,7 +60,9 @@ from .triggers import (
 
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
-_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
+_CHECKED = frozenset(
+    {"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "output_formats"}
+)
 #: Times an update is checked again when the job changes between its check and its write.
 UPDATE_ATTEMPTS = 3
 #: Runs of a deleted job removed per transaction.
@@ -162,6 +164,8 @@ class Service(RunCalls):
             self._check_kernel(spec.kernel)
             path = self._resolve(spec.notebook, owner=owner)
             self._check_notebook(owner, path, spec.parameters, spec.kernel, spec.notebook)
+        if "output_formats" in changed:
+            self._check_output_formats(spec.output_formats)
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed

@@ -303,7 +303,7 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** The executed notebook, or its HTML rendering as a sandboxed download */
+    /** The executed notebook, or its HTML or PDF rendering, as a sandboxed download */
     get: operations['getRunOutput'];
     put?: never;
     post?: never;
@@ -766,8 +766,11 @@ export type components = {
       notifications?: (
         components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget']
       )[];
-      /** Output Formats */
-      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Output Formats
+       * @description Renderings kept of each run: the executed notebook (`ipynb`, always), `html`, and `pdf` (printed by Chromium; refused where the deployment has none).
+       */
+      output_formats?: ('ipynb' | 'html' | 'pdf')[];
       /**
        * Overlap
        * @default allow
@@ -923,8 +926,11 @@ export type components = {
       notifications?: (
         components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget']
       )[];
-      /** Output Formats */
-      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Output Formats
+       * @description Renderings kept of each run: the executed notebook (`ipynb`, always), `html`, and `pdf` (printed by Chromium; refused where the deployment has none).
+       */
+      output_formats?: ('ipynb' | 'html' | 'pdf')[];
       /**
        * Overlap
        * @enum {string}
@@ -1048,7 +1054,7 @@ export type components = {
        * @default ipynb
        * @enum {string}
        */
-      format?: 'ipynb' | 'html';
+      format?: 'ipynb' | 'html' | 'pdf';
     };
     /**
      * OutputView
@@ -1152,6 +1158,11 @@ export type components = {
       error: components['schemas']['RunError'] | null;
       /** Finished At */
       finished_at: string | null;
+      /**
+       * Has Pdf
+       * @default false
+       */
+      has_pdf?: boolean;
       /**
        * Has Thumbnail
        * @default false
@@ -2921,7 +2932,7 @@ export interface operations {
   getRunOutput: {
     parameters: {
       query?: {
-        format?: 'ipynb' | 'html';
+        format?: 'ipynb' | 'html' | 'pdf';
       };
       header?: never;
       path: {
@@ -2931,7 +2942,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The executed notebook, or its HTML rendering as a sandboxed download */
+      /** @description The executed notebook, or its HTML or PDF rendering, as a sandboxed download */
       200: {
         headers: {
           /** @description Always `attachment`: outputs are downloads, never pages of this origin. */
@@ -2939,6 +2950,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/pdf': string;
           'application/x-ipynb+json': Record<string, never>;
           'text/html': string;
         };
