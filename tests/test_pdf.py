@@ -83,3 +83,27 @@ def test_a_browser_that_fails_leaves_no_pdf_and_says_why(tmp_path: Path) -> None
                           log_line=lines.append)  # fmt: skip
     assert not target.exists()
     assert lines and missing in lines[0]
+
+
+def test_the_browser_gets_no_scheduler_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A standalone worker has the deployment in its environment; the browser that prints
+    # (and runs the outputs' scripts) must not. This "browser" writes down what it got.
+    monkeypatch.setenv("JUPYTER_SCHED_DB_URL", "postgresql://sched:hunter2@db/sched")
+    monkeypatch.setenv("JUPYTER_SCHED_SECRET", "signing-secret")
+    monkeypatch.setenv("JUPYTER_TOKEN", "server-token")
+    monkeypatch.setenv("REPORT_COLOUR", "teal")
+    seen = tmp_path / "environment"
+    browser = tmp_path / "chromium"
+    browser.write_text(f"#!/bin/sh\nenv > '{seen}'\nexit 1\n")
+    browser.chmod(0o755)
+    lines: list[str] = []
+    notebook = report_notebook(tmp_path / "report.ipynb")
+    assert not render_pdf(notebook, tmp_path / "report.pdf", chromium=str(browser),
+                          account=None, log_line=lines.append)  # fmt: skip
+    environment = seen.read_text()
+    assert "REPORT_COLOUR=teal" in environment  # the user's own variables are there
+    for secret in ("hunter2", "signing-secret", "server-token", "JUPYTER_SCHED_"):
+        assert secret not in environment
+    assert lines and lines[0].startswith("PDF not made")
