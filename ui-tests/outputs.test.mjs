@@ -2,7 +2,8 @@
 // against a real `jupyter lab` with the embedded scheduler: two runs of the example sales
 // report with different parameters (and a PDF output) show their chart's thumbnail in the
 // runs list and on the job's card; "Compare with previous" opens the diff with the changed
-// table and chart side by side; "Open PDF" opens the run's PDF. Screenshots go to
+// table and chart side by side; "Open PDF" opens the run's PDF; the job dialog keeps the
+// PDF output and sets an email target's report options. Screenshots go to
 // ui-tests/screenshots/ (`make screenshots` publishes them to docs/screenshots/); any
 // console error fails the test.
 import assert from 'node:assert/strict';
@@ -181,6 +182,44 @@ function outputs(theme) {
       assert.ok(head.size > 10_000, `a PDF of ${head.size} bytes`);
       await tab.close();
     });
+
+    test(
+      "the job dialog keeps the PDF output and sets an email target's report",
+      { timeout: 60_000 },
+      async () => {
+        const panel = await openPanel(page);
+        await panel.locator(`li.jp-sched-job[data-job-id="${job.id}"]`).click();
+        const view = page.locator(`.jp-sched-job-detail [data-job-id="${job.id}"]`);
+        await view.waitFor();
+        await view.locator('[data-action="edit"]').click();
+        const dialog = page.locator('.jp-sched-dialog');
+        await dialog.waitFor();
+        await dialog.locator('.jp-sched-advanced summary').click();
+        assert.ok(await dialog.locator('input[name="output_pdf"]').isChecked());
+        assert.ok(!(await dialog.locator('input[name="output_html"]').isChecked()));
+        await dialog.locator('[data-action="add-email-target"]').click();
+        await dialog.locator('input[name="notifications.0.to"]').fill('board@example.org');
+        await dialog.locator('input[name="notifications.0.on"][value="success"]').check();
+        // The report's options show once the report is on.
+        const hide = dialog.locator('input[name="notifications.0.report.hide_input"]');
+        assert.equal(await hide.count(), 0);
+        await dialog.locator('input[name="notifications.0.report"]').check();
+        await hide.check();
+        await dialog.locator('input[name="notifications.0.report.attach"][value="ipynb"]').check();
+        await dialog.locator('[data-field="notifications.0.report"]').scrollIntoViewIfNeeded();
+        await page.screenshot({ path: screenshotPath(`outputs-report-options${suffix}.png`) });
+        await dialog.locator('.jp-Dialog-button.jp-mod-accept').click();
+        await dialog.waitFor({ state: 'detached', timeout: 10_000 });
+        const saved = (await lab.api(`jobs/${job.id}`)).body;
+        assert.deepEqual(saved.output_formats, ['ipynb', 'pdf']);
+        assert.equal(saved.notifications.length, 1);
+        const [target] = saved.notifications;
+        assert.deepEqual(target.to, ['board@example.org']);
+        assert.deepEqual(target.on, ['failure', 'success']);
+        assert.equal(target.report.hide_input, true);
+        assert.deepEqual(target.report.attach, ['ipynb']);
+      }
+    );
 
     test('no console errors', () => {
       assert.deepEqual(httpErrors, []);
