@@ -5,7 +5,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
+import { ApiError, Batch, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
 import { FailureWatch } from './failures';
 import { Backoff, inFlight, MIN_INTERVAL } from './polling';
 import type { RunStatus } from './statuses';
@@ -21,6 +21,8 @@ export class SchedModel {
 
   jobs: Job[] = [];
   runs: Run[] = [];
+  /** The newest batches (sweeps, backfills) by id, with their progress. */
+  batches = new Map<string, Batch>();
   filters: Filters = { jobStatus: '', runStatus: '', tag: '' };
   /** Set once the first answer arrived. */
   loaded = false;
@@ -90,14 +92,16 @@ export class SchedModel {
     const ticket = ++this._ticket;
     const { jobStatus, runStatus, tag } = this.filters;
     try {
-      const [jobs, runs] = await Promise.all([
+      const [jobs, runs, batches] = await Promise.all([
         this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined }),
-        this.api.listRuns({ status: runStatus || undefined, limit: 50 })
+        this.api.listRuns({ status: runStatus || undefined, limit: 50 }),
+        this.api.listBatches({ limit: 20 })
       ]);
       if (ticket !== this._ticket) {
         return; // a newer request (other filters) is on its way
       }
       this.jobs = jobs.jobs;
+      this.batches = new Map(batches.batches.map(b => [b.id, b]));
       const jobIds = new Set(this.jobs.map(j => j.id));
       // With a job filter, show the runs of the jobs shown.
       this.runs =

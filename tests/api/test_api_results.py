@@ -176,3 +176,14 @@ class TestWithoutChromium:
         assert unchanged["output_formats"] == ["ipynb", "html"]
         # Everything else about the job can still change.
         await api.json("PATCH", f"jobs/{job['id']}", {"tags": ["weekly"]})
+
+
+async def test_compare_lists_the_recorded_values_that_differ(api: Api) -> None:
+    job = await api.json("POST", "jobs", {"name": "rows", "notebook": "report.ipynb"},
+                         status=201)  # fmt: skip
+    week = await finished(api, job["id"], {"days": 7})
+    month = await finished(api, job["id"], {"days": 30})
+    diff = await api.json("GET", f"runs/{week['id']}/compare/{month['id']}")
+    values = {v["name"]: (v["a"], v["b"]) for v in diff["values"]}
+    assert values["rows"] == (70, 300)
+    assert sorted(values) == ["reported_for", "rows"]  # each run has its own date; region same
