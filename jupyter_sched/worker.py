@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from huey.consumer import Consumer
-from huey.consumer import Worker as ConsumerThread
 from sqlalchemy import func, select, update
 
 from .artifacts import (
@@ -37,30 +35,22 @@ from .artifacts import (
     THUMBNAIL_PNG,
     THUMBNAIL_SVG,
     RunFolder,
-    is_input_ref,
 )
 from .clock import utcnow
 from .config import Settings
+from .consumer import WakingConsumer
 from .db import Database, retry_while_unavailable
 from .dispatch import dispatch
-from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
+from .errors import SecretMismatch, Unavailable
 from .kernels import KernelSupply
 from .lifecycle import claim, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
-from .notebooks import notebook_parameters, notebook_root, resolve_notebook
-from .owners import owner_account, read_as
+from .preparation import prepare
 from .queue import Queues, RunQueue, check_secret
-from .reports import logical_time_text
 from .statuses import Outcome
 from .values import failed_check, read_values
 from .wakeup import Doorbell
-from .workflows import (
-    RESERVED_PARAMETERS,
-    SCHEDULED_FOR_PARAMETER,
-    UPSTREAM_OUTPUT,
-    upstream_output_path,
-)
 
 if TYPE_CHECKING:
     # Imported with the first run: papermill and nbformat (through jsonschema's format
@@ -77,59 +67,6 @@ PRESTART_KERNEL = "python3"
 DUE_SOON_SECONDS = 120.0
 #: Longest sleep between polls of the embedded queue when wake-ups work (the fallback).
 WOKEN_POLL_MAX_SECONDS = 5.0
-
-
-class WakingConsumerThread(ConsumerThread):  # type: ignore[misc]
-    """A huey consumer thread that sleeps until woken (work enqueued, a hint, stopping) or
-    until its poll is due, and tends its prepared kernel between runs."""
-
-    #: Set when work for this thread's queue was enqueued; ``None``: poll only.
-    wake: threading.Event | None = None
-    #: Called on this thread whenever it is idle (after each empty poll).
-    on_idle: Callable[[], None] = staticmethod(lambda: None)
-
-    def loop(self, now: datetime | None = None) -> None:
-        super().loop(now)
-        if self.huey.storage.blocking and not self.stop_flag.is_set():
-            self.on_idle()  # a blocking queue (Redis) never calls sleep()
-
-    delay: float
-    default_delay: float
-    max_delay: float
-    backoff: float
-
-    def sleep(self) -> None:
-        delay = min(self.delay, self.max_delay)
-        woken = self.wake.wait(delay) if self.wake is not None else self.stop_flag.wait(delay)
-        if woken and self.wake is not None:
-            self.wake.clear()
-            self.delay = self.default_delay
-        else:
-            self.delay *= self.backoff
-        if not self.stop_flag.is_set():
-            self.on_idle()
-
-
-class WakingConsumer(Consumer):  # type: ignore[misc]
-    """huey's consumer with :class:`WakingConsumerThread` threads."""
-
-    def __init__(
-        self, huey: Any, *, wake: threading.Event | None, on_idle: Callable[[], None], **kw: Any
-    ) -> None:
-        self._wake, self._on_idle = wake, on_idle
-        super().__init__(huey, **kw)
-
-    def _create_worker(self) -> WakingConsumerThread:
-        thread = WakingConsumerThread(
-            huey=self.huey,
-            stop_flag=self.stop_flag,
-            default_delay=self.default_delay,
-            max_delay=self.max_delay,
-            backoff=self.backoff,
-            max_tasks=self.max_tasks,
-        )
-        thread.wake, thread.on_idle = self._wake, self._on_idle
-        return thread
 
 
 class ActiveRun:
@@ -202,7 +139,7 @@ class Worker:
         #: Set when stopping can wait no longer for the database to answer.
         self._give_up = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._consumers: list[Consumer] = []
+        self._consumers: list[WakingConsumer] = []
         #: Why this worker stopped consuming on its own (its secret is not the deployment's).
         self.refused: SecretMismatch | None = None
 
@@ -319,67 +256,19 @@ class Worker:
         run, job_trigger, checks = self._until_answered(
             lambda _: self._first_heartbeat(run_id, refs["log_ref"])
         )
-        account = None
-        if self.settings.run_as_owner:
-            try:
-                account = owner_account(run.owner)
-            except NoSuchOwner as exc:
-                with open(folder.file(LOG), "a", encoding="utf-8") as f:
-                    f.write(f"cannot run: {exc.message}\n")
-                return Outcome("failed", "NoSuchOwner", exc.message)
-            # The run's files are its owner's alone; this worker (root) still writes them.
-            account.own(folder.path, 0o700)
-            account.own(folder.file(LOG), 0o600)
-        # The input as it was at fire time: the version stored by content when the run was
-        # made (shared by the runs of that version), else a copy in the run's folder.
-        ref = run.input_ref
-        stored = self.settings.artifacts_dir / ref if ref and is_input_ref(ref) else None
-        source = stored if stored is not None and stored.is_file() else folder.file(INPUT)
-        if source != stored:
-            refs["input_ref"] = folder.ref(INPUT)
-        cwd = folder.path
-        try:
-            # The path is checked again at execution time: a symlink swapped in after the
-            # job was created must not lead outside the root.
-            root = notebook_root(run.root_dir, self.settings.root_dir)
-            notebook = resolve_notebook(root, run.notebook)
-            cwd = notebook.parent
-            if not source.is_file():
-                if account is None:
-                    folder.snapshot(notebook)
-                else:  # read with the owner's rights, never the worker's
-                    folder.write_snapshot(read_as(account, notebook))
-        except SchedError as exc:
-            if not source.is_file():
-                with open(folder.file(LOG), "a", encoding="utf-8") as f:
-                    f.write(f"cannot run: {exc.message}\n")
-                return Outcome("failed", type(exc).__name__, exc.message)
-        parameters = dict(run.parameters)
-        if run.scheduled_for is not None:
-            parameters[SCHEDULED_FOR_PARAMETER] = logical_time_text(run.scheduled_for, job_trigger)
-        reserved = [name for name in RESERVED_PARAMETERS if name in parameters]
-        if reserved:
-            # Values the scheduler offers (upstream results, event payloads) go only to
-            # notebooks that declare them.
-            try:
-                declared = {p.name for p in notebook_parameters(source, kernel=run.kernel)}
-            except SchedError:
-                declared = set()
-            parameters = {k: v for k, v in parameters.items() if k not in reserved or k in declared}
-            if parameters.get(UPSTREAM_OUTPUT):
-                parameters[UPSTREAM_OUTPUT] = upstream_output_path(
-                    self.settings.artifacts_dir, parameters[UPSTREAM_OUTPUT]
-                )
-            refs["parameters"] = parameters
+        prepared = prepare(self.settings, run, job_trigger, folder, refs)
+        if isinstance(prepared, Outcome):
+            return prepared
+        account = prepared.account
         html = folder.file(HTML) if "html" in run.output_formats else None
         pdf = folder.file(PDF) if "pdf" in run.output_formats else None
         files = RunFiles(
-            input=source, output=folder.file(OUTPUT), log=folder.file(LOG),
-            html=html, cwd=cwd, pdf=pdf,
+            input=prepared.source, output=folder.file(OUTPUT), log=folder.file(LOG),
+            html=html, cwd=prepared.cwd, pdf=pdf,
         )  # fmt: skip
         execution = Execution(
             files,
-            parameters,
+            prepared.parameters,
             run.kernel,
             kernels=self.kernels,
             on_progress=lambda done, total: self._on_progress(run_id, done, total),
