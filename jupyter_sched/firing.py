@@ -18,21 +18,17 @@ the faulty job is set aside.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from . import schedules
 from .artifacts import InputStore
 from .config import Settings
 from .db import UNAVAILABLE_ERRORS, Database
@@ -41,8 +37,8 @@ from .models import Batch, Job, JobCounts, Run
 from .notebooks import notebook_root, resolve_notebook
 from .queue import Queues
 from .reports import fire_rows
-from .schemas import TRIGGER_KINDS, CronTrigger, IntervalTrigger, OnceTrigger, Trigger
-from .schemas import stored_trigger as _stored_trigger
+from .schemas import IntervalTrigger
+from .triggers import job_next_fire, stored_trigger, stored_trigger_error
 
 log = logging.getLogger(__name__)
 
@@ -80,70 +76,6 @@ _DUE_JOBS = (
     .limit(BATCH)
 )
 _DUE_JOBS_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed_trigger(key: str) -> Trigger:
-    return _stored_trigger(json.loads(key))
-
-
-def stored_trigger(data: dict[str, Any]) -> Trigger:
-    """A job's stored trigger, parsed once per distinct trigger (cached)."""
-    try:
-        return _parsed_by_items(tuple(sorted(data.items())))
-    except TypeError:  # a value that is not hashable (a list of upstream jobs)
-        return _parsed_trigger(json.dumps(data, sort_keys=True, default=str))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed_by_items(items: tuple[tuple[str, Any], ...]) -> Trigger:
-    return _stored_trigger(dict(items))
-
-
-@functools.lru_cache(maxsize=65536)
-def _next_cron_fire(expr: str, tz: str, after: datetime) -> datetime:
-    return schedules.next_cron_fire(expr, tz, after)
-
-
-def next_fire(
-    trigger: Trigger | dict[str, Any],
-    after: datetime,
-    *,
-    anchor: datetime,
-    start_at: datetime | None = None,
-    end_at: datetime | None = None,
-) -> datetime | None:
-    """The first fire of ``trigger`` strictly after ``after`` within the window, or None.
-
-    ``anchor`` is where interval schedules count from (the job's start or creation).
-    """
-    if isinstance(trigger, dict):
-        trigger = stored_trigger(trigger)
-    if start_at is not None and after < start_at:
-        after = start_at - timedelta(microseconds=1)
-    fire: datetime | None
-    match trigger:
-        case CronTrigger():
-            fire = _next_cron_fire(trigger.cron, trigger.timezone, after)
-        case IntervalTrigger():
-            fire = schedules.next_interval_fire(trigger.every_seconds, start_at or anchor, after)
-        case OnceTrigger():
-            fire = trigger.at if trigger.at > after else None
-        case _:
-            fire = None
-    if fire is not None and end_at is not None and fire > end_at:
-        return None
-    return fire
-
-
-def job_next_fire(job: Any, after: datetime) -> datetime | None:
-    """The job's next fire after ``after``, honouring its window and ``max_runs``
-    (``job``: a :class:`Job` or a row with its columns)."""
-    if job.max_runs is not None and job.fire_count >= job.max_runs:
-        return None
-    return next_fire(
-        job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=job.end_at
-    )
 
 
 @dataclass
@@ -563,12 +495,6 @@ def snapshot_run_input(settings: Settings, root_dir: str | None, notebook: str) 
     return snapshot_inputs(settings, {(root_dir, notebook)}).get((root_dir, notebook))
 
 
-def schedule_error_text(exc: schedules.ScheduleError) -> str:
-    """``trigger.<field>: <what is wrong>``, for a job's stored trigger."""
-    text = exc.message.removeprefix(f"{exc.field}:").strip()
-    return f"trigger.{exc.field}: {text}"
-
-
 def set_aside(
     session: Session, job_id: str, due_at: datetime | None, exc: Exception, now: datetime
 ) -> None:
@@ -576,17 +502,7 @@ def set_aside(
 
     Resuming the job or changing its trigger puts it back (see the service).
     """
-    if isinstance(exc, schedules.ScheduleError):
-        detail = schedule_error_text(exc)
-    elif isinstance(exc, ValidationError):  # the stored trigger lacks a trigger's shape
-        error = exc.errors()[0]
-        parts = [str(part) for part in error["loc"]]
-        if parts and parts[0] in TRIGGER_KINDS:
-            parts = parts[1:]  # pydantic's tag of the union
-        detail = f"{'.'.join(['trigger', *parts])}: {error['msg']}"
-    else:
-        detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    reason = f"the job cannot be fired: {detail}"[:2000]
+    reason = f"the job cannot be fired: {stored_trigger_error(exc)}"[:2000]
     changed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)

@@ -219,7 +219,7 @@ def backfill_fires(
     how many there are (counted up to ``count_limit``, past which the count is that
     limit + 1) and the last one counted.
 
-    The fires are the ticker's (:func:`~jupyter_sched.ticker.next_fire`, in the job's
+    The fires are the ticker's (:func:`~jupyter_sched.triggers.next_fire`, in the job's
     timezone, with its daylight-saving rules), within the job's start/end window.
     """
     kind = job.trigger.get("kind")

@@ -27,15 +27,7 @@ from .clock import utcnow
 from .config import Settings
 from .db import Database
 from .errors import Unavailable
-from .firing import (
-    FireReport,
-    fire_due_batches,
-    job_next_fire,
-    next_fire,
-    schedule_error_text,
-    set_aside,
-    snapshot_run_input,
-)
+from .firing import FireReport, fire_due_batches, set_aside, snapshot_run_input
 from .lifecycle import dispatch, finish, reconcile, request_cancel
 from .models import Job, Run
 from .notify import Notifier
@@ -47,14 +39,10 @@ __all__ = [
     "TickReport",
     "Ticker",
     "fire_due_jobs",
-    "job_next_fire",
-    "next_fire",
     "reap_lost_runs",
-    "schedule_error_text",
     "set_aside",
     "snapshot_input",
     "tick",
-    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
