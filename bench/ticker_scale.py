@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from jupyter_sched.config import Settings
 from jupyter_sched.db import Database
-from jupyter_sched.lifecycle import reconcile
+from jupyter_sched.dispatch import reconcile
 from jupyter_sched.models import Job, Run
 from jupyter_sched.queue import Queues
 from jupyter_sched.service import Service

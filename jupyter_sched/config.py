@@ -153,6 +153,12 @@ class Settings:
     prestart_kernels: bool = setting(
         True, "Keep one started Python kernel ready per worker thread (used once, then discarded)."
     )
+    chromium_path: str | None = setting(
+        None,
+        "Chromium (or Chrome) executable that prints PDF outputs (`output_formats: pdf`), "
+        "e.g. `/usr/bin/chromium`. Unset: the first of `chromium`, `chromium-browser`, "
+        "`google-chrome` on `PATH`. A job asking for PDF is refused while there is none.",
+    )
     run_as_owner: bool = setting(
         False,
         "Workers start each run's kernel as the run's owner Unix user (uid, gid, groups, the "

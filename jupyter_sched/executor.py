@@ -29,6 +29,7 @@ from papermill.exceptions import PapermillExecutionError
 from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_group
 from .notebooks import kernel_language, notebook_kernel
 from .owners import OwnerAccount
+from .pdf import render_pdf
 from .renders import write_renders
 from .statuses import Outcome
 
@@ -136,6 +137,8 @@ class RunFiles:
     log: Path
     html: Path | None
     cwd: Path
+    #: Where the PDF rendering goes (``None``: the run asked for none).
+    pdf: Path | None = None
 
 
 class Execution:
@@ -152,8 +155,11 @@ class Execution:
         timeout_seconds: float | None = None,
         kill_grace_seconds: float = 1.0,
         account: OwnerAccount | None = None,
+        chromium_path: str | None = None,
     ) -> None:
         self.files = files
+        #: The Chromium that prints the PDF output (``None``: the system's).
+        self.chromium_path = chromium_path
         #: The Unix account the kernel runs as (``None``: this process's own).
         self.account = account
         self.parameters = parameters
@@ -308,6 +314,16 @@ class Execution:
         write_renders(
             files.output, html=files.html, folder=files.output.parent, log_line=self.log_line
         )
+        if files.pdf is not None and files.output.exists():
+            self.log_line("rendering the PDF")
+            # In a process of its own, as the kernel: the browser runs the outputs' scripts.
+            render_pdf(
+                files.output,
+                files.pdf,
+                chromium=self.chromium_path,
+                account=self.account,
+                log_line=self.log_line,
+            )
 
 
 def _error_cell(output: Path, fallback: int) -> tuple[int, str]:

@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from .artifacts import InputStore
 from .config import Settings
 from .db import UNAVAILABLE_ERRORS, Database
-from .lifecycle import SERIAL_OVERLAPS, bulk_execute, enqueue_marked, insert_runs, run_values
+from .dispatch import enqueue_marked
+from .lifecycle import SERIAL_OVERLAPS, bulk_execute, insert_runs, run_values
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import notebook_root, resolve_notebook
 from .queue import Queues

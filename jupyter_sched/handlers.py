@@ -403,8 +403,16 @@ class RerunHandler(SchedHandler):
         self.reply(await self.call(self.service.rerun, self.owner, run_id), 201)
 
 
+#: Media types of a run's outputs, by format.
+OUTPUT_MEDIA = {
+    "ipynb": "application/x-ipynb+json",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+
 class OutputHandler(SchedHandler):
-    """The executed notebook, or its HTML: always a download, HTML also sandboxed."""
+    """The executed notebook or its HTML or PDF rendering: always a download, sandboxed."""
 
     @property
     def content_security_policy(self) -> str:
@@ -416,7 +424,7 @@ class OutputHandler(SchedHandler):
         q = self.query(OutputQuery)
         path = await self.call(self.service.run_output, self.owner, run_id, q.format)
         data = await self.call(path.read_bytes)
-        media = "text/html; charset=utf-8" if q.format == "html" else "application/x-ipynb+json"
+        media = OUTPUT_MEDIA[q.format]
         self.set_header("Content-Disposition", f'attachment; filename="{run_id}.{q.format}"')
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(data, set_content_type=media)

@@ -257,6 +257,10 @@ class Run(Base):
         return self.thumbnail_ref is not None
 
     @property
+    def has_pdf(self) -> bool:
+        return self.pdf_ref is not None
+
+    @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 

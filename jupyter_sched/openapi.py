@@ -217,13 +217,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/runs/{run_id}/output", "get"): Operation(
         "getRunOutput",
-        "The executed notebook, or its HTML rendering as a sandboxed download",
+        "The executed notebook, or its HTML or PDF rendering, as a sandboxed download",
         "runs",
         None,
         query=OutputQuery,
         content=(
             ("application/x-ipynb+json", {"type": "object"}),
             ("text/html", {"type": "string"}),
+            ("application/pdf", {"type": "string", "format": "binary"}),
         ),
         headers=(
             (

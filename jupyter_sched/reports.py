@@ -4,7 +4,7 @@ A *batch* is the runs made together by one fire, run-now or backfill of a job: a
 job makes one run per parameter set, a backfill one run per fire of the schedule in a
 range (times the sets, for a sweep job). Runs of a batch share its id and a chain (so
 ``after`` jobs follow the batch once, see :mod:`jupyter_sched.workflows`), and at most its
-``max_parallel`` are handed to workers at once (see :func:`jupyter_sched.lifecycle.dispatch`).
+``max_parallel`` are handed to workers at once (see :func:`jupyter_sched.dispatch.dispatch`).
 
 No web framework here: the service calls these with a session and ``now``.
 """

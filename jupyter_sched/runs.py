@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from .clock import utcnow
 from .compare import RunComparison
 from .config import Settings
 from .db import Database
+from .dispatch import dispatch
 from .errors import Conflict, InvalidInput, NotFound
 from .firing import snapshot_run_input
-from .lifecycle import dispatch, new_run, request_cancel
+from .lifecycle import new_run, request_cancel
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import (
     check_notebook,
@@ -35,6 +37,7 @@ from .notebooks import (
 )
 from .owners import owner_copy
 from .parsing import AdminName, check_queue, owned_by, page_size, parse
+from .pdf import pdf_unavailable
 from .queue import Queues
 from .schemas import (
     EventTrigger,
@@ -161,6 +164,7 @@ class RunCalls:
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         self._check_kernel(kernel)
+        self._check_output_formats(output_formats or [])
         path = self._resolve(notebook, owner=owner)
         self._check_notebook(owner, path, parameters, kernel, notebook)
         with self.db.write() as session:
@@ -338,12 +342,13 @@ class RunCalls:
         return self._start(run.id, now)
 
     def run_output(self, owner: str, run_id: str, fmt: str = "ipynb") -> Path:
-        """The executed notebook (``ipynb``) or its HTML rendering (``html``)."""
-        if fmt not in ("ipynb", "html"):
-            raise InvalidInput("format: expected 'ipynb' or 'html'", field="format")
+        """The executed notebook (``ipynb``) or its HTML (``html``) or PDF (``pdf``)
+        rendering."""
+        if fmt not in ("ipynb", "html", "pdf"):
+            raise InvalidInput("format: expected 'ipynb', 'html' or 'pdf'", field="format")
         with self.db.read() as session:
             run = self._own_run(session, owner, run_id)
-            ref = run.output_ref if fmt == "ipynb" else run.html_ref
+            ref = {"ipynb": run.output_ref, "html": run.html_ref, "pdf": run.pdf_ref}[fmt]
         return resolve_ref(self.settings.artifacts_dir, ref, f"{fmt} output")
 
     def run_thumbnail(self, owner: str, run_id: str) -> Path:
@@ -457,6 +462,14 @@ class RunCalls:
             if sweep is not None:
                 declared = notebook_parameters(readable, kernel=kernel, field=field, shown=shown)
                 reports.check_sweep(sweep, declared, self.settings.max_sweep_sets)
+
+    def _check_output_formats(self, formats: Collection[str]) -> None:
+        """Refuse ``pdf`` where no PDF can be rendered (422 saying what to install): a
+        job that asks for it is refused now, never failed at its first run."""
+        if "pdf" in formats:
+            reason = pdf_unavailable(self.settings.chromium_path)
+            if reason is not None:
+                raise InvalidInput(reason, field="output_formats")
 
     @staticmethod
     def _check_kernel(kernel: str | None) -> None:

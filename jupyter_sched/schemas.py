@@ -39,7 +39,7 @@ RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webh
 JobStatus = Literal["active", "paused", "error"]
 Overlap = Literal["allow", "skip", "queue", "replace"]
 Misfire = Literal["run_once", "skip"]
-OutputFormat = Literal["ipynb", "html"]
+OutputFormat = Literal["ipynb", "html", "pdf"]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -355,7 +355,10 @@ class JobFields(Input):
     overlap: Overlap = "allow"
     misfire: Misfire = "run_once"
     output_formats: list[OutputFormat] = Field(
-        default_factory=lambda: list[OutputFormat](["ipynb"]), max_length=2
+        default_factory=lambda: list[OutputFormat](["ipynb"]),
+        max_length=3,
+        description="Renderings kept of each run: the executed notebook (`ipynb`, always), "
+        "`html`, and `pdf` (printed by Chromium; refused where the deployment has none).",
     )
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     start_at: UTCDatetime | None = None
@@ -517,6 +520,8 @@ class Run(Output):
     batch_index: int = 0
     #: Whether ``runs/{id}/thumbnail`` has an image of the run's last image output.
     has_thumbnail: bool = False
+    #: Whether ``runs/{id}/output?format=pdf`` has the run's PDF rendering.
+    has_pdf: bool = False
 
 
 class Job(Output):

@@ -61,7 +61,9 @@ from .triggers import (
 
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
-_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep"})
+_CHECKED = frozenset(
+    {"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep", "output_formats"}
+)
 #: Times an update is checked again when the job changes between its check and its write.
 UPDATE_ATTEMPTS = 3
 #: Runs of a deleted job removed per transaction.
@@ -165,6 +167,8 @@ class Service(ReportCalls, RunCalls):
             self._check_notebook(
                 owner, path, spec.parameters, spec.kernel, spec.notebook, sweep=spec.sweep
             )
+        if "output_formats" in changed:
+            self._check_output_formats(spec.output_formats)
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed

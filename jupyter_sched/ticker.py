@@ -26,9 +26,10 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from .clock import utcnow
 from .config import Settings
 from .db import Database
+from .dispatch import dispatch, reconcile
 from .errors import Unavailable
 from .firing import FireReport, fire_due_batches, set_aside, snapshot_run_input
-from .lifecycle import dispatch, finish, reconcile, request_cancel
+from .lifecycle import finish, request_cancel
 from .models import Job, Run
 from .notify import Notifier
 from .queue import Queues

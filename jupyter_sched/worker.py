@@ -33,6 +33,7 @@ from .artifacts import (
     INPUT,
     LOG,
     OUTPUT,
+    PDF,
     THUMBNAIL_PNG,
     THUMBNAIL_SVG,
     RunFolder,
@@ -41,9 +42,10 @@ from .artifacts import (
 from .clock import utcnow
 from .config import Settings
 from .db import Database, retry_while_unavailable
+from .dispatch import dispatch
 from .errors import NoSuchOwner, SchedError, SecretMismatch, Unavailable
 from .kernels import KernelSupply
-from .lifecycle import claim, dispatch, finish
+from .lifecycle import claim, finish
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
@@ -370,9 +372,10 @@ class Worker:
                 )
             refs["parameters"] = parameters
         html = folder.file(HTML) if "html" in run.output_formats else None
+        pdf = folder.file(PDF) if "pdf" in run.output_formats else None
         files = RunFiles(
             input=source, output=folder.file(OUTPUT), log=folder.file(LOG),
-            html=html, cwd=cwd,
+            html=html, cwd=cwd, pdf=pdf,
         )  # fmt: skip
         execution = Execution(
             files,
@@ -383,6 +386,7 @@ class Worker:
             timeout_seconds=run.timeout_seconds,
             kill_grace_seconds=self.settings.kill_grace_seconds,
             account=account,
+            chromium_path=self.settings.chromium_path,
         )
         active.attach(
             execution, time.monotonic() + run.timeout_seconds if run.timeout_seconds else None
@@ -400,6 +404,8 @@ class Worker:
             outcome = Outcome("failed", "CheckFailed", failed)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
+        if pdf is not None and pdf.exists():
+            refs["pdf_ref"] = folder.ref(PDF)
         for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
             if folder.file(name).is_file():
                 refs["thumbnail_ref"] = folder.ref(name)

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from jupyter_sched.config import Settings
-from jupyter_sched.lifecycle import claim, dispatch
+from jupyter_sched.dispatch import dispatch
+from jupyter_sched.lifecycle import claim
 from jupyter_sched.models import Job, Run
 from jupyter_sched.service import Service
 from jupyter_sched.ticker import Ticker, fire_due_jobs, reap_lost_runs

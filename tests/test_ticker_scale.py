@@ -16,7 +16,7 @@ from ulid import ULID
 from jupyter_sched.artifacts import INPUT_GRACE_SECONDS, InputStore
 from jupyter_sched.config import Settings
 from jupyter_sched.db import Database
-from jupyter_sched.lifecycle import dispatch
+from jupyter_sched.dispatch import dispatch
 from jupyter_sched.models import Job, Run
 from jupyter_sched.retention import sweep_inputs
 from jupyter_sched.service import Service

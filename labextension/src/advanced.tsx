@@ -174,6 +174,36 @@ function PolicyFields({ form, errors, change, _ }: SectionProps): JSX.Element {
   );
 }
 
+/** A checkbox that adds or removes one rendering of each run. */
+function OutputCheck(props: {
+  form: SectionProps['form'];
+  change: SectionProps['change'];
+  format: 'html' | 'pdf';
+  label: string;
+}): JSX.Element {
+  const { form, change, format, label } = props;
+  return (
+    <label className="jp-sched-check">
+      <input
+        type="checkbox"
+        name={`output_${format}`}
+        checked={form.outputFormats.includes(format)}
+        onChange={e =>
+          change(
+            {
+              outputFormats: e.target.checked
+                ? [...form.outputFormats.filter(f => f !== format), format]
+                : form.outputFormats.filter(f => f !== format)
+            },
+            ['output_formats']
+          )
+        }
+      />{' '}
+      {label}
+    </label>
+  );
+}
+
 function OutputsAndTags({ form, errors, change, _ }: SectionProps): JSX.Element {
   return (
     <>
@@ -182,24 +212,8 @@ function OutputsAndTags({ form, errors, change, _ }: SectionProps): JSX.Element 
           <label className="jp-sched-check">
             <input type="checkbox" checked disabled /> {_('notebook (always)')}
           </label>
-          <label className="jp-sched-check">
-            <input
-              type="checkbox"
-              name="output_html"
-              checked={form.outputFormats.includes('html')}
-              onChange={e =>
-                change(
-                  {
-                    outputFormats: e.target.checked
-                      ? ['ipynb', 'html']
-                      : form.outputFormats.filter(f => f !== 'html')
-                  },
-                  ['output_formats']
-                )
-              }
-            />{' '}
-            HTML
-          </label>
+          <OutputCheck form={form} change={change} format="html" label="HTML" />
+          <OutputCheck form={form} change={change} format="pdf" label="PDF" />
         </span>
       </Field>
       <Field

@@ -388,7 +388,7 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** The executed notebook, or its HTML rendering as a sandboxed download */
+    /** The executed notebook, or its HTML or PDF rendering, as a sandboxed download */
     get: operations['getRunOutput'];
     put?: never;
     post?: never;
@@ -1007,8 +1007,11 @@ export type components = {
       notifications?: (
         components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget']
       )[];
-      /** Output Formats */
-      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Output Formats
+       * @description Renderings kept of each run: the executed notebook (`ipynb`, always), `html`, and `pdf` (printed by Chromium; refused where the deployment has none).
+       */
+      output_formats?: ('ipynb' | 'html' | 'pdf')[];
       /**
        * Overlap
        * @default allow
@@ -1182,8 +1185,11 @@ export type components = {
       notifications?: (
         components['schemas']['WebhookTarget'] | components['schemas']['EmailTarget']
       )[];
-      /** Output Formats */
-      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Output Formats
+       * @description Renderings kept of each run: the executed notebook (`ipynb`, always), `html`, and `pdf` (printed by Chromium; refused where the deployment has none).
+       */
+      output_formats?: ('ipynb' | 'html' | 'pdf')[];
       /**
        * Overlap
        * @enum {string}
@@ -1318,7 +1324,7 @@ export type components = {
        * @default ipynb
        * @enum {string}
        */
-      format?: 'ipynb' | 'html';
+      format?: 'ipynb' | 'html' | 'pdf';
     };
     /**
      * OutputView
@@ -1432,6 +1438,11 @@ export type components = {
       error: components['schemas']['RunError'] | null;
       /** Finished At */
       finished_at: string | null;
+      /**
+       * Has Pdf
+       * @default false
+       */
+      has_pdf?: boolean;
       /**
        * Has Thumbnail
        * @default false
@@ -3650,7 +3661,7 @@ export interface operations {
   getRunOutput: {
     parameters: {
       query?: {
-        format?: 'ipynb' | 'html';
+        format?: 'ipynb' | 'html' | 'pdf';
       };
       header?: never;
       path: {
@@ -3660,7 +3671,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The executed notebook, or its HTML rendering as a sandboxed download */
+      /** @description The executed notebook, or its HTML or PDF rendering, as a sandboxed download */
       200: {
         headers: {
           /** @description Always `attachment`: outputs are downloads, never pages of this origin. */
@@ -3668,6 +3679,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          'application/pdf': string;
           'application/x-ipynb+json': Record<string, never>;
           'text/html': string;
         };

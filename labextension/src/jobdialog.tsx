@@ -150,7 +150,7 @@ function jobToForm(job: Job, timezone: string): JobForm {
     overlap: job.overlap,
     misfire: job.misfire,
     outputFormats: job.output_formats.filter(
-      (f): f is OutputFormat => f === 'ipynb' || f === 'html'
+      (f): f is OutputFormat => f === 'ipynb' || f === 'html' || f === 'pdf'
     ),
     tags: job.tags.join(', '),
     notifications: notificationsToForm(job.notifications),

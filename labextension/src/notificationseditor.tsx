@@ -3,6 +3,7 @@ import * as React from 'react';
 
 import { Field } from './components';
 import type { Gettext } from './i18n';
+import { ReportOptions } from './reportoptions';
 import { NotificationForm, newNotificationForm } from './validation';
 
 const NOTIFY_ON: NotificationForm['on'] = ['failure', 'success', 'slow'];
@@ -91,6 +92,7 @@ function TargetEditor(props: TargetProps & { remove: () => void }): JSX.Element 
     <div className="jp-sched-notification" data-notification={index}>
       {target.kind === 'webhook' ? <WebhookFields {...props} /> : <EmailField {...props} />}
       <WhenFields {...props} />
+      {target.kind === 'email' && <ReportOptions at={at} target={target} set={props.set} _={_} />}
       {other && (
         <div className="jp-sched-error" role="alert" data-error-for={other}>
           {errors[other]}

@@ -153,6 +153,26 @@ export class RunView extends LiveView<RunData> {
     }
   }
 
+  /** Open the run's PDF in the browser's viewer, in a new tab (the server hands it over
+   * as a sandboxed download; a blob of it is a document the viewer shows). */
+  private async openPdf(run: Run): Promise<void> {
+    // Opened before the fetch, while the click still allows a new window.
+    const tab = window.open('', '_blank');
+    try {
+      const blob = await this.api.runOutputFile(run.id, 'pdf');
+      const url = URL.createObjectURL(new Blob([blob], { type: 'application/pdf' }));
+      if (tab) {
+        tab.location.href = url;
+      } else {
+        window.open(url, '_blank');
+      }
+      window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      tab?.close();
+      Notification.error(errorText(error), { autoClose: 8000 });
+    }
+  }
+
   render(): JSX.Element {
     if (!this.data) {
       return this.loading();
@@ -212,6 +232,7 @@ export class RunView extends LiveView<RunData> {
         }),
       openOutput: () => void this.actions.openOutput(run),
       downloadHtml: () => void this.downloadHtml(run),
+      openPdf: () => void this.openPdf(run),
       compareWithPrevious: () => void this.compareWithPrevious(run)
     };
   }
@@ -239,6 +260,7 @@ interface HeaderHandlers {
   rerun(): void;
   openOutput(): void;
   downloadHtml(): void;
+  openPdf(): void;
   compareWithPrevious(): void;
 }
 
@@ -326,6 +348,15 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
           onClick={on.downloadHtml}
         >
           {_('Download HTML')}
+        </button>
+      )}
+      {run.has_pdf && (
+        <button
+          className="jp-mod-styled jp-sched-button"
+          data-action="open-pdf"
+          onClick={on.openPdf}
+        >
+          {_('Open PDF')}
         </button>
       )}
     </div>

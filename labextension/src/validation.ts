@@ -16,6 +16,7 @@ import type {
   NotifyOn,
   OutputFormat,
   Overlap,
+  ReportAttachment,
   WebhookFormat
 } from './api';
 import { Gettext, identity } from './i18n';
@@ -194,10 +195,54 @@ export interface NotificationForm {
   on: NotifyOn[];
   /** Seconds after which a run is "slow" ('' = none). */
   slowerThan: string;
+  /** Email only: send the rendered report in the body rather than a summary. */
+  report: boolean;
+  /** With the report: leave the notebook's code out. */
+  hideInput: boolean;
+  /** With the report: the files attached to the email. */
+  attach: ReportAttachment[];
+  /** With the report: its size bound as the job has it (not edited here; kept). */
+  reportMaxBytes: number | null;
 }
 
+/** The files an email report may attach, in the order the server lists them. */
+export const REPORT_ATTACHMENTS: readonly ReportAttachment[] = ['ipynb', 'html'];
+
 export function newNotificationForm(kind: NotificationForm['kind']): NotificationForm {
-  return { kind, url: '', format: 'json', to: '', on: ['failure'], slowerThan: '' };
+  return {
+    kind,
+    url: '',
+    format: 'json',
+    to: '',
+    on: ['failure'],
+    slowerThan: '',
+    report: false,
+    hideInput: false,
+    attach: [],
+    reportMaxBytes: null
+  };
+}
+
+/** The email report's options (`report`), changed: `report` turns the report on or off,
+ * `hideInput` and `attach` (one file, on or off) change its options. */
+export function changeReport(
+  form: NotificationForm,
+  change:
+    { report: boolean } | { hideInput: boolean } | { attach: ReportAttachment; attached: boolean }
+): Partial<NotificationForm> {
+  if ('report' in change) {
+    return { report: change.report };
+  }
+  if ('hideInput' in change) {
+    return { hideInput: change.hideInput };
+  }
+  const wanted = new Set(form.attach);
+  if (change.attached) {
+    wanted.add(change.attach);
+  } else {
+    wanted.delete(change.attach);
+  }
+  return { attach: REPORT_ATTACHMENTS.filter(a => wanted.has(a)) };
 }
 
 /** The form of a job's notification targets. */
@@ -213,7 +258,15 @@ export function notificationsToForm(
     slowerThan:
       t.slower_than_seconds !== null && t.slower_than_seconds !== undefined
         ? String(t.slower_than_seconds)
-        : ''
+        : '',
+    ...(t.kind === 'email' && t.report
+      ? {
+          report: true,
+          hideInput: t.report.hide_input ?? false,
+          attach: REPORT_ATTACHMENTS.filter(a => t.report?.attach?.includes(a)),
+          reportMaxBytes: t.report.max_bytes ?? null
+        }
+      : {})
   }));
 }
 
@@ -264,7 +317,15 @@ function formToNotification(
   } else if (bad !== undefined) {
     errors[`${at}.to`] = _('“%1” is not an email address.', bad);
   }
-  return { kind: 'email', to, ...common };
+  if (!form.report) {
+    return { kind: 'email', to, ...common };
+  }
+  const report = {
+    hide_input: form.hideInput,
+    attach: REPORT_ATTACHMENTS.filter(a => form.attach.includes(a)),
+    ...(form.reportMaxBytes !== null ? { max_bytes: form.reportMaxBytes } : {})
+  };
+  return { kind: 'email', to, ...common, report };
 }
 
 /**

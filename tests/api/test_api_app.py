@@ -246,7 +246,7 @@ def test_every_setting_is_a_traitlet(tmp_path: Path) -> None:
     )
     configured = {"smtp_port": 2525, "smtp_starttls": True, "prestart_kernels": False,
                   "kill_grace_seconds": 0.25, "retention_sweep_seconds": 60.0,
-                  "notify_max_attempts": 2}  # fmt: skip
+                  "notify_max_attempts": 2, "chromium_path": "/opt/chrome/chrome"}  # fmt: skip
     app = SchedApp(config=Config({"SchedApp": configured}))
     app.serverapp = ServerApp(root_dir=str(tmp_path))
     settings = app.sched_settings()
@@ -254,3 +254,4 @@ def test_every_setting_is_a_traitlet(tmp_path: Path) -> None:
     assert settings.root_dir == tmp_path
     # and the embedded worker gets them too
     assert worker_env(settings)["JUPYTER_SCHED_PRESTART_KERNELS"] in {"0", "false", "False"}
+    assert worker_env(settings)["JUPYTER_SCHED_CHROMIUM_PATH"] == "/opt/chrome/chrome"

@@ -112,7 +112,7 @@ BAD_BODIES: dict[str, tuple[Any, int, str]] = {
     "bool for an integer": ({"priority": True}, 422, "priority"),
     "negative retries": ({"retries": -1}, 422, "retries"),
     "unknown overlap": ({"overlap": "sometimes"}, 422, "overlap"),
-    "unknown output format": ({"output_formats": ["pdf"]}, 422, "output_formats.0"),
+    "unknown output format": ({"output_formats": ["docx"]}, 422, "output_formats.0"),
     "unknown kernel": ({"kernel": "no-such-kernel"}, 422, "kernel"),
     "slow notification without a threshold": (
         {"notifications": [{"kind": "webhook", "url": "https://hooks.example/x", "on": ["slow"]}]},

@@ -239,7 +239,9 @@ async def test_run_queries_and_output_formats(api: Api) -> None:
     # An unescaped "+" of an offset arrives as a space; it is understood.
     plus = await api.request("GET", f"runs?since={before}")
     assert "+" in before and plus.code == 200 and len(json.loads(plus.body)["runs"]) == 1
-    error = await api.error("GET", f"runs/{run['id']}/output", params={"format": "pdf"}, status=422)
+    error = await api.error(
+        "GET", f"runs/{run['id']}/output", params={"format": "docx"}, status=422
+    )
     assert error["field"] == "format"
     error = await api.error("GET", f"runs/{run['id']}/log", params={"offset": "-3"}, status=422)
     assert error["field"] == "offset"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from jupyter_sched.renders import THUMBNAIL_MAX_BYTES
 
@@ -41,10 +42,12 @@ async def sales_job(api: Api, **fields: Any) -> Any:
     return await api.json("POST", "jobs", body, status=201)
 
 
-async def finished(api: Api, job_id: str, parameters: dict[str, Any] | None = None) -> Any:
+async def finished(
+    api: Api, job_id: str, parameters: dict[str, Any] | None = None, timeout: float = 90.0
+) -> Any:
     run = await api.json("POST", f"jobs/{job_id}/run", {"parameters": parameters or {}},
                          status=201)  # fmt: skip
-    run = await api.wait_run(run["id"])
+    run = await api.wait_run(run["id"], timeout=timeout)
     assert run["status"] == "succeeded", run
     return run
 
@@ -107,6 +110,72 @@ async def test_compare_lists_changed_parameters_table_and_chart(api: Api) -> Non
     error = await api.error("GET", f"runs/{eu['id']}/compare/{pending['id']}", status=409)
     assert pending["id"] in error["message"] and error["field"] == "other_id"
     await api.json("POST", f"runs/{pending['id']}/cancel")
+
+
+def table_total(executed: Any, product: str) -> str:
+    """The ``total`` of ``product`` in the executed sales report's summary table."""
+    for cell in executed["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("data", {}).get("text/plain", ""))
+            if "vs_target_pct" in text:
+                row = next(line for line in text.splitlines() if line.startswith(product))
+                return row.split()[1]
+    raise AssertionError("the executed report has no summary table")
+
+
+async def test_a_pdf_output_is_a_real_pdf_of_the_report(api: Api) -> None:
+    job = await sales_job(api, output_formats=["pdf"])
+    assert job["output_formats"] == ["ipynb", "pdf"]
+    # Printing starts a browser after the run: minutes on a loaded machine.
+    run = await finished(api, job["id"], {"region": "APAC"}, timeout=300.0)
+    assert run["has_pdf"] is True
+    response = await api.request("GET", f"runs/{run['id']}/output", params={"format": "pdf"})
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{run["id"]}.pdf"'
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    reader = PdfReader(io.BytesIO(response.body))
+    assert len(reader.pages) >= 1
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Sales report" in text
+    assert "region='APAC'" in text  # the run's own parameters, printed by the notebook
+    executed = await api.json("GET", f"runs/{run['id']}/output")
+    assert table_total(executed, "widgets") in text
+    assert "vs_target_pct" in text
+
+    # A run without PDF has none to hand back.
+    plain = await finished(api, (await sales_job(api))["id"])
+    assert plain["has_pdf"] is False
+    error = await api.error("GET", f"runs/{plain['id']}/output", params={"format": "pdf"},
+                            status=404)  # fmt: skip
+    assert "pdf output" in error["message"]
+
+
+class TestWithoutChromium:
+    """A deployment whose Chromium setting points nowhere refuses PDF when asked for it."""
+
+    @pytest.fixture
+    def sched_config(self, sched_config: dict[str, Any]) -> dict[str, Any]:
+        return {**sched_config, "chromium_path": "/nonexistent/chromium"}
+
+    async def test_creating_or_updating_a_job_with_pdf_is_a_422(self, api: Api) -> None:
+        error = await api.error(
+            "POST", "jobs", {"name": "sales", "notebook": SALES, "output_formats": ["pdf"]},
+            status=422,
+        )  # fmt: skip
+        assert error["field"] == "output_formats"
+        assert "/nonexistent/chromium" in error["message"]
+        assert "apt-get install chromium" in error["message"]
+        assert "jupyter-sched[pdf]" in error["message"]
+
+        job = await sales_job(api, output_formats=["html"])
+        error = await api.error("PATCH", f"jobs/{job['id']}", {"output_formats": ["pdf"]},
+                                status=422)  # fmt: skip
+        assert error["field"] == "output_formats"
+        unchanged = await api.json("GET", f"jobs/{job['id']}")
+        assert unchanged["output_formats"] == ["ipynb", "html"]
+        # Everything else about the job can still change.
+        await api.json("PATCH", f"jobs/{job['id']}", {"tags": ["weekly"]})
 
 
 async def test_compare_lists_the_recorded_values_that_differ(api: Api) -> None:
