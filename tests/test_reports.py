@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from jupyter_sched import record
+from jupyter_sched.dispatch import dispatch
 from jupyter_sched.errors import InvalidInput
-from jupyter_sched.lifecycle import dispatch, new_run, request_cancel
+from jupyter_sched.lifecycle import new_run, request_cancel
 from jupyter_sched.models import Batch, Job, Run
 from jupyter_sched.service import Service
 from jupyter_sched.ticker import fire_due_jobs
