@@ -78,6 +78,8 @@ labtest: labextension
 	$(JLPM) test:ui || { echo "browser story failed; running it once more"; $(JLPM) test:ui; }
 	$(JLPM) test:ui:outputs || { echo "outputs browser test failed; running it once more"; \
 	  $(JLPM) test:ui:outputs; }
+	$(JLPM) test:ui:reports || { echo "reports browser test failed; running it once more"; \
+	  $(JLPM) test:ui:reports; }
 	$(JLPM) test:release
 
 ## screenshots: copy the browser tests' screenshots (ui-tests/screenshots/) to docs/

@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from jupyter_sched import record
+from jupyter_sched.dispatch import dispatch
 from jupyter_sched.errors import InvalidInput
-from jupyter_sched.models import Batch, Run
+from jupyter_sched.lifecycle import new_run, request_cancel
+from jupyter_sched.models import Batch, Job, Run
 from jupyter_sched.service import Service
 from jupyter_sched.ticker import fire_due_jobs
 from jupyter_sched.values import VALUE_MIME, extract_values, failed_check, holds
@@ -192,6 +194,45 @@ def test_a_fire_of_a_sweep_job_makes_one_run_per_set_in_one_batch(service: Servi
     assert len(runs_of(service, job.id)) == 12
 
 
+def test_a_fired_batch_hands_over_max_parallel_and_holds_back_only_its_own_runs(
+    service: Service,
+) -> None:
+    sweep = service.create_job(
+        OWNER,
+        {
+            "name": "grid",
+            "notebook": REPORT,
+            "sweep": GRID,
+            "max_parallel": 2,
+            "trigger": {"kind": "cron", "cron": "0 6 * * *"},
+        },
+    )
+    assert sweep.next_fire_at is not None
+    now = sweep.next_fire_at + timedelta(seconds=1)
+    report = fire_due_jobs(service.db, service.settings, now, queues=service.queues)
+    assert len(report.fired) == 12
+    handed = set(report.dispatched)
+    assert len(handed) == 2  # the batch's first max_parallel, put on the queue at fire time
+    assert service.queues["default"].pending_ids() == handed
+    # A run queued behind the full batch goes at once; the batch's others wait.
+    alone = service.create_job(OWNER, {"name": "alone", "notebook": REPORT})
+    with service.db.write() as session:
+        session.add(new_run(session.get(Job, alone.id), now=now, trigger="manual"))
+    sent = dispatch(service.db, service.queues, now)
+    assert [run.job_id for run in runs_in(service, sent)] == [alone.id]
+    # One of the batch's runs ends (cancelled): one more of it is handed over, in order.
+    request_cancel(service.db, sorted(handed)[0], now, max_retry_delay=60)
+    sent = dispatch(service.db, service.queues, now)
+    assert len(sent) == 1
+    (next_run,) = runs_in(service, sent)
+    assert (next_run.job_id, next_run.batch_index) == (sweep.id, 2)
+
+
+def runs_in(service: Service, run_ids: list[str]) -> list[Run]:
+    with service.db.read() as session:
+        return list(session.scalars(select(Run).where(Run.id.in_(run_ids))))
+
+
 def test_a_sweep_runs_its_sets_then_its_follower_once_and_summarises_them(
     service: Service, start_worker: Callable[..., Worker], ticker: Any
 ) -> None:
@@ -210,10 +251,16 @@ def test_a_sweep_runs_its_sets_then_its_follower_once_and_summarises_them(
     runs = runs_of(service, sweep.id)
     assert len(runs) == 12 and all(r.status == "succeeded" for r in runs)
     assert max_overlap(runs) <= 3
-    followers = runs_of(service, follower.id)
-    assert len(followers) == 1
-    assert followers[0].queued_at >= max(r.finished_at for r in runs if r.finished_at)
-    wait_for_run(service, followers[0].id)
+    (made,) = runs_of(service, follower.id)
+    # made by the batch-completion path (a dependency run in the batch's chain, caused by
+    # one of its runs), not by a run of the batch finishing on its own
+    assert made.trigger == "dependency" and made.chain_id == f"batch:{first.batch_id}"
+    assert len(made.caused_by) == 1 and made.caused_by[0] in {r.id for r in runs}
+    followed = wait_for_run(service, made.id)
+    # It started after the last of the 12 ended: it was made only once all 12 were final
+    # in the database, and claimed after that (each end time is taken before its commit).
+    assert followed.started_at is not None
+    assert followed.started_at >= max(r.finished_at for r in runs if r.finished_at)
     assert len(runs_of(service, follower.id)) == 1  # once per batch, not once per run
 
     summary = service.summary(OWNER, sweep.id, batch=first.batch_id)

@@ -19,13 +19,14 @@ from .conftest import Api
 METHODS = ("get", "post", "patch", "delete", "put")
 
 
-def route_calls(job_id: str, run_id: str) -> list[tuple[str, str]]:
+def route_calls(job_id: str, run_id: str, batch_id: str | None = None) -> list[tuple[str, str]]:
     """(method, path) of every operation of every route, with real ids filled in."""
     calls = []
     for template, handler in ROUTES:
         path = template.lstrip("/").format(
-            job_id=job_id, run_id=run_id, other_id=run_id, name="sales.loaded"
-        )
+            job_id=job_id, run_id=run_id, other_id=run_id, batch_id=batch_id or run_id,
+            name="sales.loaded",
+        )  # fmt: skip
         for method in METHODS:
             if getattr(handler, method) is not getattr(web.RequestHandler, method):
                 calls.append((method.upper(), path))
@@ -41,7 +42,7 @@ async def make_job_and_run(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
 async def test_every_route_needs_credentials(api: Api) -> None:
     job, run = await make_job_and_run(api)
     calls = route_calls(job["id"], run["id"])
-    assert len(calls) == 25
+    assert len(calls) == 30
     anonymous = api.as_user({})
     for method, path in calls:
         body = b"{}" if method in ("POST", "PATCH") else None
@@ -158,22 +159,28 @@ class TestUsersAreKeptApart:
         bob = api.as_user({"Authorization": "token bob-secret"})
         job, run = await make_job_and_run(alice)
         assert job["owner"] == "alice"
+        sweep = {"name": "sets", "notebook": "trivial.ipynb", "sweep": [{}, {}]}
+        swept = await alice.json("POST", "jobs", sweep, status=201)
+        batch_id = (await alice.json("POST", f"jobs/{swept['id']}/run", status=201))["batch_id"]
         assert (await alice.wait_run(run["id"]))["status"] == "succeeded"
         assert (await alice.request("GET", f"runs/{run['id']}/output")).code == 200
         assert (await alice.request("GET", f"runs/{run['id']}/log")).body
 
         theirs = [
             (method, path)
-            for method, path in route_calls(job["id"], run["id"])
-            if job["id"] in path or run["id"] in path
+            for method, path in route_calls(job["id"], run["id"], batch_id)
+            if job["id"] in path or run["id"] in path or batch_id in path
         ]
-        assert len(theirs) == 16
+        assert len(theirs) == 20
         for method, path in theirs:
             body = b"{}" if method in ("POST", "PATCH") else None
+            if "/backfill" in path:  # a valid range: the job, not the body, is refused
+                body = b'{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}'
             error = await bob.error(method, path, raw=body, status=404)
             assert error["reason"] == "not_found", (method, path)
         assert (await bob.json("GET", "jobs"))["jobs"] == []
         assert (await bob.json("GET", "runs"))["runs"] == []
+        assert (await bob.json("GET", "batches"))["batches"] == []
         assert (await bob.json("GET", "runs", params={"job_id": job["id"]}))["runs"] == []
         assert (await alice.json("GET", f"jobs/{job['id']}"))["version"] == job["version"]
 
