@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from . import __version__
 from .compare import RunComparison
 from .schemas import (
+    Caller,
     DeleteJobQuery,
     ErrorBody,
     EventRuns,
@@ -38,6 +39,7 @@ from .schemas import (
     Query,
     Run,
     RunListQuery,
+    RunNotebook,
     RunNow,
     RunPage,
     WebhookToken,
@@ -158,6 +160,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/runs", "get"): Operation(
         "listRuns", "List your runs, newest first", "runs", RunPage, query=RunListQuery
     ),
+    ("/runs", "post"): Operation(
+        "runNotebook",
+        "Run a notebook once, now, without a job",
+        "runs",
+        Run,
+        status=201,
+        body=RunNotebook,
+        errors=(404, 413),
+    ),
     ("/runs/{run_id}", "get"): Operation("getRun", "Get a run", "runs", Run, errors=_ID_ERRORS),
     ("/runs/{run_id}/cancel", "post"): Operation(
         "cancelRun", "Cancel a queued or running run", "runs", Run, errors=(404, 409)
@@ -238,6 +249,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(404,),
     ),
     ("/workers", "get"): Operation("listWorkers", "Workers alive now", "server", WorkerList),
+    ("/whoami", "get"): Operation(
+        "whoAmI", "Who the API takes you for, and whether you see every user's", "server", Caller
+    ),
     ("/health", "get"): Operation(
         "getHealth",
         "State of the scheduler in this server (503, with the same body, when degraded)",
