@@ -5,7 +5,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
+import { ApiError, Caller, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
 import { FailureWatch } from './failures';
 import { Backoff, inFlight, MIN_INTERVAL } from './polling';
 import type { RunStatus } from './statuses';
@@ -14,6 +14,8 @@ export interface Filters {
   jobStatus: JobStatus | '';
   runStatus: RunStatus | '';
   tag: string;
+  /** An admin's switch: every user's jobs and runs instead of their own. */
+  allUsers: boolean;
 }
 
 export class SchedModel {
@@ -21,7 +23,9 @@ export class SchedModel {
 
   jobs: Job[] = [];
   runs: Run[] = [];
-  filters: Filters = { jobStatus: '', runStatus: '', tag: '' };
+  filters: Filters = { jobStatus: '', runStatus: '', tag: '', allUsers: false };
+  /** Who the server takes this user for (asked once); null until it answered. */
+  caller: Caller | null = null;
   /** Set once the first answer arrived. */
   loaded = false;
   /** The last failure when the server did not answer, else null. */
@@ -69,6 +73,11 @@ export class SchedModel {
     void this.refresh();
   }
 
+  /** Whether the lists hold other users' jobs and runs, so rows name their owner. */
+  get showsOwners(): boolean {
+    return !!this.caller?.admin && this.filters.allUsers;
+  }
+
   /** All tags of the jobs seen (for the tag filter). */
   get tags(): string[] {
     return [...this._tags].sort();
@@ -90,9 +99,12 @@ export class SchedModel {
     const ticket = ++this._ticket;
     const { jobStatus, runStatus, tag } = this.filters;
     try {
+      this.caller ??= await this.api.whoAmI();
+      // An admin's listings hold everyone's: their own only, unless they switched.
+      const owner = this.caller.admin && !this.filters.allUsers ? this.caller.name : undefined;
       const [jobs, runs] = await Promise.all([
-        this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined }),
-        this.api.listRuns({ status: runStatus || undefined, limit: 50 })
+        this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined, owner }),
+        this.api.listRuns({ status: runStatus || undefined, limit: 50, owner })
       ]);
       if (ticket !== this._ticket) {
         return; // a newer request (other filters) is on its way

@@ -144,6 +144,49 @@ def test_a_users_terminal_works_through_the_service_with_her_token_alone(
     assert not (sched_deployment.data_dir / "sched.db").exists()
 
 
+def test_the_panel_gives_an_admin_every_users_jobs_with_their_owners(
+    hub: Hub,
+    hub_client: HubClient,
+    hub_session: HubTestSession,
+    terminals: dict[str, Terminal],
+) -> None:
+    for role in ("alice", "bob"):
+        account = hub_session.account(role)
+        _write_as(account, Path(account.pw_dir) / "cli" / "panel.ipynb",
+                  nbformat.writes(_notebook(HELLO_CELLS)))  # fmt: skip
+        terminals[role].ok("jobs", "create", "cli/panel.ipynb", "--name", f"{role}'s panel job")
+    carol = hub_session.accounts["carol"]
+    if not hub_client.server_running(carol):
+        hub_client.start_server(carol)
+    owners = ",".join(hub_session.accounts[role] for role in ("alice", "bob"))
+    seen = _panel(hub, hub_session, "carol", EXPECT_SWITCH="yes", OWNERS=owners)
+    assert seen.startswith("switch; owners: ")
+    assert set(owners.split(",")) <= set(seen.split(": ", 1)[1].split(","))
+    alice_sees = _panel(hub, hub_session, "alice", EXPECT_SWITCH="no", JOB_NAME="alice's panel job")
+    assert alice_sees == "no switch"
+    hub_client.stop_server(carol)
+
+
+def _panel(hub: Hub, hub_session: HubTestSession, role: str, **env: str) -> str:
+    """What tests/hub/panel_all_users.mjs saw in ``role``'s Lab (its last line)."""
+    result = subprocess.run(
+        ["node", str(Path(__file__).with_name("panel_all_users.mjs"))],
+        env={
+            **os.environ,
+            "HUB_URL": hub.url,
+            "HUB_USER": hub_session.accounts[role],
+            "HUB_PASSWORD": hub_session.passwords[role],
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def test_only_the_schedulers_admins_read_the_services_metrics(
     hub: Hub, user_tokens: dict[str, str]
 ) -> None:
