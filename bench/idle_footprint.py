@@ -84,6 +84,7 @@ def measure(name: str, enabled: bool, idle: float, pythonpath: Path | None) -> d
             str(Path(sys.executable).with_name("jupyter-server")),
             f"--port={port}", "--ip=127.0.0.1", "--ServerApp.open_browser=False",
             "--IdentityProvider.token=bench", f"--ServerApp.root_dir={tmp}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
         ]  # fmt: skip
         # The user's config folder outranks the environment's, which enables the extension.
         Path(f"{tmp}/config").mkdir()

@@ -5,10 +5,14 @@ their schedules into runs; huey carries run ids to workers that execute the note
 papermill on a fresh kernel and record the output, log, timings and outcome.
 """
 
-from importlib.metadata import version
+try:
+    # Written by the build (hatchling's version hook) from package.json, its one place.
+    from ._version import __version__ as __version__
+except ImportError:  # a checkout whose install predates the hook
+    from importlib.metadata import version
 
-#: The version of the installed package (its one place is package.json).
-__version__ = version("jupyter-sched")
+    #: The version of the installed package.
+    __version__ = version("jupyter-sched")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:

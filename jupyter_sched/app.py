@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jupyter_server.auth.identity import (
     IdentityProvider,
@@ -33,17 +34,10 @@ from jupyter_server.auth.identity import (
 )
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
 
 from . import __version__
-from .config import (
-    ENV_DB_URL,
-    ENV_REDIS_URL,
-    ENV_SECRET,
-    ENV_USER,
-    Settings,
-    default_owner,
-    redact_url,
-)
+from .config import ENV_USER, Settings, default_owner, redact_url, setting_help
 from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
 from .forward import forward_handlers
@@ -62,40 +56,56 @@ T = TypeVar("T")
 SHARED_IDENTITY_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
 
 
-class SchedApp(ExtensionApp):
+def _setting_traits() -> dict[str, Any]:
+    """For each configurable field of :class:`Settings`: a traitlet with the field's help
+    text whose default is the environment variable, else the field's default; and that
+    default's generator."""
+    kinds = {"bool": Bool, "float": Float, "int": Integer}
+    namespace: dict[str, Any] = {}
+    for spec in dataclasses.fields(Settings):
+        if not spec.metadata.get("configurable", True):
+            continue
+        kind = kinds.get(str(spec.type).split("|")[0].strip(), Unicode)
+        limits = {} if spec.metadata["minimum"] is None else {"min": spec.metadata["minimum"]}
+        namespace[spec.name] = kind(
+            None, allow_none=True, config=True, help=setting_help(spec), **limits
+        )
+        namespace[f"_default_{spec.name}"] = default(spec.name)(_from_environment(spec.name))
+    return namespace
+
+
+def _from_environment(name: str) -> Callable[[Any], Any]:
+    def environment_or_default(app: Any) -> Any:
+        value = getattr(Settings.from_env(), name)
+        return str(value) if isinstance(value, Path) else value
+
+    return environment_or_default
+
+
+_SETTINGS_NAMESPACE = _setting_traits()
+#: The names of the configurable settings, each a traitlet of the server extension.
+SETTING_TRAITS = tuple(name for name in _SETTINGS_NAMESPACE if not name.startswith("_"))
+
+if TYPE_CHECKING:
+
+    class SettingTraits:
+        """The traitlets of the settings (their names are in ``SETTING_TRAITS``)."""
+
+else:
+    #: A base of SchedApp that holds the traitlets of the settings (``c.SchedApp.<name>``).
+    SettingTraits = type("SettingTraits", (Configurable,), _SETTINGS_NAMESPACE)
+
+
+# First among the bases: the data_dir setting overrides JupyterApp's own (not configurable).
+class SchedApp(SettingTraits, ExtensionApp):
     """Schedule notebooks from Jupyter: REST API under ``{base_url}sched/api/``."""
 
     name = "jupyter_sched"
     description = __doc__
 
-    # -- where things are ----------------------------------------------------------------
+    # Every field of config.Settings that a server may set is a traitlet of this class
+    # too (SettingTraits, below): declared once, in config.py.
 
-    data_dir = Unicode(
-        config=True,
-        help="""Folder of run artifacts, and of the embedded SQLite history and queue.
-        Default: $JUPYTER_SCHED_DATA_DIR, else `<jupyter data dir>/sched`.""",
-    )
-    db_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=f"""SQLAlchemy URL of the history database (e.g. postgresql+psycopg://...).
-        Default: ${ENV_DB_URL}, else a SQLite file in `data_dir`.""",
-    )
-    redis_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=f"""Redis URL of the run queue, for workers on other machines.
-        Default: ${ENV_REDIS_URL}, else an embedded SQLite queue in `data_dir`.""",
-    )
-    secret = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=f"""Key that signs queue messages on Redis. Default: ${ENV_SECRET}, else a
-        random key kept in `data_dir/secret`.""",
-    )
     owner = Unicode(
         None,
         allow_none=True,
@@ -105,7 +115,6 @@ class SchedApp(ExtensionApp):
         (which cannot tell users apart), ${ENV_USER} or the login name of the server's user,
         like the `jupyter sched` CLI.""",
     )
-    default_queue = Unicode(config=True, help="Queue of jobs that name none.")
     service_url = Unicode(
         None,
         allow_none=True,
@@ -153,150 +162,6 @@ class SchedApp(ExtensionApp):
         help="""Find due fires, dispatch and reap runs in this server (any number of
         tickers may share a database).""",
     )
-    tick_seconds = Float(min=0.01, config=True, help="Ticker period, in seconds.")
-    heartbeat_seconds = Float(
-        min=0.05,
-        config=True,
-        help="How often the embedded worker records that its runs are alive.",
-    )
-    lease_seconds = Float(
-        min=0.1,
-        config=True,
-        help="""A running run whose worker has not heartbeated for this long is `lost`;
-        several times the workers' `heartbeat_seconds`.""",
-    )
-    misfire_grace_seconds = Float(
-        min=0.0,
-        config=True,
-        help="A fire later than this is a misfire and follows the job's misfire policy.",
-    )
-    reconcile_seconds = Float(
-        min=0.1,
-        config=True,
-        help="How often queued runs whose queue message was lost are dispatched again.",
-    )
-    max_retry_delay_seconds = Float(
-        min=0.0,
-        config=True,
-        help="Upper bound of a retry delay, whatever a job's backoff says.",
-    )
-
-    # -- workflows -------------------------------------------------------------------------
-
-    webhook_rate_per_minute = Float(
-        None,
-        allow_none=True,
-        config=True,
-        help="Webhook calls one job's token may make per minute (429 beyond). Default 30.",
-    )
-    retention_days = Float(
-        None,
-        allow_none=True,
-        config=True,
-        help="Delete finished runs older than this many days (a job may set its own).",
-    )
-    retention_runs = Integer(
-        None,
-        allow_none=True,
-        config=True,
-        help="Keep only this many newest finished runs per job (a job may set its own).",
-    )
-    public_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Base URL of this server as people reach it, for links in notifications.",
-    )
-    smtp_host = Unicode(
-        None, allow_none=True, config=True, help="SMTP server for notification emails."
-    )
-    smtp_port = Integer(None, allow_none=True, config=True, help="Its port. Default 25.")
-    smtp_from = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="Sender of notification emails. Default jupyter-sched@localhost.",
-    )
-    report_max_bytes = Integer(
-        None,
-        allow_none=True,
-        min=1,
-        config=True,
-        help="Largest email report sent whole; above it, the summary and links. Default 10 MB.",
-    )
-    smtp_user = Unicode(None, allow_none=True, config=True, help="SMTP login, if it needs one.")
-    smtp_password = Unicode(None, allow_none=True, config=True, help="SMTP password.")
-    smtp_starttls = Bool(
-        None, allow_none=True, config=True, help="Upgrade the SMTP connection with STARTTLS."
-    )
-    notify_max_attempts = Integer(
-        None,
-        allow_none=True,
-        min=1,
-        config=True,
-        help="Delivery attempts of one notification before it is given up. Default 5.",
-    )
-    notify_retry_seconds = Float(
-        None,
-        allow_none=True,
-        min=0.0,
-        config=True,
-        help="Delay before a notification's second attempt; doubles after. Default 10.",
-    )
-    retention_sweep_seconds = Float(
-        None,
-        allow_none=True,
-        min=1.0,
-        config=True,
-        help="How often the ticker deletes runs past retention. Default 3600.",
-    )
-
-    # -- the embedded worker's execution ---------------------------------------------------
-
-    watch_seconds = Float(
-        None,
-        allow_none=True,
-        min=0.01,
-        config=True,
-        help="How often workers look for cancel requests and deadlines. Default 0.5.",
-    )
-    kill_grace_seconds = Float(
-        None,
-        allow_none=True,
-        min=0.0,
-        config=True,
-        help="After an interrupt, how long a kernel gets before it is killed. Default 1.",
-    )
-    poll_max_seconds = Float(
-        None,
-        allow_none=True,
-        min=0.01,
-        config=True,
-        help="Longest an embedded-queue worker sleeps between polls. Default 0.1.",
-    )
-    prestart_kernels = Bool(
-        None,
-        allow_none=True,
-        config=True,
-        help="Keep a started Python kernel ready per worker thread (each serves one run). "
-        "Default on.",
-    )
-    user_root_dir = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""On a hub's scheduler service: the folder each user's notebook paths are
-        relative to, `{owner}` standing for the hub user name, e.g. `~{owner}` (their home,
-        like the spawner's `notebook_dir = "~"`). Default: the server's root.""",
-    )
-    run_as_owner = Bool(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Workers start each run's kernel as the run's owner Unix user (uid, gid,
-        groups, the user's own environment; the run's folder is the owner's alone). For hub
-        workers run as root ($JUPYTER_SCHED_RUN_AS_OWNER). Default off.""",
-    )
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -314,57 +179,13 @@ class SchedApp(ExtensionApp):
         database (0 turns them off).""",
     )
 
-    @default("data_dir")
-    def _default_data_dir(self) -> str:
-        return str(Settings.from_env().data_dir)
-
-    @default("db_url")
-    def _default_db_url(self) -> str | None:
-        return Settings.from_env().db_url
-
-    @default("redis_url")
-    def _default_redis_url(self) -> str | None:
-        return Settings.from_env().redis_url
-
-    @default("secret")
-    def _default_secret(self) -> str | None:
-        return Settings.from_env().secret
-
-    @default("default_queue")
-    def _default_default_queue(self) -> str:
-        return Settings.from_env().default_queue
-
-    @default("tick_seconds")
-    def _default_tick_seconds(self) -> float:
-        return Settings.from_env().tick_seconds
-
-    @default("heartbeat_seconds")
-    def _default_heartbeat_seconds(self) -> float:
-        return Settings.from_env().heartbeat_seconds
-
-    @default("lease_seconds")
-    def _default_lease_seconds(self) -> float:
-        return Settings.from_env().lease_seconds
-
-    @default("misfire_grace_seconds")
-    def _default_misfire_grace_seconds(self) -> float:
-        return Settings.from_env().misfire_grace_seconds
-
-    @default("reconcile_seconds")
-    def _default_reconcile_seconds(self) -> float:
-        return Settings.from_env().reconcile_seconds
-
-    @default("max_retry_delay_seconds")
-    def _default_max_retry_delay_seconds(self) -> float:
-        return Settings.from_env().max_retry_delay_seconds
-
     @default("embedded_workers")
     def _default_embedded_workers(self) -> bool:
-        return not self.redis_url
+        return not getattr(self, "redis_url")  # noqa: B009 - a traitlet made from Settings
 
     @default("worker_queues")
     def _default_worker_queues(self) -> list[str]:
-        return [self.default_queue]
+        return [getattr(self, "default_queue")]  # noqa: B009 - a traitlet made from Settings
 
     # -- life --------------------------------------------------------------------------------
 
@@ -386,36 +207,21 @@ class SchedApp(ExtensionApp):
         self._stopping = threading.Event()
         self._life_lock = threading.Lock()
 
+    def setting_values(self) -> dict[str, Any]:
+        """The settings of this server: its configuration, else the environment variables,
+        else the defaults (the traitlets' values)."""
+        return {
+            name: value for name in SETTING_TRAITS if (value := getattr(self, name)) is not None
+        }
+
     def sched_settings(self) -> Settings:
-        """The deployment this server belongs to, from the traitlets."""
+        """The deployment this server belongs to."""
         assert self.serverapp is not None
-        return Settings.from_env().replace(
-            data_dir=Path(self.data_dir).expanduser(),
-            db_url=self.db_url or None,
-            redis_url=self.redis_url or None,
-            secret=self.secret or None,
+        return Settings.from_env(
+            **self.setting_values(),
             root_dir=Path(self.serverapp.root_dir),
             allow_hidden=self._allow_hidden(),
-            default_queue=self.default_queue,
-            tick_seconds=self.tick_seconds,
-            heartbeat_seconds=self.heartbeat_seconds,
-            misfire_grace_seconds=self.misfire_grace_seconds,
-            lease_seconds=self.lease_seconds,
-            reconcile_seconds=self.reconcile_seconds,
-            max_retry_delay_seconds=self.max_retry_delay_seconds,
-            **{
-                name: value
-                for name in (
-                    "webhook_rate_per_minute", "retention_days", "retention_runs",
-                    "public_url", "smtp_host", "smtp_port", "smtp_from", "smtp_user",
-                    "smtp_password", "smtp_starttls", "notify_max_attempts",
-                    "notify_retry_seconds", "retention_sweep_seconds", "watch_seconds",
-                    "kill_grace_seconds", "poll_max_seconds", "prestart_kernels", "run_as_owner",
-                    "user_root_dir", "report_max_bytes",
-                )
-                if (value := getattr(self, name)) is not None
-            },
-        )  # fmt: skip
+        )
 
     def _allow_hidden(self) -> bool:
         """The contents API's rule for hidden files, which holds for notebook paths too."""

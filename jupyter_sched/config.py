@@ -12,7 +12,7 @@ import getpass
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,77 +70,172 @@ def default_data_dir() -> Path:
     return Path(jupyter_data_dir()) / "sched"
 
 
+def setting(
+    default: Any = None,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    default_text: str = "",
+    minimum: float | None = None,
+    credential: bool = False,
+    configurable: bool = True,
+) -> Any:
+    """A field of :class:`Settings`, declared once with everything derived from it.
+
+    ``help`` is its documentation: the server's traitlet (``c.SchedApp.<name>``) and the
+    configuration reference take it from here, and its environment variable is
+    ``JUPYTER_SCHED_<NAME>``. ``minimum`` is the smallest value a server's configuration
+    accepts; a ``credential`` is never printed (``repr``); a setting that is not
+    ``configurable`` comes from the server itself (its root, its contents manager).
+    ``default_text`` says what a ``factory`` computes.
+    """
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "configurable": configurable,
+        "default_text": default_text,
+    }
+    if factory is not None:
+        return field(default_factory=factory, repr=not credential, metadata=metadata)
+    return field(default=default, repr=not credential, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything that varies between deployments. Durations are in seconds."""
+    """Everything that varies between deployments, declared once: each field has its type,
+    default, help text and environment variable here. Durations are in seconds."""
 
-    data_dir: Path = field(default_factory=default_data_dir)
-    #: SQLAlchemy URL; ``None`` means a SQLite file in ``data_dir``.
-    db_url: str | None = field(default=None, repr=False)  # may hold a password
-    #: Redis URL for the queue; ``None`` means an embedded SqliteHuey file in ``data_dir``.
-    redis_url: str | None = field(default=None, repr=False)
-    #: Signs queue messages on Redis; ``None`` reads or creates ``data_dir/secret``.
-    secret: str | None = field(default=None, repr=False)
-    #: Notebook paths are relative to this directory and may not leave it.
-    root_dir: Path = field(default_factory=Path.cwd)
-    #: Whether notebooks in hidden files or folders (a path component starting with ``.``)
-    #: may be scheduled; the server sets it from its ``ContentsManager.allow_hidden``.
-    allow_hidden: bool = False
-    #: Queue that jobs use unless they name one.
-    default_queue: str = "default"
-    #: Ticker period; it also wakes at once when a job changes in this process.
-    tick_seconds: float = 1.0
-    #: A fire later than this is a misfire and follows the job's misfire policy.
-    misfire_grace_seconds: float = 30.0
-    #: How often a worker records that its runs are alive.
-    heartbeat_seconds: float = 2.0
-    #: A running run whose heartbeat is older than this is lost.
-    lease_seconds: float = 30.0
-    #: How often a worker looks for cancel requests and deadlines of its runs.
-    watch_seconds: float = 0.5
-    #: After an interrupt, how long a kernel gets before its process group is killed.
-    kill_grace_seconds: float = 1.0
-    #: Upper bound of a retry delay, whatever the backoff says.
-    max_retry_delay_seconds: float = 3600.0
-    #: How often the ticker looks for queued runs whose queue message was lost, and how
-    #: long a handed-over run may wait unclaimed before its message counts as lost.
-    reconcile_seconds: float = 10.0
-    #: Longest a SqliteHuey consumer sleeps between polls of an empty queue.
-    poll_max_seconds: float = 0.1
-    #: Keep one started python kernel ready per worker thread (used once, then discarded).
-    prestart_kernels: bool = True
-    #: Workers start each run's kernel as the run's owner Unix user (uid, gid, groups, the
-    #: user's environment, a run folder of the owner's alone). For hubs, where workers run
-    #: as root; a run whose owner has no account on the worker's machine fails.
-    run_as_owner: bool = False
-    #: On a hub's scheduler service: the folder each user's notebook paths are relative to,
-    #: ``{owner}`` standing for the hub user name (``~{owner}``: their home, as the
-    #: spawner's ``notebook_dir = "~"``). ``None``: the server's root.
-    user_root_dir: str | None = None
-    #: Delete finished runs older than this many days (``None``: keep them).
-    retention_days: float | None = None
-    #: Keep only this many newest finished runs per job (``None``: keep them all).
-    retention_runs: int | None = None
-    #: How often the ticker sweeps old runs away when a retention is set.
-    retention_sweep_seconds: float = 3600.0
-    #: Webhook calls a job's token may make per minute.
-    webhook_rate_per_minute: float = 30.0
-    #: Base URL of the Jupyter server, for links in notifications (e.g. https://hub/user/x/).
-    public_url: str | None = None
-    #: SMTP server that sends notification emails (``None``: email targets fail).
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str = "jupyter-sched@localhost"
-    smtp_user: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_starttls: bool = False
-    #: Largest email report (body, images and attachments) sent; above it, a summary
-    #: with links is sent instead.
-    report_max_bytes: int = 10_000_000
-    #: Delivery attempts of one notification before it is given up (and logged).
-    notify_max_attempts: int = 5
-    #: Delay before the second attempt; doubles with each further attempt.
-    notify_retry_seconds: float = 10.0
+    # -- where things are ----------------------------------------------------------------
+    data_dir: Path = setting(
+        factory=default_data_dir,
+        default_text="`<jupyter data dir>/sched`",
+        help="Folder of run artifacts, and of the embedded SQLite history and queue.",
+    )
+    db_url: str | None = setting(
+        None,
+        "SQLAlchemy URL of the history database (e.g. `postgresql+psycopg://...`). "
+        "Unset: a SQLite file in `data_dir`.",
+        credential=True,  # may hold a password
+    )
+    redis_url: str | None = setting(
+        None,
+        "Redis URL of the run queue, for workers on other machines. Unset: an embedded "
+        "SQLite queue in `data_dir`.",
+        credential=True,
+    )
+    secret: str | None = setting(
+        None,
+        "Key that signs queue messages on Redis. Unset: a random key kept in `data_dir/secret`.",
+        credential=True,
+    )
+    root_dir: Path = setting(
+        factory=Path.cwd,
+        default_text="the current folder",
+        help="Notebook paths are relative to this folder and may not leave it (a server: "
+        "its own root).",
+        configurable=False,
+    )
+    allow_hidden: bool = setting(
+        False,
+        "Whether notebooks in hidden files or folders (a path component starting with `.`) "
+        "may be scheduled (a server: its contents manager's `allow_hidden`).",
+        configurable=False,
+    )
+    default_queue: str = setting("default", "Queue of jobs that name none.")
+    # -- the ticker and the workers ------------------------------------------------------
+    tick_seconds: float = setting(
+        1.0, "Ticker period; it also wakes at once when a job changes.", minimum=0.01
+    )
+    misfire_grace_seconds: float = setting(
+        30.0, "A fire later than this is a misfire and follows the job's misfire policy.",
+        minimum=0.0,
+    )  # fmt: skip
+    heartbeat_seconds: float = setting(
+        2.0, "How often a worker records that its runs are alive.", minimum=0.05
+    )
+    lease_seconds: float = setting(
+        30.0,
+        "A running run whose worker has not heartbeated for this long is `lost`; several "
+        "times `heartbeat_seconds`.",
+        minimum=0.1,
+    )
+    watch_seconds: float = setting(
+        0.5, "How often a worker looks for cancel requests and deadlines of its runs.",
+        minimum=0.01,
+    )  # fmt: skip
+    kill_grace_seconds: float = setting(
+        1.0, "After an interrupt, how long a kernel gets before its process group is killed.",
+        minimum=0.0,
+    )  # fmt: skip
+    max_retry_delay_seconds: float = setting(
+        3600.0, "Upper bound of a retry delay, whatever a job's backoff says.", minimum=0.0
+    )
+    reconcile_seconds: float = setting(
+        10.0,
+        "How often the ticker looks for queued runs whose queue message was lost, and how "
+        "long a handed-over run may wait unclaimed before its message counts as lost.",
+        minimum=0.1,
+    )
+    poll_max_seconds: float = setting(
+        0.1, "Longest an embedded-queue worker sleeps between polls of an empty queue.",
+        minimum=0.01,
+    )  # fmt: skip
+    prestart_kernels: bool = setting(
+        True, "Keep one started Python kernel ready per worker thread (used once, then discarded)."
+    )
+    run_as_owner: bool = setting(
+        False,
+        "Workers start each run's kernel as the run's owner Unix user (uid, gid, groups, the "
+        "user's environment, a run folder of the owner's alone). For hubs, where workers run "
+        "as root; a run whose owner has no account on the worker's machine fails.",
+    )
+    user_root_dir: str | None = setting(
+        None,
+        "On a hub's scheduler service: the folder each user's notebook paths are relative "
+        "to, `{owner}` standing for the hub user name (`~{owner}`: their home, like the "
+        "spawner's `notebook_dir = \"~\"`). Unset: the server's root.",
+    )
+    # -- history -------------------------------------------------------------------------
+    retention_days: float | None = setting(
+        None, "Delete finished runs older than this many days (a job may set its own). "
+        "Unset: keep them.", minimum=0.0,
+    )  # fmt: skip
+    retention_runs: int | None = setting(
+        None, "Keep only this many newest finished runs per job (a job may set its own). "
+        "Unset: keep them all.", minimum=0,
+    )  # fmt: skip
+    retention_sweep_seconds: float = setting(
+        3600.0, "How often the ticker deletes runs past retention.", minimum=1.0
+    )
+    # -- webhooks and notifications ------------------------------------------------------
+    webhook_rate_per_minute: float = setting(
+        30.0, "Webhook calls one job's token may make per minute (429 beyond).", minimum=0.0
+    )
+    public_url: str | None = setting(
+        None, "Base URL of the Jupyter server as people reach it, for links in notifications."
+    )
+    smtp_host: str | None = setting(
+        None, "SMTP server that sends notification emails (unset: email targets fail)."
+    )
+    smtp_port: int = setting(25, "Its port.", minimum=1)
+    smtp_from: str = setting("jupyter-sched@localhost", "Sender of notification emails.")
+    smtp_user: str | None = setting(None, "SMTP login, if it needs one.")
+    smtp_password: str | None = setting(None, "SMTP password.", credential=True)
+    smtp_starttls: bool = setting(False, "Upgrade the SMTP connection with STARTTLS.")
+    report_max_bytes: int = setting(
+        10_000_000,
+        "Largest email report (body, images and attachments) sent whole; above it, a "
+        "summary with links.",
+        minimum=1,
+    )
+    notify_max_attempts: int = setting(
+        5, "Delivery attempts of one notification before it is given up (and logged).",
+        minimum=1,
+    )  # fmt: skip
+    notify_retry_seconds: float = setting(
+        10.0, "Delay before a notification's second attempt; doubles with each further one.",
+        minimum=0.0,
+    )  # fmt: skip
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -150,13 +245,20 @@ class Settings:
         Every setting has a variable (``JUPYTER_SCHED_LEASE_SECONDS``, ...); the documented
         ones are the database, Redis, data dir, secret and root dir.
         """
+        unknown = set(overrides) - {spec.name for spec in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         source = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for spec in dataclasses.fields(cls):
             raw = source.get(_env_name(spec.name))
             if raw:
                 values[spec.name] = _convert(spec.type, raw, spec.name)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            given = overrides.get(spec.name)
+            if given is not None:
+                values[spec.name] = (
+                    _convert(spec.type, given, spec.name) if isinstance(given, str) else given
+                )
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
@@ -201,11 +303,23 @@ def _env_name(setting: str) -> str:
     return ENV_PREFIX + setting.upper()
 
 
+def setting_help(spec: dataclasses.Field[Any]) -> str:
+    """The help text of a setting, then where its value comes from when a server's
+    configuration leaves it unset: its environment variable, else its default."""
+    if spec.default_factory is not dataclasses.MISSING:
+        default = spec.metadata["default_text"] or "computed"
+    elif spec.default is None:
+        default = "none"
+    else:
+        default = repr(spec.default)
+    return f"{spec.metadata['help']} When unset: ${_env_name(spec.name)}, else {default}."
+
+
 def _convert(kind: Any, raw: str, name: str) -> Any:
     kind = str(kind)
     try:
         if "Path" in kind:
-            return Path(raw)
+            return Path(raw).expanduser()
         if "bool" in kind:
             return raw.strip().lower() in ("1", "true", "yes", "on")
         if "float" in kind:

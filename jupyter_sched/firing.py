@@ -47,8 +47,12 @@ log = logging.getLogger(__name__)
 
 #: Due jobs handled per transaction.
 BATCH = 1000
-#: Fires of one job run (or examined, for a cron catch-up) per pass.
+#: Fires of one job run per pass.
 MAX_CATCH_UP = 1000
+#: Missed cron fires counted one by one before a missed-fires record says "at least":
+#: the walk costs a cron step per fire, and a long outage's count adds little to its
+#: first and last fire.
+MAX_COUNTED_MISSES = 50
 #: The job columns a fire needs (rows, not ORM objects: cheaper by an order of magnitude).
 _JOB_COLUMNS = (
     Job.id, Job.owner, Job.notebook, Job.root_dir, Job.parameters, Job.kernel, Job.trigger,
@@ -145,8 +149,8 @@ def job_next_fire(job: Any, after: datetime) -> datetime | None:
 class Missed:
     """The fires of one job that came while no scheduler ran: how many, first and last.
 
-    ``count`` is exact for intervals (arithmetic) and for cron up to :data:`MAX_CATCH_UP`
-    (a bounded walk); ``exact`` is False beyond that.
+    ``count`` is exact for intervals (arithmetic) and for cron up to
+    :data:`MAX_COUNTED_MISSES` (a bounded walk); ``exact`` is False beyond that.
     """
 
     count: int
@@ -226,7 +230,7 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
         return Missed(count, due_at, last, previous), job_next_fire(job, last)
     fires = [due_at]
     following = job_next_fire(job, due_at)
-    while following is not None and following < cutoff and len(fires) < MAX_CATCH_UP:
+    while following is not None and following < cutoff and len(fires) < MAX_COUNTED_MISSES:
         fires.append(following)
         following = job_next_fire(job, following)
     exact = following is None or following >= cutoff
@@ -237,7 +241,7 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
         fires = [due_at, *_last_fires_before(job, cutoff, following)]
         following = job_next_fire(job, fires[-1])
     previous = fires[-2] if len(fires) > 1 else None
-    count = len(fires) if exact else MAX_CATCH_UP
+    count = len(fires) if exact else MAX_COUNTED_MISSES
     return Missed(count, due_at, fires[-1], previous, exact), following
 
 

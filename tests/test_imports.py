@@ -100,3 +100,11 @@ def test_importing_the_service_registers_no_papermill_engine() -> None:
         "assert 'jupyter_sched' not in papermill_engines._engines, papermill_engines._engines\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_the_readme_maps_every_module() -> None:
+    """A newcomer's map of the package: the README's "How it works" names each module."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## How it works", 1)[1].split("\n## ", 1)[0]
+    unmapped = [m for m in MODULES if not m.startswith("_") and f"`{m}.py`" not in section]
+    assert unmapped == [], f"add these modules to the README's How it works: {unmapped}"

@@ -126,6 +126,7 @@ def test_make_checks_the_lockfile_on_a_fresh_clone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two whole TypeScript builds: minutes on a loaded machine
 def test_typescript_builds_again_after_lib_is_removed(tmp_path: Path) -> None:
     # In a copy, inside a folder of its own: the build writes nothing beside the checkout,
     # and after `rm -rf lib` it emits everything again.

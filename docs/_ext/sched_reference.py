@@ -5,7 +5,7 @@
     is its generated copy, checked against the server by ``jlpm api:check``).
 ``sched-settings``
     The configuration from where it is declared: the fields of
-    :class:`jupyter_sched.config.Settings` (with their ``#:`` comments and environment
+    :class:`jupyter_sched.config.Settings` (with their help texts and environment
     variables) and the configurable traitlets of :class:`jupyter_sched.app.SchedApp`.
 """
 
@@ -21,7 +21,6 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
-from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
@@ -200,12 +199,7 @@ class RestApiDirective(GeneratedDirective):
 def dataclass_default(spec: dataclasses.Field[Any]) -> str:
     if spec.default is not dataclasses.MISSING:
         return literal(repr(spec.default))
-    factory = spec.default_factory
-    if factory is not dataclasses.MISSING:
-        doc = (getattr(factory, "__doc__", "") or "").strip().split("\n")[0]
-        name = getattr(factory, "__qualname__", repr(factory))
-        return f"{literal(name + '()')}: {prose(doc)}" if doc else literal(name + "()")
-    return ""
+    return prose(spec.metadata["default_text"])
 
 
 def trait_type(trait: Any) -> str:
@@ -231,7 +225,6 @@ class SettingsDirective(GeneratedDirective):
         from jupyter_sched.app import SchedApp
 
         self.env.note_dependency(config.__file__)
-        comments = ModuleAnalyzer.for_module("jupyter_sched.config").find_attr_docs()
         traits = SchedApp.class_traits(config=True)
         yield "Shared by the server, the workers and the command line"
         yield "======================================================="
@@ -243,7 +236,7 @@ class SettingsDirective(GeneratedDirective):
         yield ""
         rows = []
         for spec in dataclasses.fields(config.Settings):
-            doc = " ".join(comments.get(("Settings", spec.name), []))
+            doc = spec.metadata["help"]
             traitlet = literal(f"c.SchedApp.{spec.name}") if spec.name in traits else "—"
             rows.append(
                 [literal(config.ENV_PREFIX + spec.name.upper()), traitlet,
