@@ -26,7 +26,7 @@ from . import __version__, terminal
 from .clock import utcnow
 from .config import Settings, default_owner, redact_url, set_process_role
 from .errors import SchedError
-from .hubcli import hub_client, hub_mode
+from .hubcli import hub_client, hub_mode, refuse_on_a_hub
 from .joboptions import job_fields, job_options, parse_value
 from .owners import hide_process
 
@@ -54,6 +54,8 @@ def _service(ctx: click.Context) -> SchedulerAPI:
 def _deployment(ctx: click.Context, settings: Settings | None = None) -> Service:
     from .service import Service
 
+    refuse_on_a_hub(ctx)
+
     # A CannotStart (a newer schema, another secret, a missing extra) becomes one line
     # and its exit code in terminal.SchedGroup, like every scheduler error.
     return Service.open(settings or ctx.obj["settings"])
@@ -65,6 +67,7 @@ def _waiting_service(ctx: click.Context) -> Service:
     from .db import retry_while_unavailable
     from .service import Service
 
+    refuse_on_a_hub(ctx)
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
     retry_while_unavailable(service.join, max_delay=10)
@@ -173,6 +176,7 @@ def service(ctx: click.Context) -> None:
     """
     from .hubservice import launch
 
+    refuse_on_a_hub(ctx)
     launch(list(ctx.args))
 
 

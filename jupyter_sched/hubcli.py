@@ -4,8 +4,9 @@ A user's server on a hub holds no scheduler credential, and neither do its termi
 they have is the server's hub token (``$JUPYTERHUB_API_TOKEN``, acting for the user) and the
 service's address (``$JUPYTER_SCHED_SERVICE_URL``, set by the hub's configuration). With
 both, the user commands (``jobs``, ``runs``, ``run``, ``events``) call the service's REST
-API (:class:`~jupyter_sched.client.ServiceClient`) and the commands that need the
-credentials are refused with one line.
+API (:class:`~jupyter_sched.client.ServiceClient`), and a command that would open the
+deployment itself (``worker``, ``service``, ``scheduler``, ``db``, ``prune``, ``demo``) is
+refused with one line (its ``--help`` still shows).
 """
 
 from __future__ import annotations
@@ -22,28 +23,30 @@ from .config import hub_service_url
 if TYPE_CHECKING:
     from .client import SchedulerAPI
 
-__all__ = ["CREDENTIAL_COMMANDS", "hub_client", "hub_mode"]
-
-#: Commands that open the deployment with its credentials: refused in a hub user's terminal.
-CREDENTIAL_COMMANDS = frozenset({"worker", "service", "scheduler", "db", "prune", "demo"})
+__all__ = ["hub_client", "hub_mode", "refuse_on_a_hub"]
 
 
 def hub_mode(ctx: click.Context, root_dir: Path | None) -> None:
-    """Called by the ``jupyter sched`` group: on a hub, note the service's URL, refuse a
-    command that needs credentials, and make notebook paths relative to the user's home
-    (as in their Lab) unless a root is given."""
+    """Called by the ``jupyter sched`` group: on a hub, note the service's URL and make
+    notebook paths relative to the user's home (as in their Lab) unless a root is given."""
     url = hub_service_url()
     ctx.obj["hub_url"] = url
     if url is None:
         return
-    if ctx.invoked_subcommand in CREDENTIAL_COMMANDS:
-        raise terminal.Refused(
-            f"`jupyter sched {ctx.invoked_subcommand}` needs the scheduler's credentials, "
-            f"which only the hub's scheduler service ({url}) and its workers hold: "
-            "ask the hub's administrator"
-        )
     root = root_dir or os.environ.get("JUPYTER_SCHED_ROOT_DIR") or Path.home()
     ctx.obj["settings"] = ctx.obj["settings"].replace(root_dir=Path(root))
+
+
+def refuse_on_a_hub(ctx: click.Context) -> None:
+    """Called before a command opens the deployment itself (with its credentials): in a
+    hub user's terminal, one line saying who can, instead."""
+    url = ctx.find_root().obj.get("hub_url")
+    if url:
+        command = ctx.command_path.partition(" ")[2]
+        raise terminal.Refused(
+            f"`jupyter sched {command}` needs the scheduler's credentials, which only the "
+            f"hub's scheduler service ({url}) and its workers hold: ask the hub's administrator"
+        )
 
 
 def hub_client(ctx: click.Context) -> SchedulerAPI | None:

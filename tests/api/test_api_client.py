@@ -203,8 +203,12 @@ async def test_cli_user_commands_through_the_api_with_a_token_alone(
     assert shown.exit_code == 0 and "reports/t.ipynb" in shown.output
     missing = await call(cli, "runs", "show", "01NOSUCHRUN")
     assert missing.exit_code == ExitCode.REFUSED and len(missing.output.splitlines()) == 1
-    for command in (["worker"], ["db", "upgrade"], ["prune"], ["scheduler"]):
+    for command in (["worker"], ["db", "upgrade"], ["prune"], ["scheduler"], ["service"]):
         refused = await call(cli, *command)
         assert refused.exit_code == ExitCode.REFUSED, (command, refused.output)
         assert "credentials" in refused.output and len(refused.output.splitlines()) == 1
+        assert f"`jupyter sched {' '.join(command)}`" in refused.output
+    assert (await call(cli, "worker", "--help")).exit_code == 0  # help needs no credential
+    local = await call(cli, "run", "--local", str(jp_root_dir / "reports" / "t.ipynb"))
+    assert local.exit_code == ExitCode.REFUSED and "--local" in local.output
     assert not (tmp_path / "no-deployment").exists()
