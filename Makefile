@@ -122,9 +122,10 @@ labextension: $(NODE_STAMP)
 	mkdir -p $(LABEXTENSIONS)
 	ln -s $(CURDIR)/jupyter_sched/labextension $(LABEXTENSIONS)/jupyter-sched
 
-## bench: the run-latency benchmark against raw papermill
+## bench: the run-latency and 60-run sweep benchmarks against raw papermill
 bench: $(STAMP)
 	$(BIN)/python bench/run_latency.py
+	$(BIN)/python bench/sweep.py
 
 ## bench-ticker: the ticker at scale (a rush of 10,000 fires over 100,000 jobs and
 ## 1,000,000 runs, idle ticks, catch-up, fire lateness) on SQLite, then PostgreSQL + Redis

@@ -418,6 +418,58 @@ def jobs_delete(ctx: click.Context, job_id: str, force: bool) -> None:
     click.echo(f"deleted {job_id}")
 
 
+@jobs.command("backfill")
+@click.argument("job_id")
+@click.option("--start", required=True, metavar="ISO-TIME", help="First instant, with offset.")
+@click.option("--end", required=True, metavar="ISO-TIME", help="Last instant, with offset.")
+@click.option("--max-parallel", type=int, help="Runs of the backfill at once.")
+@click.option("--preview", is_flag=True, help="Only say what the range holds.")
+@click.option("--wait", is_flag=True, help="Show the batch's progress until it is done.")
+@click.pass_context
+def jobs_backfill(
+    ctx: click.Context, job_id: str, start: str, end: str, max_parallel: int | None,
+    preview: bool, wait: bool,
+) -> None:  # fmt: skip
+    """Run the job once per fire of its schedule between START and END (each run with its
+    fire as scheduled_for), as one batch; prints the batch id."""
+    service = _service(ctx)
+    request = {"start": start, "end": end, "max_parallel": max_parallel}
+    shown = service.backfill_preview(_owner(), job_id, request)
+    click.echo(
+        f"{shown.count} fires ({shown.runs} runs) from {terminal.moment(shown.first)} "
+        f"to {terminal.moment(shown.last)}"
+    )
+    if preview:
+        return
+    batch = service.backfill(_owner(), job_id, request)
+    click.echo(f"batch {batch.id}: {batch.total} runs")
+    while wait:
+        batch = service.get_batch(_owner(), batch.id)
+        done = batch.progress.done == batch.total
+        failed = f", {batch.progress.failed} failed" if batch.progress.failed else ""
+        click.echo(f"{batch.progress.done}/{batch.total} done{failed}", err=not done)
+        if done:
+            break
+        time.sleep(1.0)
+
+
+@jobs.command("summary")
+@click.argument("job_id")
+@click.option("--batch", help="One batch's runs (default: the job's newest runs).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Without --batch.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of JSON.")
+@click.pass_context
+def jobs_summary(
+    ctx: click.Context, job_id: str, batch: str | None, limit: int, as_csv: bool
+) -> None:
+    """A table of runs: parameters, scheduled_for, status, duration and recorded values."""
+    service = _service(ctx)
+    if as_csv:
+        click.echo(service.summary_csv(_owner(), job_id, batch=batch, limit=limit), nl=False)
+    else:
+        terminal.echo_json(service.summary(_owner(), job_id, batch=batch, limit=limit))
+
+
 @jobs.command("webhook")
 @click.argument("job_id")
 @click.option("--off", is_flag=True, help="Turn the job's webhook off instead.")

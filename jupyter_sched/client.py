@@ -30,6 +30,7 @@ from . import errors
 from .compare import RunComparison
 from .config import ENV_HUB_TOKEN, hub_service_url
 from .errors import SchedError
+from .reportschemas import BackfillPreview, Batch, BatchPage, Summary
 from .schemas import (
     EventRuns,
     Job,
@@ -65,6 +66,18 @@ class SchedulerAPI(Protocol):
     def resume_job(self, owner: str, job_id: str) -> Job: ...
     def run_job(self, owner: str, job_id: str, parameters: dict[str, Any] | None = ...) -> Run: ...
     def job_stats(self, owner: str, job_id: str) -> JobStats: ...
+    def backfill_preview(self, owner: str, job_id: str, data: Any) -> BackfillPreview: ...
+    def backfill(self, owner: str, job_id: str, data: Any) -> Batch: ...
+    def get_batch(self, owner: str, batch_id: str) -> Batch: ...
+    def list_batches(
+        self, owner: str, *, job_id: str | None = ..., limit: int = ...
+    ) -> BatchPage: ...
+    def summary(
+        self, owner: str, job_id: str, *, batch: str | None = ..., limit: int = ...
+    ) -> Summary: ...
+    def summary_csv(
+        self, owner: str, job_id: str, *, batch: str | None = ..., limit: int = ...
+    ) -> str: ...
     def create_webhook(self, owner: str, job_id: str) -> str: ...
     def delete_webhook(self, owner: str, job_id: str) -> None: ...
     def fire_event(self, owner: str, event: str, payload: Any = ...) -> list[Run]: ...
@@ -232,6 +245,34 @@ class ServiceClient:
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         return self._model(JobStats, "GET", f"jobs/{_segment(job_id)}/stats")
+
+    def backfill_preview(self, owner: str, job_id: str, data: Any) -> BackfillPreview:
+        path = f"jobs/{_segment(job_id)}/backfill/preview"
+        return self._model(BackfillPreview, "POST", path, body=data)
+
+    def backfill(self, owner: str, job_id: str, data: Any) -> Batch:
+        return self._model(Batch, "POST", f"jobs/{_segment(job_id)}/backfill", body=data)
+
+    def get_batch(self, owner: str, batch_id: str) -> Batch:
+        return self._model(Batch, "GET", f"batches/{_segment(batch_id)}")
+
+    def list_batches(self, owner: str, *, job_id: str | None = None, limit: int = 20) -> BatchPage:
+        return self._model(BatchPage, "GET", "batches", query={"job_id": job_id, "limit": limit})
+
+    def summary(
+        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
+    ) -> Summary:
+        """A job's runs as a table (one batch's, or the newest ``limit``)."""
+        query = {"batch": batch, "limit": limit}
+        return self._model(Summary, "GET", f"jobs/{_segment(job_id)}/summary", query=query)
+
+    def summary_csv(
+        self, owner: str, job_id: str, *, batch: str | None = None, limit: int = 50
+    ) -> str:
+        """The same table as CSV."""
+        query = {"batch": batch, "limit": limit, "format": "csv"}
+        content, _ = self.request("GET", f"jobs/{_segment(job_id)}/summary", query=query)
+        return content.decode("utf-8")
 
     def create_webhook(self, owner: str, job_id: str) -> str:
         return self._model(WebhookToken, "POST", f"jobs/{_segment(job_id)}/webhook").token

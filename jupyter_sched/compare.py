@@ -63,6 +63,8 @@ class RunComparison(BaseModel):
     a: Run
     b: Run
     parameters: list[ValueChange]
+    #: The recorded values (``jupyter_sched.record``) that differ.
+    values: list[ValueChange] = Field(default_factory=list)
     cells: list[CellChange]
     #: Counts of ``cells`` by change.
     summary: dict[str, int]

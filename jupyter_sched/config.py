@@ -207,6 +207,16 @@ class Settings:
     retention_sweep_seconds: float = setting(
         3600.0, "How often the ticker deletes runs past retention.", minimum=1.0
     )
+    # -- report builders -----------------------------------------------------------------
+    max_backfill_fires: int = setting(
+        1000,
+        "Most runs one backfill may make (its fires times the job's sweep sets); a larger "
+        "range is refused with its count.",
+        minimum=1,
+    )
+    max_sweep_sets: int = setting(
+        500, "Most parameter sets a job's sweep may hold (a grid counts its product).", minimum=1
+    )
     # -- webhooks and notifications ------------------------------------------------------
     webhook_rate_per_minute: float = setting(
         30.0, "Webhook calls one job's token may make per minute (429 beyond).", minimum=0.0

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -37,9 +37,10 @@ from .artifacts import InputStore
 from .config import Settings
 from .db import UNAVAILABLE_ERRORS, Database
 from .lifecycle import SERIAL_OVERLAPS, bulk_execute, enqueue_marked, insert_runs, run_values
-from .models import Job, JobCounts, Run
+from .models import Batch, Job, JobCounts, Run
 from .notebooks import notebook_root, resolve_notebook
 from .queue import Queues
+from .reports import fire_rows
 from .schemas import TRIGGER_KINDS, CronTrigger, IntervalTrigger, OnceTrigger, Trigger
 from .schemas import stored_trigger as _stored_trigger
 
@@ -58,7 +59,7 @@ _JOB_COLUMNS = (
     Job.id, Job.owner, Job.notebook, Job.root_dir, Job.parameters, Job.kernel, Job.trigger,
     Job.start_at, Job.end_at, Job.max_runs, Job.fire_count, Job.next_fire_at, Job.misfire,
     Job.overlap, Job.queue, Job.priority, Job.timeout_seconds, Job.output_formats,
-    Job.created_at,
+    Job.created_at, Job.sweep, Job.max_parallel,
 )  # fmt: skip
 
 
@@ -420,6 +421,7 @@ def _write_plans(
         session, [p.job.id for p in plans if p.job.overlap in ("skip", "replace")]
     )
     rows: list[dict[str, Any]] = []
+    batches: list[dict[str, Any]] = []
     skipped_rows: set[str] = set()
     for plan in plans:
         job = plan.job
@@ -441,13 +443,20 @@ def _write_plans(
                 continue
             if job.overlap == "replace":
                 report.to_replace.extend(running)
-            row = run_values(job, now=now, trigger="schedule", scheduled_for=scheduled_for)
-            row["input_ref"] = input_ref
-            if hand_over and job.overlap not in SERIAL_OVERLAPS:
-                row["enqueued_at"] = now
-            rows.append(row)
-            running = [*running, row["id"]]
+            batch, fired = fire_rows(job, scheduled_for, now)  # a sweep: one run per set
+            if batch is not None:
+                batches.append(batch)
+            for row in fired:
+                row["input_ref"] = input_ref
+                if hand_over and job.overlap not in SERIAL_OVERLAPS and _has_room(job, row):
+                    row["enqueued_at"] = now
+            rows += fired
+            running = [*running, *(row["id"] for row in fired)]
+    if batches:
+        session.execute(insert(Batch), batches)
     inserted = insert_runs(session, rows)
+    if batches:
+        _drop_unused_batches(session, batches, rows, inserted)
     counts: dict[str, int] = {}
     for row in rows:
         if row["id"] not in inserted:
@@ -461,6 +470,23 @@ def _write_plans(
                 report.ready.append(ReadyRun(row["id"], row["queue"], row["priority"]))
     _count_skipped(session, counts, now)
     return report
+
+
+def _has_room(job: Any, row: dict[str, Any]) -> bool:
+    """Whether a new run may be handed over at once: a sweep's batch hands over its
+    first ``max_parallel`` runs; the dispatcher sends the others as those end."""
+    limit = job.max_parallel
+    return limit is None or row["batch_id"] is None or row["batch_index"] < limit
+
+
+def _drop_unused_batches(
+    session: Session, batches: list[dict[str, Any]], rows: list[dict[str, Any]], inserted: set[str]
+) -> None:
+    """Delete the batches none of whose runs were inserted (the fire existed already)."""
+    used = {row["batch_id"] for row in rows if row["id"] in inserted}
+    unused = [batch["id"] for batch in batches if batch["id"] not in used]
+    if unused:
+        session.execute(delete(Batch).where(Batch.id.in_(unused)))
 
 
 def _skipped(

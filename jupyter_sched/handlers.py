@@ -24,6 +24,7 @@ from tornado import web
 from . import openapi
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
 from .parsing import AdminName, parse, parse_json
+from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
 from .schemas import (
     Caller,
     DeleteJobQuery,
@@ -249,6 +250,60 @@ class RunJobHandler(SchedHandler):
         spec = self.body(RunNow, required=False)
         run = await self.call(self.service.run_job, self.owner, job_id, spec.parameters)
         self.reply(run, 201)
+
+
+class BackfillHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        spec = self.body(BackfillRequest)
+        self.reply(await self.call(self.service.backfill, self.owner, job_id, spec), 201)
+
+
+class BackfillPreviewHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        spec = self.body(BackfillRequest)
+        self.reply(await self.call(self.service.backfill_preview, self.owner, job_id, spec))
+
+
+class SummaryHandler(SchedHandler):
+    """A job's runs as a table: JSON, or CSV with ``format=csv``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        q = self.query(SummaryQuery)
+        if q.format == "json":
+            summary = self.service.summary
+            self.reply(await self.call(summary, self.owner, job_id, batch=q.batch, limit=q.limit))
+            return
+        text = await self.call(
+            self.service.summary_csv, self.owner, job_id, batch=q.batch, limit=q.limit
+        )
+        name = f"summary-{_slug(job_id)}{'-' + _slug(q.batch) if q.batch else ''}.csv"
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(text.encode("utf-8"), set_content_type="text/csv; charset=utf-8")
+
+
+class BatchesHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        q = self.query(BatchListQuery)
+        page = await self.call(
+            self.service.list_batches, self.owner, job_id=q.job_id, limit=q.limit
+        )
+        self.reply(page)
+
+
+class BatchHandler(SchedHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, batch_id: str) -> None:
+        self.reply(await self.call(self.service.get_batch, self.owner, batch_id))
 
 
 class StatsHandler(SchedHandler):
@@ -490,6 +545,11 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
     ("/jobs/{job_id}/resume", ResumeHandler),
     ("/jobs/{job_id}/run", RunJobHandler),
     ("/jobs/{job_id}/stats", StatsHandler),
+    ("/jobs/{job_id}/backfill", BackfillHandler),
+    ("/jobs/{job_id}/backfill/preview", BackfillPreviewHandler),
+    ("/jobs/{job_id}/summary", SummaryHandler),
+    ("/batches", BatchesHandler),
+    ("/batches/{batch_id}", BatchHandler),
     ("/jobs/{job_id}/webhook", WebhookTokenHandler),
     ("/events/{name}", EventsHandler),
     ("/runs", RunsHandler),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from . import notify, workflows
 from .db import Database, updated
 from .errors import Conflict
-from .models import Dependency, Job, JobCounts, Run, new_id
+from .models import Batch, Dependency, Job, JobCounts, Run, new_id
 from .queue import Queues
 from .statuses import (
     CONDITION_STATUSES,
@@ -56,7 +56,9 @@ def run_values(
     """Every column of a new run of ``job`` (a :class:`Job` or a row with its columns;
     ``None`` for an ad-hoc run), as :func:`new_run` makes it, for bulk inserts.
 
-    ``fields`` set any other column and take precedence over the job's settings.
+    ``scheduled_for`` is the run's logical time: the fire, the backfill step, or (when
+    ``None``) ``now``, the time of the request. ``fields`` set any other column and take
+    precedence over the job's settings.
     """
     values: dict[str, Any] = dict.fromkeys(_RUN_COLUMNS)
     values.update(
@@ -73,13 +75,15 @@ def run_values(
         attempt=1,
         progress_done=0,
         progress_total=0,
+        values={},
+        batch_index=0,
     )
     values.update(fields)
     values.update(
         trigger=trigger,
         status=status,
         parameters={**(job.parameters if job else {}), **(parameters or {})},
-        scheduled_for=scheduled_for,
+        scheduled_for=scheduled_for or now,
         queued_at=now,
     )
     if owner is not None:
@@ -88,7 +92,8 @@ def run_values(
         values["notebook"] = notebook
     if not values.get("chain_id"):
         # a schedule fire is shared by every job scheduled for that instant
-        values["chain_id"] = f"fire:{scheduled_for.isoformat()}" if scheduled_for else values["id"]
+        fire = scheduled_for if trigger == "schedule" else None
+        values["chain_id"] = f"fire:{fire.isoformat()}" if fire else values["id"]
     if values.get("caused_by") is None:
         values["caused_by"] = []
     if status in FINAL_STATUSES and values.get("finished_at") is None:
@@ -108,10 +113,8 @@ def new_run(
     status: str = "queued",
     **fields: Any,
 ) -> Run:
-    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings.
-
-    ``fields`` set any other column and take precedence over the job's settings.
-    """
+    """A run of ``job`` (or an ad-hoc run when ``job`` is None) with the job's settings
+    (see :func:`run_values`)."""
     values = run_values(
         job,
         now=now,
@@ -330,6 +333,7 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
             now=now,
             trigger="dependency",
             parameters=parameters,
+            scheduled_for=run.scheduled_for,
             chain_id=run.chain_id,
             caused_by=[c.id for c in causes],
         )
@@ -339,19 +343,33 @@ def on_run_final(session: Session, run: Run, now: datetime) -> list[Run]:
 
 
 def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
-    """The final upstream runs of ``chain_id`` if each meets the job's condition."""
-    wanted = CONDITION_STATUSES[job.trigger.get("condition", "success")]
+    """The final upstream runs of ``chain_id`` if each upstream meets the job's condition.
+
+    An upstream job may have made several runs in the chain (a batch: a sweep's sets, a
+    backfill's steps): the condition then applies to the batch, once all its runs have
+    ended, judged on the last attempt of each: ``success`` when all succeeded, ``failure``
+    when any failed, ``completion`` when all ended.
+    """
+    condition = job.trigger.get("condition", "success")
+    wanted = CONDITION_STATUSES[condition]
     causes = []
     for upstream in workflows.upstream_ids(job.trigger):
-        latest = session.scalar(
-            select(Run)
-            .where(Run.job_id == upstream, Run.chain_id == chain_id)
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
-        if latest is None or latest.status not in wanted:
+        runs = session.scalars(
+            select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
+        ).all()
+        last: dict[int, Run] = {}
+        for run in runs:  # by id: a retry comes after the run it retries
+            last[run.batch_index] = run
+        if not last or any(not run.is_final for run in last.values()):
             return None
-        causes.append(latest)
+        outcomes = list(last.values())
+        if condition == "failure":
+            met = any(run.status in wanted for run in outcomes)
+        else:
+            met = all(run.status in wanted for run in outcomes)
+        if not met:
+            return None
+        causes.append(runs[-1])
     return causes
 
 
@@ -380,8 +398,11 @@ def schedule_retry(
         attempt=run.attempt + 1,
         retry_of=run.id,
         root_dir=run.root_dir,
+        scheduled_for=run.scheduled_for,
         chain_id=run.chain_id,
         caused_by=list(run.caused_by),
+        batch_id=run.batch_id,
+        batch_index=run.batch_index,
         not_before=now + timedelta(seconds=delay),
     )
     retry.parameters = dict(run.parameters)
@@ -454,7 +475,7 @@ def dispatch(
             break
         batch, complete = _dispatch_batch(db, queues, now, candidates)
         sent += batch
-        if not complete or len(candidates) < size:
+        if not batch or not complete or len(candidates) < size:
             break
     return sent
 
@@ -474,16 +495,26 @@ def _ready_runs_statement(limit: int) -> Any:
         ),
     )
     now = bindparam("now", type_=Run.__table__.c.not_before.type)
+    flying = aliased(Run)
+    batch_in_flight = (
+        select(func.count())
+        .where(flying.batch_id == Run.batch_id, _in_flight(flying))
+        .scalar_subquery()
+    )
     return (
-        select(Run.id, Run.queue, Run.priority)
+        select(Run.id, Run.queue, Run.priority, Run.batch_id)
         .outerjoin(Job, Job.id == Run.job_id)
+        .outerjoin(Batch, Batch.id == Run.batch_id)
         .where(
             Run.status == "queued",
             Run.enqueued_at.is_(None),
             or_(Run.not_before.is_(None), Run.not_before <= now),
             or_(Job.id.is_(None), Job.overlap.not_in(SERIAL_OVERLAPS), ~busy),
+            # a batch at its max_parallel holds its runs back, not the runs behind them
+            or_(Batch.max_parallel.is_(None), batch_in_flight < Batch.max_parallel),
         )
-        .order_by(Run.priority.desc(), Run.id)
+        # a batch's runs share their queue time: they go in batch order (dates, sets)
+        .order_by(Run.priority.desc(), Run.queued_at, Run.batch_index, Run.id)
         .limit(limit)
     )
 
@@ -495,6 +526,9 @@ def _dispatch_batch(
     taken some) and put them on their queues; returns the ids sent and whether every
     queue took its share (a queue that fails gets its runs back, for a later pass)."""
     with db.write() as session:
+        candidates = _within_batch_limits(session, candidates)
+        if not candidates:
+            return [], True
         won = set(
             session.execute(
                 update(Run)
@@ -542,6 +576,46 @@ def enqueue_marked(db: Database, queues: Queues, runs: Sequence[Any]) -> tuple[l
 def _not_sent(by_queue: dict[str, list[tuple[str, int]]], sent: list[str]) -> list[str]:
     done = set(sent)
     return [run_id for items in by_queue.values() for run_id, _ in items if run_id not in done]
+
+
+def _in_flight(run: Any) -> Any:
+    """Runs handed over or running (what a batch's ``max_parallel`` bounds)."""
+    return or_(run.status == "running", and_(run.status == "queued", run.enqueued_at.is_not(None)))
+
+
+def _within_batch_limits(session: Session, candidates: Sequence[Any]) -> list[Any]:
+    """``candidates`` (in dispatch order) without those past their batch's
+    ``max_parallel``, counted in the write transaction: the batch rows are locked first
+    (PostgreSQL; SQLite's write transactions exclude each other), so two dispatchers
+    cannot both take a batch's last slot."""
+    batch_ids = {c.batch_id for c in candidates if c.batch_id is not None}
+    if not batch_ids:
+        return list(candidates)
+    limits: dict[str, int] = {
+        batch_id: limit
+        for batch_id, limit in session.execute(
+            select(Batch.id, Batch.max_parallel).where(Batch.id.in_(batch_ids)).with_for_update()
+        )
+        if limit is not None
+    }
+    if not limits:
+        return list(candidates)
+    in_flight = dict(
+        session.execute(
+            select(Run.batch_id, func.count())
+            .where(Run.batch_id.in_(limits), _in_flight(Run))
+            .group_by(Run.batch_id)
+        ).all()
+    )
+    room = {batch_id: limit - in_flight.get(batch_id, 0) for batch_id, limit in limits.items()}
+    kept = []
+    for candidate in candidates:
+        if candidate.batch_id in room:
+            if room[candidate.batch_id] <= 0:
+                continue
+            room[candidate.batch_id] -= 1
+        kept.append(candidate)
+    return kept
 
 
 def reconcile(db: Database, queues: Queues, now: datetime, *, older_than: float) -> list[str]:

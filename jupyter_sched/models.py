@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -118,6 +117,13 @@ class Job(Base):
     retention_runs: Mapped[int | None]
     #: SHA-256 of the job's webhook token (the token itself is shown once and not kept).
     webhook_token_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Parameter sets each fire runs over (a list of override objects, or a grid of
+    #: ``name: [values]`` expanded as a product); ``None``: one run per fire.
+    sweep: Mapped[Any | None] = mapped_column(JSONType)
+    #: At most this many runs of one of its batches run at once (``None``: no limit).
+    max_parallel: Mapped[int | None]
+    #: Conditions on recorded values that fail a run (``{"value", "op", "threshold"}``).
+    checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
@@ -148,7 +154,8 @@ class Run(Base):
     #: As :attr:`Job.root_dir`, copied from the job (or the server, for an ad-hoc run).
     root_dir: Mapped[str | None] = mapped_column(String(4096))
     kernel: Mapped[str | None] = mapped_column(String(255))
-    #: The schedule fire this run is for; unique per job so each fire makes one run.
+    #: The run's logical time: the schedule fire, the request, or the backfill step. Unique
+    #: per job, fire and batch position among schedule runs, so each fire makes its runs once.
     scheduled_for: Mapped[datetime | None]
     trigger: Mapped[str] = mapped_column(String(16))
     attempt: Mapped[int] = mapped_column(default=1)
@@ -192,9 +199,24 @@ class Run(Base):
     thumbnail_ref: Mapped[str | None] = mapped_column(String(1024))
     pdf_ref: Mapped[str | None] = mapped_column(String(1024))
     log_ref: Mapped[str | None] = mapped_column(String(1024))
+    #: Named JSON values the notebook recorded (``jupyter_sched.record``, scrapbook's glue).
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: The batch (a sweep's fire, a backfill) this run belongs to, and its place in it.
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="SET NULL"), index=True
+    )
+    batch_index: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
-        UniqueConstraint("job_id", "scheduled_for"),
+        Index(
+            "uq_runs_schedule_fire",
+            "job_id",
+            "scheduled_for",
+            "batch_index",
+            unique=True,
+            sqlite_where=text("trigger = 'schedule'"),
+            postgresql_where=text("trigger = 'schedule'"),
+        ),
         Index("ix_runs_job_id_id", "job_id", "id"),
         Index("ix_runs_owner_id", "owner", "id"),
         Index("ix_runs_status_enqueued_at", "status", "enqueued_at"),
@@ -237,6 +259,25 @@ class Run(Base):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class Batch(Base):
+    """Runs made together: one fire, run-now or backfill of a sweep job, or one backfill.
+
+    At most ``max_parallel`` of its runs are handed to workers at once; ``after`` jobs
+    follow the batch once, when all its runs have ended.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    #: ``sweep`` (one fire over the parameter sets) or ``backfill`` (a range of fires).
+    kind: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int]
+    max_parallel: Mapped[int | None]
+    created_at: Mapped[datetime]
 
 
 class JobCounts(Base):

@@ -33,6 +33,7 @@ from .db import Database, updated
 from .errors import NotFound, Unavailable
 from .models import Job, Notification, Run, new_id
 from .statuses import FAILURE_STATUSES
+from .values import holds
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,16 @@ def events_for(target: dict[str, Any], run: Run) -> list[str]:
     threshold = target.get("slower_than_seconds")
     if "slow" in wanted and threshold and (run.duration_seconds or 0) > threshold:
         events.append("slow")
+    if "value" in wanted and _value_alert(target, run.values or {}):
+        events.append("value")
     return events
+
+
+def _value_alert(target: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether the target's condition on a recorded value holds (a value the run did not
+    record sends nothing: a missing value is what checks are for)."""
+    name = target.get("value")
+    return name in values and holds(values[name], target.get("op", "<"), target.get("threshold"))
 
 
 def queue_notifications(session: Session, run: Run, now: datetime) -> None:
@@ -71,10 +81,28 @@ def queue_notifications(session: Session, run: Run, now: datetime) -> None:
             )  # fmt: skip
 
 
-def summary(run: Run, job: Job | None, event: str, settings: Settings) -> dict[str, Any]:
-    """The facts a notification carries (the JSON webhook body)."""
+def summary(
+    run: Run,
+    job: Job | None,
+    event: str,
+    settings: Settings,
+    target: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The facts a notification carries (the JSON webhook body); a ``value`` event also
+    carries the value and the target's condition on it."""
     base = (settings.public_url or "").rstrip("/")
     api = f"{base}/sched/api/runs/{run.id}" if base else None
+    facts = _facts(run, job, event, api)
+    if event == "value" and target is not None:
+        name = target.get("value")
+        facts["value"] = {
+            "name": name, "value": (run.values or {}).get(str(name)),
+            "op": target.get("op"), "threshold": target.get("threshold"),
+        }  # fmt: skip
+    return facts
+
+
+def _facts(run: Run, job: Job | None, event: str, api: str | None) -> dict[str, Any]:
     return {
         "event": event,
         "status": run.status,
@@ -83,7 +111,8 @@ def summary(run: Run, job: Job | None, event: str, settings: Settings) -> dict[s
             "id": run.id, "notebook": run.notebook, "trigger": run.trigger,
             "attempt": run.attempt, "started_at": _iso(run.started_at),
             "finished_at": _iso(run.finished_at), "duration_seconds": run.duration_seconds,
-            "parameters": run.parameters,
+            "parameters": run.parameters, "scheduled_for": _iso(run.scheduled_for),
+            "values": run.values or {},
         },
         "error": run.error,
         "links": {
@@ -108,6 +137,12 @@ def headline(facts: dict[str, Any]) -> str:
     text = f"jupyter-sched: {name} {facts['status']}{took}"
     if facts["event"] == "slow":
         text = f"jupyter-sched: {name} was slow ({duration:.1f}s)"
+    if facts["event"] == "value" and "value" in facts:
+        alert = facts["value"]
+        shown = json.dumps(alert["value"])
+        text = (
+            f"jupyter-sched: {name}: {alert['name']} = {shown} ({alert['op']} {alert['threshold']})"
+        )
     error = facts["error"]
     if error:
         text += f": {error['ename']}: {error['evalue']}"
@@ -257,7 +292,7 @@ def deliver_due(
             if run is None:
                 continue
             job = session.get(Job, run.job_id) if run.job_id else None
-            facts = summary(run, job, note.event, settings)
+            facts = summary(run, job, note.event, settings, note.target)
             files = RunFiles(
                 output=_artifact(settings, run.output_ref), html=_artifact(settings, run.html_ref)
             )

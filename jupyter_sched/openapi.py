@@ -17,6 +17,15 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
 from .compare import RunComparison
+from .reportschemas import (
+    BackfillPreview,
+    BackfillRequest,
+    Batch,
+    BatchListQuery,
+    BatchPage,
+    Summary,
+    SummaryQuery,
+)
 from .schemas import (
     Caller,
     DeleteJobQuery,
@@ -156,6 +165,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "jobs",
         JobStats,
         errors=_ID_ERRORS,
+    ),
+    ("/jobs/{job_id}/backfill", "post"): Operation(
+        "backfillJob",
+        "One run per fire of the job's schedule in a range, as one batch",
+        "reports",
+        Batch,
+        status=201,
+        body=BackfillRequest,
+        errors=(404, 413),
+    ),
+    ("/jobs/{job_id}/backfill/preview", "post"): Operation(
+        "previewBackfill",
+        "How many fires and runs a backfill of the range makes, its first and last fire",
+        "reports",
+        BackfillPreview,
+        body=BackfillRequest,
+        errors=(404, 413),
+    ),
+    ("/jobs/{job_id}/summary", "get"): Operation(
+        "getJobSummary",
+        "A batch's runs (or the job's newest) as a table of parameters, dates and values",
+        "reports",
+        Summary,
+        query=SummaryQuery,
+        content=(("text/csv", {"type": "string"}),),
+        errors=_ID_ERRORS,
+    ),
+    ("/batches", "get"): Operation(
+        "listBatches",
+        "Your batches (of one job), newest first",
+        "reports",
+        BatchPage,
+        query=BatchListQuery,
+    ),
+    ("/batches/{batch_id}", "get"): Operation(
+        "getBatch", "A batch with its progress", "reports", Batch, errors=_ID_ERRORS
     ),
     ("/runs", "get"): Operation(
         "listRuns", "List your runs, newest first", "runs", RunPage, query=RunListQuery
@@ -385,8 +430,9 @@ def document(base_url: str = "/") -> dict[str, Any]:
             success["content"] = {
                 "application/json": {"schema": refs[(op.response, "serialization")]}
             }
-        elif op.content:
-            success["content"] = {media: {"schema": schema} for media, schema in op.content}
+        if op.content:  # other media types (besides JSON, for a summary's CSV)
+            content = success.setdefault("content", {})
+            content.update({media: {"schema": schema} for media, schema in op.content})
         if op.headers:
             success["headers"] = {
                 name: {"description": text, "schema": schema, "required": True}

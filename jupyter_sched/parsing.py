@@ -9,9 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import InvalidInput, SchedError
-from .schemas import (
-    TRIGGER_KINDS,
-)
+from .schemas import SWEEP_SHAPES, TRIGGER_KINDS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,6 +53,8 @@ def invalid_input(exc: ValidationError, *, prefix: str | None = None) -> Invalid
         del loc[1]
     if len(loc) > 2 and loc[0] == "notifications" and loc[2] in _TARGET_KINDS:
         del loc[2]
+    if len(loc) > 1 and loc[0] == "sweep" and loc[1] in SWEEP_SHAPES:
+        del loc[1]
     if loc and loc[-1] == "[key]":  # a dict key is at fault: name it, not pydantic's marker
         del loc[-1]
     field = ".".join(loc) or None

@@ -13,21 +13,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import compare, webhooks, workflows
+from . import compare, reports, webhooks, workflows
 from .artifacts import read_log, resolve_ref
 from .clock import utcnow
 from .compare import RunComparison
 from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput, NotFound
+from .firing import snapshot_run_input
 from .lifecycle import dispatch, new_run, request_cancel
-from .models import Job, JobCounts, Run
+from .models import Batch, Job, JobCounts, Run
 from .notebooks import (
     check_notebook,
     kernel_language,
+    notebook_parameters,
     notebook_root,
     resolve_notebook,
 )
@@ -64,21 +66,80 @@ class RunCalls:
         *,
         now: datetime | None = None,
     ) -> RunOut:
-        """Run a job now, with optional parameter overrides for this run only."""
+        """Run a job now, with optional parameter overrides for this run only.
+
+        A sweep job makes a batch, one run per set (the overrides apply to each); its
+        first run is returned, with the batch's id.
+        """
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         with self.db.read() as session:
             job = self._own_job(session, owner, job_id)
-            notebook, kernel, job_owner = job.notebook, job.kernel, job.owner
+            notebook, kernel, job_owner, sweep = job.notebook, job.kernel, job.owner, job.sweep
             root = notebook_root(job.root_dir, self.settings.root_dir)
-        if parameters:
+        if parameters or sweep is not None:
+            # a sweep's sets are checked against the notebook as it is now, like overrides
             path = resolve_notebook(root, notebook)
-            self._check_notebook(job_owner, path, parameters, kernel, notebook)
+            self._check_notebook(job_owner, path, parameters, kernel, notebook, sweep=sweep)
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            run = new_run(job, now=now, trigger="manual", parameters=parameters)
-            session.add(run)
-        return self._start(run.id, now)
+            batched = job.sweep is not None
+            if not batched:
+                run = new_run(job, now=now, trigger="manual", parameters=parameters)
+                session.add(run)
+                run_ids = [run.id]
+            else:
+                batch = reports.new_batch(
+                    session, job, kind="sweep", total=reports.sweep_size(job.sweep),
+                    max_parallel=job.max_parallel, now=now,
+                )  # fmt: skip
+                run_ids = self._add_batch_runs(
+                    session, job, batch, trigger="manual", fires=[now], overrides=parameters
+                )
+        if not batched:
+            return self._start(run_ids[0], now)
+        return self._start_batch(run_ids, now)
+
+    def _add_batch_runs(
+        self,
+        session: Session,
+        job: Job,
+        batch: Batch,
+        *,
+        trigger: str,
+        fires: list[datetime],
+        overrides: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Add the runs of ``batch``: one per fire and set of the job's sweep, sharing the
+        batch's chain (so ``after`` jobs follow the batch once)."""
+        runs = list(
+            reports.batch_runs(
+                job, now=batch.created_at, trigger=trigger, fires=fires, batch=batch,
+                chain_id=f"batch:{batch.id}", overrides=overrides,
+            )
+        )  # fmt: skip
+        session.add_all(runs)
+        session.flush()
+        return [run.id for run in runs]
+
+    def _start_batch(self, run_ids: list[str], now: datetime) -> RunOut:
+        """Snapshot a new batch's input once for all its runs, hand over what its
+        ``max_parallel`` allows, and return its first run."""
+        with self.db.read() as session:
+            first = session.get(Run, run_ids[0])
+            assert first is not None
+            root_dir, notebook = first.root_dir, first.notebook
+        ref = snapshot_run_input(self.settings, root_dir, notebook)
+        if ref is not None:
+            with self.db.write() as session:
+                for start in range(0, len(run_ids), 500):
+                    chunk = run_ids[start : start + 500]
+                    session.execute(update(Run).where(Run.id.in_(chunk)).values(input_ref=ref))
+        dispatch(self.db, self.queues, now, run_ids=run_ids)
+        with self.db.read() as session:
+            run = session.get(Run, run_ids[0])
+            assert run is not None
+            return RunOut.model_validate(run)
 
     def run_notebook(
         self,
@@ -315,6 +376,7 @@ class RunCalls:
         a, b = (RunOut.model_validate(run) for run in runs)
         return RunComparison(
             a=a, b=b, parameters=compare.changed_values(a.parameters, b.parameters),
+            values=compare.changed_values(a.values or {}, b.values or {}),
             cells=cells, summary=compare.summarize(cells), notebook_diff=diff,
         )  # fmt: skip
 
@@ -391,12 +453,16 @@ class RunCalls:
         shown: str,
         *,
         field: str = "notebook",
+        sweep: Any = None,
     ) -> None:
-        """Check ``parameters`` against the notebook at ``path``; read with the rights of
-        ``owner`` when runs execute as their owner (a hub's service reads users' files with
-        their rights only, never its own)."""
+        """Check ``parameters`` (and each set of a ``sweep``) against the notebook at
+        ``path``; read with the rights of ``owner`` when runs execute as their owner (a
+        hub's service reads users' files with their rights only, never its own)."""
         with owner_copy(self.settings, owner, path) as readable:
             check_notebook(readable, parameters, kernel=kernel, field=field, shown=shown)
+            if sweep is not None:
+                declared = notebook_parameters(readable, kernel=kernel, field=field, shown=shown)
+                reports.check_sweep(sweep, declared, self.settings.max_sweep_sets)
 
     @staticmethod
     def _check_kernel(kernel: str | None) -> None:

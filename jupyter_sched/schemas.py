@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     JsonValue,
     TypeAdapter,
@@ -27,12 +28,13 @@ from pydantic import (
     create_model,
     field_validator,
 )
+from pydantic import Tag as UnionTag
 from pydantic.fields import FieldInfo
 
 from . import schedules
 from .statuses import RunStatus
 
-RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook"]
+RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook", "backfill"]
 #: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
 JobStatus = Literal["active", "paused", "error"]
 Overlap = Literal["allow", "skip", "queue", "replace"]
@@ -221,7 +223,51 @@ def stored_trigger(data: Any, *, lenient: bool = False) -> Trigger:
         return model.model_construct(**data)  # type: ignore[return-value]
 
 
-NotifyOn = Literal["failure", "success", "slow"]
+NotifyOn = Literal["failure", "success", "slow", "value"]
+#: Comparison of a recorded value with a threshold (checks, value alerts).
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+#: A recorded value's name.
+ValueName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Check(Input):
+    """A condition on a recorded value: the run fails (``CheckFailed``) when it does not
+    hold, or when the notebook did not record the value."""
+
+    value: ValueName
+    op: Op
+    threshold: FiniteJson
+
+
+#: A sweep: a list of parameter-override objects, or a grid ``{"name": [values...]}``
+#: expanded as a cartesian product; each fire runs once per set.
+Sweep = Annotated[
+    Annotated[list[Parameters], UnionTag("sets")]
+    | Annotated[dict[ParameterName, list[FiniteJson]], UnionTag("grid")],
+    Discriminator(lambda value: "sets" if isinstance(value, list) else "grid"),
+]
+#: The tags of :data:`Sweep`'s two shapes (pydantic puts them in error locations).
+SWEEP_SHAPES = ("sets", "grid")
+
+
+def _nonempty_sweep(value: Any) -> Any:
+    # An empty sweep would make fires that run nothing.
+    if isinstance(value, list) and not value:
+        raise ValueError("a sweep needs at least one parameter set")
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("a sweep grid needs at least one parameter")
+        for name, options in value.items():
+            if not options:
+                raise ValueError(f"the grid's {name!r} needs at least one value")
+    return value
+
+
+def _value_condition(value: str | None, info: ValidationInfo) -> str | None:
+    # A "value" alert with nothing to compare would be accepted and never sent.
+    if value is None and "value" in info.data.get("on", ()):
+        raise ValueError("required when `on` includes value")
+    return value
 
 
 def _slow_threshold(value: float | None, info: ValidationInfo) -> float | None:
@@ -244,9 +290,16 @@ class WebhookTarget(Input):
         default=None, gt=0, le=7 * 86400, validate_default=True
     )
 
+    #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
+    #: condition, when it holds, sends the notification.
+    value: ValueName | None = Field(default=None, validate_default=True)
+    op: Op = "<"
+    threshold: FiniteJson = None
+
     _slow_needs_threshold = field_validator("slower_than_seconds")(
         lambda value, info: _slow_threshold(value, info)
     )
+    _value_needs_name = field_validator("value")(lambda value, info: _value_condition(value, info))
 
 
 class EmailReport(Input):
@@ -274,9 +327,16 @@ class EmailTarget(Input):
     #: Send the rendered report (HTML inline, images embedded) rather than a summary.
     report: EmailReport | None = None
 
+    #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
+    #: condition, when it holds, sends the notification.
+    value: ValueName | None = Field(default=None, validate_default=True)
+    op: Op = "<"
+    threshold: FiniteJson = None
+
     _slow_needs_threshold = field_validator("slower_than_seconds")(
         lambda value, info: _slow_threshold(value, info)
     )
+    _value_needs_name = field_validator("value")(lambda value, info: _value_condition(value, info))
 
 
 NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator="kind")]
@@ -306,6 +366,13 @@ class JobFields(Input):
     notifications: list[NotificationTarget] = Field(default_factory=list, max_length=10)
     retention_days: float | None = Field(default=None, gt=0, le=36500)
     retention_runs: int | None = Field(default=None, ge=1, le=10**9)
+    #: Each fire runs once per parameter set (see :data:`Sweep`); ``None``: once.
+    sweep: Sweep | None = None
+    #: At most this many runs of one batch (a sweep's fire, a backfill) run at once.
+    max_parallel: int | None = Field(default=None, ge=1, le=1000)
+    checks: list[Check] = Field(default_factory=list, max_length=50)
+
+    _sweep_not_empty = field_validator("sweep")(lambda value: _nonempty_sweep(value))
 
     @field_validator("output_formats")
     @classmethod
@@ -352,7 +419,7 @@ class JobCreate(JobFields):
 NOT_NULLABLE = frozenset(
     {"name", "notebook", "trigger", "parameters", "retries", "retry_delay_seconds",
      "retry_backoff", "overlap", "misfire", "output_formats", "tags", "priority",
-     "notifications"}
+     "notifications", "checks"}
 )  # fmt: skip
 
 
@@ -373,6 +440,10 @@ class _Patch(Input):
     """Base of PATCH bodies: their JSON schema says what :func:`_update_schema` says."""
 
     model_config = ConfigDict(json_schema_extra=_update_schema)
+
+    _sweep_not_empty = field_validator("sweep", check_fields=False)(
+        lambda value: _nonempty_sweep(value)
+    )
 
 
 def _patch_model(create: type[Input], name: str, doc: str) -> type[Input]:
@@ -449,6 +520,11 @@ class Run(Output):
     output_formats: list[str]
     chain_id: str | None = None
     caused_by: list[str] = Field(default_factory=list)
+    #: Named JSON values the notebook recorded (``jupyter_sched.record``, scrapbook glue).
+    values: dict[str, Any] = Field(default_factory=dict)
+    #: The batch (a sweep's fire, a backfill) the run belongs to, and its place in it.
+    batch_id: str | None = None
+    batch_index: int = 0
     #: Whether ``runs/{id}/thumbnail`` has an image of the run's last image output.
     has_thumbnail: bool = False
 
@@ -486,6 +562,15 @@ class Job(Output):
     notifications: list[NotificationTarget] = Field(default_factory=list)
     retention_days: float | None = None
     retention_runs: int | None = None
+    sweep: Sweep | None = None
+    max_parallel: int | None = None
+    checks: list[Check] = Field(default_factory=list)
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _no_checks(cls, value: Any) -> Any:
+        return [] if value is None else value
+
     #: Whether the job has a webhook token (the token is shown only when created).
     webhook: bool = False
     created_at: datetime

@@ -33,6 +33,7 @@ from .notebooks import (
 from .owners import owner_copy
 from .parsing import check_queue, invalid_input, owned_by, page_size, parse
 from .queue import Queues, check_secret
+from .reportcalls import ReportCalls
 from .runs import RunCalls
 from .schemas import (
     NOT_NULLABLE,
@@ -60,14 +61,14 @@ from .triggers import (
 
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
-_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at"})
+_CHECKED = frozenset({"notebook", "parameters", "kernel", "trigger", "start_at", "end_at", "sweep"})
 #: Times an update is checked again when the job changes between its check and its write.
 UPDATE_ATTEMPTS = 3
 #: Runs of a deleted job removed per transaction.
 DELETE_BATCH = 500
 
 
-class Service(RunCalls):
+class Service(ReportCalls, RunCalls):
     """Jobs and runs of one deployment."""
 
     def __init__(
@@ -158,10 +159,12 @@ class Service(RunCalls):
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
-        if {"notebook", "parameters", "kernel"} & changed:
+        if {"notebook", "parameters", "kernel", "sweep"} & changed:
             self._check_kernel(spec.kernel)
             path = self._resolve(spec.notebook, owner=owner)
-            self._check_notebook(owner, path, spec.parameters, spec.kernel, spec.notebook)
+            self._check_notebook(
+                owner, path, spec.parameters, spec.kernel, spec.notebook, sweep=spec.sweep
+            )
         if "trigger" in changed:
             check_trigger(spec.trigger, now)
         window = {"start_at", "end_at"} & changed
@@ -277,9 +280,10 @@ class Service(RunCalls):
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
         self._check_job(merged, now, changed, owner=current.owner)
-        path_checked = bool({"notebook", "parameters", "kernel"} & changed)
-        if changes.get("notifications") is not None:
-            changes["notifications"] = [t.model_dump(mode="json") for t in changes["notifications"]]
+        path_checked = bool({"notebook", "parameters", "kernel", "sweep"} & changed)
+        for name in ("notifications", "checks"):
+            if changes.get(name) is not None:
+                changes[name] = [item.model_dump(mode="json") for item in changes[name]]
         if trigger is not None:
             with self.db.read() as session:
                 workflows.check_upstreams(session, owner, job_id, _upstreams(trigger))

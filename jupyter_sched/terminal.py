@@ -336,6 +336,10 @@ def comparison(diff: RunComparison) -> None:
             click.echo(f"  {change.name}: {before} -> {after}")
     else:
         click.echo("parameters: the same")
+    for change in diff.values:
+        before = json.dumps(change.a) if change.in_a else "(absent)"
+        after = json.dumps(change.b) if change.in_b else "(absent)"
+        click.echo(f"  value {change.name}: {before} -> {after}")
     counts = ", ".join(f"{n} {what}" for what, n in diff.summary.items() if n)
     click.echo(f"cells: {counts}")
     for cell in diff.cells:

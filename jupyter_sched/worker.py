@@ -49,9 +49,16 @@ from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters, notebook_root, resolve_notebook
 from .owners import owner_account, read_as
 from .queue import Queues, RunQueue, check_secret
+from .reports import logical_time_text
 from .statuses import Outcome
+from .values import failed_check, read_values
 from .wakeup import Doorbell
-from .workflows import RESERVED_PARAMETERS, UPSTREAM_OUTPUT, upstream_output_path
+from .workflows import (
+    RESERVED_PARAMETERS,
+    SCHEDULED_FOR_PARAMETER,
+    UPSTREAM_OUTPUT,
+    upstream_output_path,
+)
 
 if TYPE_CHECKING:
     # Imported with the first run: papermill and nbformat (through jsonschema's format
@@ -307,7 +314,9 @@ class Worker:
         folder.create()
         folder.file(LOG).touch()
         refs.update(log_ref=folder.ref(LOG))
-        run = self._until_answered(lambda _: self._first_heartbeat(run_id, refs["log_ref"]))
+        run, job_trigger, checks = self._until_answered(
+            lambda _: self._first_heartbeat(run_id, refs["log_ref"])
+        )
         account = None
         if self.settings.run_as_owner:
             try:
@@ -344,6 +353,8 @@ class Worker:
                     f.write(f"cannot run: {exc.message}\n")
                 return Outcome("failed", type(exc).__name__, exc.message)
         parameters = dict(run.parameters)
+        if run.scheduled_for is not None:
+            parameters[SCHEDULED_FOR_PARAMETER] = logical_time_text(run.scheduled_for, job_trigger)
         reserved = [name for name in RESERVED_PARAMETERS if name in parameters]
         if reserved:
             # Values the scheduler offers (upstream results, event payloads) go only to
@@ -383,6 +394,10 @@ class Worker:
                 folder.give_to(account.uid, account.gid)
         if files.output.exists():
             refs["output_ref"] = folder.ref(OUTPUT)
+            refs["values"] = read_values(files.output)
+        failed = failed_check(refs.get("values", {}), checks) if checks else None
+        if outcome.status == "succeeded" and failed is not None:
+            outcome = Outcome("failed", "CheckFailed", failed)
         if html is not None and html.exists():
             refs["html_ref"] = folder.ref(HTML)
         for name in (THUMBNAIL_PNG, THUMBNAIL_SVG):
@@ -390,16 +405,21 @@ class Worker:
                 refs["thumbnail_ref"] = folder.ref(name)
         return outcome
 
-    def _first_heartbeat(self, run_id: str, log_ref: str) -> Run:
+    def _first_heartbeat(
+        self, run_id: str, log_ref: str
+    ) -> tuple[Run, dict[str, Any] | None, list[dict[str, Any]]]:
         """The claimed run's row, after writing its first heartbeat and where its log is
-        (so that clients can follow it)."""
+        (so that clients can follow it), with its job's trigger and checks."""
         with self.db.write() as session:
             session.execute(
                 update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow(), log_ref=log_ref)
             )
             run = session.get(Run, run_id)
             assert run is not None
-            return run
+            job = session.get(Job, run.job_id) if run.job_id else None
+            if job is None:
+                return run, None, []
+            return run, dict(job.trigger), list(job.checks or [])
 
     def _on_progress(self, run_id: str, done: int, total: int) -> None:
         active = self.active.get(run_id)

@@ -28,8 +28,10 @@ UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_para
 UPSTREAM_OUTPUT = "upstream_output_path"
 #: Parameter that receives an event's or webhook call's JSON payload when declared.
 PAYLOAD_PARAMETER = "event_payload"
+#: Parameter that receives the run's logical time (ISO 8601 in the job's timezone).
+SCHEDULED_FOR_PARAMETER = "scheduled_for"
 #: Parameters the scheduler fills in; dropped when a notebook does not declare them.
-RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER)
+RESERVED_PARAMETERS = (*UPSTREAM_PARAMETERS, PAYLOAD_PARAMETER, SCHEDULED_FOR_PARAMETER)
 
 
 def upstream_output_path(artifacts_dir: Path, value: Any) -> Any:

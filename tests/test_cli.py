@@ -306,6 +306,31 @@ def test_html_output_of_a_plot_prints_no_notice(tmp_path: Path) -> None:
     assert "Alternative text" not in result.stderr, result.stderr
 
 
+@pytest.mark.timeout(600)  # three commands, each paying the CLI's imports
+def test_backfill_preview_and_summary(tmp_path: Path) -> None:
+    from jupyter_sched.config import Settings
+
+    service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
+    owner = os.environ.get("JUPYTER_SCHED_USER") or __import__("getpass").getuser()
+    daily = {"kind": "cron", "cron": "0 6 * * *", "timezone": "Europe/Paris"}
+    job = service.create_job(
+        owner, {"name": "daily", "notebook": "tests/notebooks/report.ipynb", "trigger": daily}
+    )
+    service.db.dispose()
+    week = ("--start", "2026-10-20T00:00:00+02:00", "--end", "2026-10-26T23:00:00+01:00")
+    preview = sched(tmp_path, "jobs", "backfill", job.id, *week, "--preview")
+    assert preview.returncode == 0, preview.stderr
+    assert preview.stdout.startswith("7 fires (7 runs) from 2026-10-20")
+    made = sched(tmp_path, "jobs", "backfill", job.id, *week, "--max-parallel", "2")
+    assert made.returncode == 0 and re.search(r"^batch \w+: 7 runs$", made.stdout, re.M)
+    batch = made.stdout.split()[-3].rstrip(":")
+    table = sched(tmp_path, "jobs", "summary", job.id, "--batch", batch, "--csv")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith("run_id,scheduled_for,status,duration_seconds")
+    assert len(lines) == 8 and all(",queued," in line for line in lines[1:])
+
+
 @pytest.mark.timeout(400)
 def test_runs_diff_shows_changed_parameters_cells_and_chart(tmp_path: Path) -> None:
     ids = []

@@ -36,7 +36,7 @@ def test_downgrade_to_nothing_and_back(db_url: str) -> None:
 def test_job_counts_are_backfilled(db_url: str) -> None:
     from datetime import UTC, datetime
 
-    from sqlalchemy import insert, inspect, select
+    from sqlalchemy import Column, MetaData, Table, insert, inspect, select
 
     from jupyter_sched.lifecycle import new_run
     from jupyter_sched.models import Job, JobCounts, Run
@@ -59,11 +59,18 @@ def test_job_counts_are_backfilled(db_url: str) -> None:
         connection.execute(insert(Job.__table__).values(**job))
         # the columns of revision 0003 (later revisions add more)
         present = {c["name"] for c in inspect(connection).get_columns("runs")}
+        # the table as it was then: the model's defaults of later columns are not written
+        then = Table(
+            "runs",
+            MetaData(),
+            *(Column(c.name, c.type) for c in Run.__table__.columns if c.key in present),
+        )
         for status in ("succeeded", "succeeded", "failed", "lost", "running"):
             run = new_run(None, now=now, trigger="manual", owner="a", notebook="n.ipynb")
             values = {c.key: getattr(run, c.key) for c in Run.__table__.columns if c.key in present}
-            values.update(job_id="01JOB", status=status, finished_at=now)
-            connection.execute(insert(Run.__table__).values(**values))
+            # runs of those days had no logical time unless a schedule fired them
+            values.update(job_id="01JOB", status=status, finished_at=now, scheduled_for=None)
+            connection.execute(insert(then).values(**values))
     db.upgrade()
     with db.read() as session:
         counts = session.scalars(select(JobCounts)).one()

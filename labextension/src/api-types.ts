@@ -3,6 +3,40 @@
 /* eslint-disable */
 
 export type paths = {
+  '/batches': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your batches (of one job), newest first */
+    get: operations['listBatches'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/batches/{batch_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A batch with its progress */
+    get: operations['getBatch'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/events/{name}': {
     parameters: {
       query?: never;
@@ -74,6 +108,40 @@ export type paths = {
     patch: operations['updateJob'];
     trace?: never;
   };
+  '/jobs/{job_id}/backfill': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** One run per fire of the job's schedule in a range, as one batch */
+    post: operations['backfillJob'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/jobs/{job_id}/backfill/preview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** How many fires and runs a backfill of the range makes, its first and last fire */
+    post: operations['previewBackfill'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/jobs/{job_id}/pause': {
     parameters: {
       query?: never;
@@ -134,6 +202,23 @@ export type paths = {
     };
     /** Outcome counts and duration percentiles of a job's runs */
     get: operations['getJobStats'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/jobs/{job_id}/summary': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A batch's runs (or the job's newest) as a table of parameters, dates and values */
+    get: operations['getJobSummary'];
     put?: never;
     post?: never;
     delete?: never;
@@ -434,6 +519,106 @@ export type components = {
       pass_results?: boolean;
     };
     /**
+     * BackfillPreview
+     * @description What a backfill of the range would make, before it is confirmed.
+     */
+    BackfillPreview: {
+      /** Count */
+      count: number;
+      /** Counted All */
+      counted_all: boolean;
+      /** First */
+      first: string | null;
+      /** Last */
+      last: string | null;
+      /** Runs */
+      runs: number;
+    };
+    /**
+     * BackfillRequest
+     * @description Body of ``POST jobs/{id}/backfill`` and of its ``preview``: one run per fire of the
+     *     job's schedule in ``[start, end]`` (times its sweep's sets), at most ``max_parallel``
+     *     running at once (default: the job's ``max_parallel``, else no limit).
+     */
+    BackfillRequest: {
+      /**
+       * End
+       * Format: date-time
+       */
+      end: string;
+      /**
+       * Max Parallel
+       * @default null
+       */
+      max_parallel?: number | null;
+      /**
+       * Start
+       * Format: date-time
+       */
+      start: string;
+    };
+    /**
+     * Batch
+     * @description Runs made together: a sweep job's fire or run-now (``sweep``), or a backfill.
+     */
+    Batch: {
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /** Id */
+      id: string;
+      /** Job Id */
+      job_id: string;
+      /**
+       * Kind
+       * @enum {string}
+       */
+      kind: 'sweep' | 'backfill';
+      /** Max Parallel */
+      max_parallel: number | null;
+      progress: components['schemas']['BatchProgress'];
+      /** Total */
+      total: number;
+    };
+    /**
+     * BatchListQuery
+     * @description Query of ``GET batches``: a job's batches (or all of the user's), newest first.
+     */
+    BatchListQuery: {
+      /**
+       * Job Id
+       * @default null
+       */
+      job_id?: string | null;
+      /**
+       * Limit
+       * @default 20
+       */
+      limit?: number;
+    };
+    /** BatchPage */
+    BatchPage: {
+      /** Batches */
+      batches: components['schemas']['Batch'][];
+    };
+    /**
+     * BatchProgress
+     * @description A batch's runs by the state of their last attempt (``failed`` counts failed,
+     *     timed-out and lost runs, which are also ``done``).
+     */
+    BatchProgress: {
+      /** Done */
+      done: number;
+      /** Failed */
+      failed: number;
+      /** Queued */
+      queued: number;
+      /** Running */
+      running: number;
+    };
+    /**
      * Caller
      * @description Who the API takes the caller for: the owner of what they create, and whether they
      *     see and manage every user's jobs and runs (a hub's scheduler admin).
@@ -475,6 +660,21 @@ export type components = {
       source_b: string | null;
       /** Source Changed */
       source_changed: boolean;
+    };
+    /**
+     * Check
+     * @description A condition on a recorded value: the run fails (``CheckFailed``) when it does not
+     *     hold, or when the notebook did not record the value.
+     */
+    Check: {
+      /**
+       * Op
+       * @enum {string}
+       */
+      op: '<' | '<=' | '>' | '>=' | '==' | '!=';
+      threshold: components['schemas']['JsonValue'];
+      /** Value */
+      value: string;
     };
     /**
      * CronTrigger
@@ -537,7 +737,13 @@ export type components = {
        */
       kind: 'email';
       /** On */
-      on?: ('failure' | 'success' | 'slow')[];
+      on?: ('failure' | 'success' | 'slow' | 'value')[];
+      /**
+       * Op
+       * @default <
+       * @enum {string}
+       */
+      op?: '<' | '<=' | '>' | '>=' | '==' | '!=';
       /** @default null */
       report?: components['schemas']['EmailReport'] | null;
       /**
@@ -545,8 +751,15 @@ export type components = {
        * @default null
        */
       slower_than_seconds?: number | null;
+      /** @default null */
+      threshold?: components['schemas']['JsonValue'];
       /** To */
       to: string[];
+      /**
+       * Value
+       * @default null
+       */
+      value?: string | null;
     };
     /**
      * ErrorBody
@@ -630,6 +843,8 @@ export type components = {
      * @description A notebook, its parameters and a trigger, with its state.
      */
     Job: {
+      /** Checks */
+      checks?: components['schemas']['Check'][];
       /**
        * Created At
        * Format: date-time
@@ -648,6 +863,11 @@ export type components = {
       kernel: string | null;
       /** @default null */
       last_run?: components['schemas']['Run'] | null;
+      /**
+       * Max Parallel
+       * @default null
+       */
+      max_parallel?: number | null;
       /** Max Runs */
       max_runs: number | null;
       /**
@@ -707,6 +927,20 @@ export type components = {
        * @enum {string}
        */
       status: 'active' | 'paused' | 'error';
+      /**
+       * Sweep
+       * @default null
+       */
+      sweep?:
+        | (
+            | {
+                [key: string]: components['schemas']['JsonValue'];
+              }[]
+            | {
+                [key: string]: components['schemas']['JsonValue'][];
+              }
+          )
+        | null;
       /** Tags */
       tags: string[];
       /** Timeout Seconds */
@@ -766,6 +1000,8 @@ export type components = {
      *     }
      */
     JobCreate: {
+      /** Checks */
+      checks?: components['schemas']['Check'][];
       /**
        * End At
        * @default null
@@ -776,6 +1012,11 @@ export type components = {
        * @default null
        */
       kernel?: string | null;
+      /**
+       * Max Parallel
+       * @default null
+       */
+      max_parallel?: number | null;
       /**
        * Max Runs
        * @default null
@@ -852,6 +1093,20 @@ export type components = {
        * @default null
        */
       start_at?: string | null;
+      /**
+       * Sweep
+       * @default null
+       */
+      sweep?:
+        | (
+            | {
+                [key: string]: components['schemas']['JsonValue'];
+              }[]
+            | {
+                [key: string]: components['schemas']['JsonValue'][];
+              }
+          )
+        | null;
       /** Tags */
       tags?: string[];
       /**
@@ -933,10 +1188,14 @@ export type components = {
      * @description Body of ``PATCH jobs/{id}``: an absent field is unchanged, ``null`` clears it.
      */
     JobUpdate: {
+      /** Checks */
+      checks?: components['schemas']['Check'][];
       /** End At */
       end_at?: string | null;
       /** Kernel */
       kernel?: string | null;
+      /** Max Parallel */
+      max_parallel?: number | null;
       /** Max Runs */
       max_runs?: number | null;
       /**
@@ -981,6 +1240,17 @@ export type components = {
       retry_max_delay_seconds?: number | null;
       /** Start At */
       start_at?: string | null;
+      /** Sweep */
+      sweep?:
+        | (
+            | {
+                [key: string]: components['schemas']['JsonValue'];
+              }[]
+            | {
+                [key: string]: components['schemas']['JsonValue'][];
+              }
+          )
+        | null;
       /** Tags */
       tags?: string[];
       /** Timeout Seconds */
@@ -1169,6 +1439,16 @@ export type components = {
     Run: {
       /** Attempt */
       attempt: number;
+      /**
+       * Batch Id
+       * @default null
+       */
+      batch_id?: string | null;
+      /**
+       * Batch Index
+       * @default 0
+       */
+      batch_index?: number;
       /** Caused By */
       caused_by?: string[];
       /**
@@ -1229,7 +1509,11 @@ export type components = {
        * Trigger
        * @enum {string}
        */
-      trigger: 'schedule' | 'manual' | 'retry' | 'dependency' | 'event' | 'webhook';
+      trigger: 'schedule' | 'manual' | 'retry' | 'dependency' | 'event' | 'webhook' | 'backfill';
+      /** Values */
+      values?: {
+        [key: string]: unknown;
+      };
       /** Worker Id */
       worker_id: string | null;
     };
@@ -1252,6 +1536,8 @@ export type components = {
       summary: {
         [key: string]: number;
       };
+      /** Values */
+      values?: components['schemas']['ValueChange'][];
     };
     /** RunError */
     RunError: {
@@ -1356,6 +1642,68 @@ export type components = {
       runs: components['schemas']['Run'][];
     };
     /**
+     * Summary
+     * @description A table of runs: their parameters, logical time, status, duration and values.
+     */
+    Summary: {
+      batch: components['schemas']['Batch'] | null;
+      /** Job Id */
+      job_id: string;
+      /** Parameters */
+      parameters: string[];
+      /** Rows */
+      rows: components['schemas']['SummaryRow'][];
+      /** Values */
+      values: string[];
+    };
+    /**
+     * SummaryQuery
+     * @description Query of ``GET jobs/{id}/summary``: one batch's runs, or the job's newest ``limit``
+     *     runs; as JSON or as CSV.
+     */
+    SummaryQuery: {
+      /**
+       * Batch
+       * @default null
+       */
+      batch?: string | null;
+      /**
+       * Format
+       * @default json
+       * @enum {string}
+       */
+      format?: 'json' | 'csv';
+      /**
+       * Limit
+       * @default 50
+       */
+      limit?: number;
+    };
+    /**
+     * SummaryRow
+     * @description One run in a summary.
+     */
+    SummaryRow: {
+      /** Batch Index */
+      batch_index: number;
+      /** Duration Seconds */
+      duration_seconds: number | null;
+      /** Parameters */
+      parameters: {
+        [key: string]: unknown;
+      };
+      /** Run Id */
+      run_id: string;
+      /** Scheduled For */
+      scheduled_for: string | null;
+      /** Status */
+      status: string;
+      /** Values */
+      values: {
+        [key: string]: unknown;
+      };
+    };
+    /**
      * ValueChange
      * @description A parameter (or recorded value) whose value differs; ``None`` where it is absent.
      */
@@ -1401,14 +1749,27 @@ export type components = {
        */
       kind: 'webhook';
       /** On */
-      on?: ('failure' | 'success' | 'slow')[];
+      on?: ('failure' | 'success' | 'slow' | 'value')[];
+      /**
+       * Op
+       * @default <
+       * @enum {string}
+       */
+      op?: '<' | '<=' | '>' | '>=' | '==' | '!=';
       /**
        * Slower Than Seconds
        * @default null
        */
       slower_than_seconds?: number | null;
+      /** @default null */
+      threshold?: components['schemas']['JsonValue'];
       /** Url */
       url: string;
+      /**
+       * Value
+       * @default null
+       */
+      value?: string | null;
     };
     /**
      * WebhookToken
@@ -1462,6 +1823,136 @@ export type components = {
 };
 export type $defs = Record<string, never>;
 export interface operations {
+  listBatches: {
+    parameters: {
+      query?: {
+        job_id?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Your batches (of one job), newest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BatchPage'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  getBatch: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        batch_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A batch with its progress */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Batch'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   postEvent: {
     parameters: {
       query?: never;
@@ -1975,6 +2466,170 @@ export interface operations {
       };
     };
   };
+  backfillJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BackfillRequest'];
+      };
+    };
+    responses: {
+      /** @description One run per fire of the job's schedule in a range, as one batch */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Batch'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Request Entity Too Large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  previewBackfill: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BackfillRequest'];
+      };
+    };
+    responses: {
+      /** @description How many fires and runs a backfill of the range makes, its first and last fire */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackfillPreview'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Request Entity Too Large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   pauseJob: {
     parameters: {
       query?: never;
@@ -2213,6 +2868,80 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['JobStats'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  getJobSummary: {
+    parameters: {
+      query?: {
+        batch?: string;
+        format?: 'json' | 'csv';
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A batch's runs (or the job's newest) as a table of parameters, dates and values */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Summary'];
+          'text/csv': string;
         };
       };
       /** @description Bad Request */

@@ -44,6 +44,14 @@ export type WebhookFormat = NonNullable<WebhookTarget['format']>;
 export type Overlap = Job['overlap'];
 export type Misfire = Job['misfire'];
 export type OutputFormat = NonNullable<JobCreate['output_formats']>[number];
+export type Sweep = NonNullable<JobCreate['sweep']>;
+export type Check = Schemas['Check'];
+export type Batch = Schemas['Batch'];
+export type BatchPage = Schemas['BatchPage'];
+export type BackfillRequest = Schemas['BackfillRequest'];
+export type BackfillPreview = Schemas['BackfillPreview'];
+export type Summary = Schemas['Summary'];
+export type SummaryRow = Schemas['SummaryRow'];
 
 /**
  * An error answered by the server (`status` > 0) or a request that did not reach it
@@ -132,6 +140,10 @@ export function formField(field: string | null | undefined): string {
   }
   if (head === 'body' || head === 'version') {
     return '';
+  }
+  if (head === 'sweep') {
+    // a set's parameter: `sweep.<i>.<name>` (the dialog shows it at that grid row)
+    return field;
   }
   return head;
 }
@@ -357,6 +369,31 @@ export class SchedAPI {
     const header = response.headers.get('X-Next-Offset');
     const next = header !== null && /^\d+$/.test(header) ? Number(header) : offset;
     return { text, next };
+  }
+  /** What a backfill of the range would make (fires, runs, first and last fire). */
+  backfillPreview(id: string, request: BackfillRequest): Promise<BackfillPreview> {
+    return this.call('post', '/jobs/{job_id}/backfill/preview', {
+      path: { job_id: id },
+      body: request
+    });
+  }
+  /** One run per fire of the job's schedule in the range, as one batch. */
+  backfill(id: string, request: BackfillRequest): Promise<Batch> {
+    return this.call('post', '/jobs/{job_id}/backfill', { path: { job_id: id }, body: request });
+  }
+  listBatches(query: { job_id?: string; limit?: number } = {}): Promise<BatchPage> {
+    return this.call('get', '/batches', { query: { limit: 20, ...query } });
+  }
+  getBatch(id: string): Promise<Batch> {
+    return this.call('get', '/batches/{batch_id}', { path: { batch_id: id } });
+  }
+  /** A batch's runs (or the job's newest `limit`) as a table. */
+  summary(jobId: string, query: { batch?: string; limit?: number } = {}): Promise<Summary> {
+    return this.call('get', '/jobs/{job_id}/summary', { path: { job_id: jobId }, query });
+  }
+  /** The URL that downloads a summary as CSV. */
+  summaryCsvUrl(jobId: string, batch?: string): string {
+    return this.url('/jobs/{job_id}/summary', { job_id: jobId }, { batch, format: 'csv' });
   }
   preview(request: PreviewRequest, options: { signal?: AbortSignal } = {}): Promise<Preview> {
     return this.call('post', '/preview', { body: request, signal: options.signal });

@@ -109,7 +109,8 @@ export function runTriggerLabel(trigger: Run['trigger'], _: Gettext = identity):
     retry: _('retry'),
     dependency: _('after another job'),
     event: _('event'),
-    webhook: _('webhook')
+    webhook: _('webhook'),
+    backfill: _('backfill')
   };
   return labels[trigger] ?? trigger;
 }

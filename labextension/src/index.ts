@@ -22,6 +22,7 @@ import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Job, OutputFormat, Run, SchedAPI } from './api';
 import { schedIcon } from './components';
 import {
+  BatchView,
   CompareView,
   DetailActions,
   DetailView,
@@ -147,6 +148,8 @@ function extension(parts: Parts, docManager: IDocumentManager): Extension {
   const actions: Actions = {
     openJob: id => openDetail(new JobView(id, api, actions, trans), trans.__('Job')),
     openRun: id => openDetail(new RunView(id, api, actions, trans), trans.__('Run')),
+    openBatch: (jobId, batchId) =>
+      openDetail(new BatchView(jobId, batchId, api, actions, trans), trans.__('Batch')),
     openCompare: (a, b) =>
       openDetail(new CompareView(a, b, api, actions, trans), trans.__('Compare runs')),
     editJob: job => schedule(ext, undefined, job),
@@ -184,7 +187,9 @@ async function schedule(ext: Extension, path?: string, job?: Job): Promise<void>
     return;
   }
   Notification.success(trans.__('Scheduled “%1”.', result.job.name), { autoClose: 3000 });
-  if (result.run) {
+  if (result.run?.batch_id) {
+    actions.openBatch(result.job.id, result.run.batch_id); // a sweep: its summary, live
+  } else if (result.run) {
     openDetail(new RunView(result.run.id, api, actions, trans), trans.__('Run'));
   } else {
     openDetail(new JobView(result.job.id, api, actions, trans), result.job.name);

@@ -22,12 +22,13 @@ import {
 import { Field } from './components';
 import type { Gettext } from './i18n';
 import { ParametersForm } from './parametersform';
+import { emptySweepForm, formToSweepJob, sweepToForm } from './sweep';
+import { SweepEditor } from './sweepeditor';
 import { TriggerEditor } from './triggereditor';
 import { TriggerForm, defaultTriggerForm, formToTrigger, triggerToForm } from './triggers';
 import {
   JobForm,
   errorField,
-  formToJob,
   notificationsToForm,
   parameterText,
   parseParameter
@@ -154,7 +155,8 @@ function jobToForm(job: Job, timezone: string): JobForm {
     tags: job.tags.join(', '),
     notifications: notificationsToForm(job.notifications),
     retentionDays: numberText(job.retention_days),
-    retentionRuns: numberText(job.retention_runs)
+    retentionRuns: numberText(job.retention_runs),
+    sweep: sweepToForm(job.sweep, job.max_parallel)
   };
 }
 
@@ -181,7 +183,8 @@ function initialForm(options: JobDialogOptions): JobForm {
     tags: '',
     notifications: [],
     retentionDays: '',
-    retentionRuns: ''
+    retentionRuns: '',
+    sweep: emptySweepForm()
   };
 }
 
@@ -220,7 +223,7 @@ class JobEditor extends ReactWidget {
   /** Check, then create or save; true when done (the dialog may close). */
   async submit(): Promise<boolean> {
     const _ = this._;
-    const checked = formToJob(this.state.form, this.state.declared, _);
+    const checked = formToSweepJob(this.state.form, this.state.declared, _);
     if (!checked.ok) {
       this.setErrors(checked.errors);
       this.focusFirstError();
@@ -461,6 +464,15 @@ function EditorView(props: {
         onChange={(name, text) => editor.setParameter(name, text)}
         _={_}
       />
+      {form.sweep && (
+        <SweepEditor
+          sweep={form.sweep}
+          declared={state.declared}
+          errors={errors}
+          onChange={(sweep, touched) => editor.change({ sweep }, touched)}
+          _={_}
+        />
+      )}
       <TriggerEditor
         trigger={form.trigger}
         errors={errors}

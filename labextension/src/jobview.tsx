@@ -1,15 +1,26 @@
 /** The view of one job in the main area: its state, statistics, runs, webhook and settings. */
 import { Dialog, MainAreaWidget, Notification, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ApiError, Job, JobStats, Run, SchedAPI, WebhookToken } from './api';
+import {
+  ApiError,
+  BackfillPreview,
+  BackfillRequest,
+  Job,
+  JobStats,
+  Run,
+  SchedAPI,
+  WebhookToken
+} from './api';
 import { CopyField, DurationChart } from './components';
 import { ParametersTable, RunTable, SettingRow } from './detailparts';
 import { formatDuration, formatRate, formatRelative, formatTime, jobStatusLabel } from './format';
 import type { Gettext } from './i18n';
 import { DetailActions, LiveView, errorText } from './liveview';
 import { inFlight } from './polling';
+import { ValuesSection } from './valuechart';
 
 interface JobData {
   job: Job;
@@ -60,6 +71,7 @@ export class JobView extends LiveView<JobData> {
         {this.banner()}
         <JobHeader job={job} now={now} actions={this.actions} on={this.handlers(job)} _={_} />
         <StatsSection stats={stats} runs={runs} now={now} _={_} />
+        <ValuesSection runs={runs} _={_} />
         <section className="jp-sched-detail-section" data-section="runs">
           <h2>{_('Run history')}</h2>
           <RunTable
@@ -93,8 +105,31 @@ export class JobView extends LiveView<JobData> {
       pause: () => void this.act(() => this.api.pauseJob(job.id)),
       resume: () => void this.act(() => this.api.resumeJob(job.id)),
       edit: () => void this.actions.editJob(job).then(() => this.reload()),
+      backfill: () => void this.backfill(job),
       remove: () => void this.remove(job)
     };
+  }
+
+  /** Ask for a range, show what it holds, and backfill it: one run per fire, one batch. */
+  private async backfill(job: Job): Promise<void> {
+    const _ = this._;
+    const form = new BackfillForm(this.api, job.id, _);
+    const answer = await showDialog({
+      title: _('Backfill “%1”', job.name),
+      body: form,
+      buttons: [
+        Dialog.cancelButton({ label: _('Cancel') }),
+        Dialog.okButton({ label: _('Backfill') })
+      ]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    await this.act(async () => {
+      const batch = await this.api.backfill(job.id, form.request());
+      this.actions.changed();
+      this.actions.openBatch(job.id, batch.id);
+    });
   }
 
   private async createWebhook(job: Job): Promise<void> {
@@ -203,6 +238,7 @@ interface HeaderHandlers {
   pause(): void;
   resume(): void;
   edit(): void;
+  backfill(): void;
   remove(): void;
 }
 
@@ -276,6 +312,13 @@ function JobActions(props: { paused: boolean; on: HeaderHandlers; _: Gettext }):
       )}
       <button className="jp-mod-styled jp-sched-button" data-action="edit" onClick={on.edit}>
         {_('Edit…')}
+      </button>
+      <button
+        className="jp-mod-styled jp-sched-button"
+        data-action="backfill"
+        onClick={on.backfill}
+      >
+        {_('Backfill…')}
       </button>
       <button
         className="jp-mod-styled jp-mod-warn jp-sched-button"
@@ -421,4 +464,103 @@ function SettingsSection({ job, _ }: { job: Job; _: Gettext }): JSX.Element {
       </table>
     </section>
   );
+}
+
+/** The body of the backfill dialog: a range, and what it holds (asked as it changes). */
+class BackfillForm extends ReactWidget {
+  constructor(
+    private api: SchedAPI,
+    private jobId: string,
+    private _: Gettext
+  ) {
+    super();
+    this.addClass('jp-sched-backfill-form');
+    const day = 24 * 3600 * 1000;
+    this.start = new Date(Date.now() - 7 * day).toISOString().slice(0, 10) + 'T00:00';
+    this.end = new Date(Date.now() - day).toISOString().slice(0, 10) + 'T23:59';
+    void this.refresh();
+  }
+
+  start: string;
+  end: string;
+  maxParallel = '';
+  preview: BackfillPreview | null = null;
+  problem = '';
+
+  /** The request of the range entered (local times, sent with their offset). */
+  request(): BackfillRequest {
+    const parallel = Number(this.maxParallel);
+    return {
+      start: new Date(this.start).toISOString(),
+      end: new Date(this.end).toISOString(),
+      max_parallel: this.maxParallel && parallel > 0 ? parallel : null
+    };
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      this.preview = await this.api.backfillPreview(this.jobId, this.request());
+      this.problem = '';
+    } catch (error) {
+      this.preview = null;
+      this.problem = errorText(error);
+    }
+    this.update();
+  }
+
+  private set(change: Partial<Pick<BackfillForm, 'start' | 'end' | 'maxParallel'>>): void {
+    Object.assign(this, change);
+    void this.refresh();
+  }
+
+  render(): JSX.Element {
+    const _ = this._;
+    const preview = this.preview;
+    return (
+      <div className="jp-sched-form">
+        <label>
+          {_('From')}{' '}
+          <input
+            type="datetime-local"
+            name="start"
+            value={this.start}
+            onChange={e => this.set({ start: e.target.value })}
+          />
+        </label>
+        <label>
+          {_('To')}{' '}
+          <input
+            type="datetime-local"
+            name="end"
+            value={this.end}
+            onChange={e => this.set({ end: e.target.value })}
+          />
+        </label>
+        <label>
+          {_('At most at once')}{' '}
+          <input
+            type="number"
+            name="max_parallel"
+            min={1}
+            value={this.maxParallel}
+            onChange={e => this.set({ maxParallel: e.target.value })}
+          />
+        </label>
+        <div className="jp-sched-muted" data-field="backfill-preview" role="status">
+          {this.problem ||
+            (preview
+              ? preview.count
+                ? _(
+                    '%1 fires (%2 runs), from %3 to %4',
+                    preview.count,
+                    preview.runs,
+                    preview.first ? formatTime(preview.first) : '',
+                    preview.last ? formatTime(preview.last) : '…'
+                  )
+                : _('No fire of the schedule in this range.')
+              : _('Counting the fires…'))}
+        </div>
+      </div>
+    );
+  }
 }

@@ -16,6 +16,8 @@ import { Backoff } from './polling';
 export interface DetailActions {
   openJob(id: string): void;
   openRun(id: string): void;
+  /** Open the summary of batch `batchId` of job `jobId`. */
+  openBatch(jobId: string, batchId: string): void;
   /** Open the comparison of run `a` with run `b`. */
   openCompare(a: string, b: string): void;
   editJob(job: Job): Promise<void>;

@@ -5,7 +5,17 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, Caller, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
+import {
+  ApiError,
+  Batch,
+  Caller,
+  Job,
+  JobStats,
+  JobStatus,
+  Run,
+  SchedAPI,
+  asApiError
+} from './api';
 import { FailureWatch } from './failures';
 import { Backoff, inFlight, MIN_INTERVAL } from './polling';
 import type { RunStatus } from './statuses';
@@ -23,6 +33,8 @@ export class SchedModel {
 
   jobs: Job[] = [];
   runs: Run[] = [];
+  /** The newest batches (sweeps, backfills) by id, with their progress. */
+  batches = new Map<string, Batch>();
   filters: Filters = { jobStatus: '', runStatus: '', tag: '', allUsers: false };
   /** Who the server takes this user for (asked once); null until it answered. */
   caller: Caller | null = null;
@@ -102,14 +114,16 @@ export class SchedModel {
       this.caller ??= await this.api.whoAmI();
       // An admin's listings hold everyone's: their own only, unless they switched.
       const owner = this.caller.admin && !this.filters.allUsers ? this.caller.name : undefined;
-      const [jobs, runs] = await Promise.all([
+      const [jobs, runs, batches] = await Promise.all([
         this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined, owner }),
-        this.api.listRuns({ status: runStatus || undefined, limit: 50, owner })
+        this.api.listRuns({ status: runStatus || undefined, limit: 50, owner }),
+        this.api.listBatches({ limit: 20 })
       ]);
       if (ticket !== this._ticket) {
         return; // a newer request (other filters) is on its way
       }
       this.jobs = jobs.jobs;
+      this.batches = new Map(batches.batches.map(b => [b.id, b]));
       const jobIds = new Set(this.jobs.map(j => j.id));
       // With a job filter, show the runs of the jobs shown.
       this.runs =

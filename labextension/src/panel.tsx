@@ -18,11 +18,15 @@ import {
 import { Gettext } from './i18n';
 import { Filters, SchedModel } from './model';
 import { RUN_STATUSES } from './statuses';
+import { batchProgressText } from './batchview';
+import { inFlight } from './polling';
+import type { RunStatus } from './api';
 
 /** What the panel asks the rest of the extension to do. */
 export interface Actions {
   openJob(id: string): void;
   openRun(id: string): void;
+  openBatch(jobId: string, batchId: string): void;
   /** Open the create dialog, for `path` when given. */
   schedule(path?: string): void;
 }
@@ -91,9 +95,27 @@ function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): 
             </h3>
             {model.runs.length ? (
               <ul className="jp-sched-list" data-list="runs">
-                {model.runs.map(run => (
-                  <RunRow key={run.id} run={run} model={model} actions={actions} now={now} _={_} />
-                ))}
+                {groupBatches(model.runs).map(item =>
+                  'batchId' in item ? (
+                    <BatchRow
+                      key={item.batchId}
+                      batchId={item.batchId}
+                      runs={item.runs}
+                      model={model}
+                      actions={actions}
+                      _={_}
+                    />
+                  ) : (
+                    <RunRow
+                      key={item.id}
+                      run={item}
+                      model={model}
+                      actions={actions}
+                      now={now}
+                      _={_}
+                    />
+                  )
+                )}
               </ul>
             ) : (
               <div className="jp-sched-muted">{_('No runs match the filters.')}</div>
@@ -330,6 +352,79 @@ function JobRow(props: {
           </span>
         )}
       </div>
+    </li>
+  );
+}
+
+/** The runs list with each batch's runs as one item (where its first run is listed). */
+function groupBatches(runs: Run[]): (Run | { batchId: string; runs: Run[] })[] {
+  const items: (Run | { batchId: string; runs: Run[] })[] = [];
+  const batches = new Map<string, Run[]>();
+  for (const run of runs) {
+    if (!run.batch_id) {
+      items.push(run);
+      continue;
+    }
+    const known = batches.get(run.batch_id);
+    if (known) {
+      known.push(run);
+    } else {
+      const group = [run];
+      batches.set(run.batch_id, group);
+      items.push({ batchId: run.batch_id, runs: group });
+    }
+  }
+  return items;
+}
+
+/** A batch (a sweep's fire, a backfill) as one row: its progress; opens its summary. */
+function BatchRow(props: {
+  batchId: string;
+  runs: Run[];
+  model: SchedModel;
+  actions: Actions;
+  _: Gettext;
+}): JSX.Element {
+  const { batchId, runs, model, actions, _ } = props;
+  const batch = model.batches.get(batchId);
+  const jobId = batch?.job_id ?? runs[0].job_id ?? '';
+  const name = model.job(jobId)?.name ?? runs[0].notebook;
+  const total = batch?.total ?? runs.length;
+  const done = batch?.progress.done ?? runs.filter(r => !inFlight([r.status])).length;
+  const failed = batch?.progress.failed ?? 0;
+  const status: RunStatus = done < total ? 'running' : failed ? 'failed' : 'succeeded';
+  const progress = batch ? batchProgressText(batch, _) : _('%1/%2 done', done, total);
+  const kind = batch?.kind === 'backfill' ? _('backfill') : _('sweep');
+  return (
+    <li
+      className="jp-sched-row jp-sched-run jp-sched-batch"
+      data-batch-id={batchId}
+      data-status={status}
+      data-job-name={name}
+      tabIndex={0}
+      role="button"
+      onClick={() => actions.openBatch(jobId, batchId)}
+      onKeyDown={e => (e.key === 'Enter' ? actions.openBatch(jobId, batchId) : undefined)}
+      title={_('Open the summary of this %1 of “%2”', kind, name)}
+    >
+      <div className="jp-sched-row-main">
+        <StatusIcon status={status} label={statusLabel(status, _)} />
+        <span className="jp-sched-row-name">{name}</span>
+        <span className="jp-sched-row-aside" data-field="batch-progress">
+          {progress}
+        </span>
+      </div>
+      <div className="jp-sched-row-sub">
+        {kind} · {_('%1 runs', total)}
+      </div>
+      {done < total && (
+        <span className="jp-sched-progress" title={progress}>
+          <span
+            className="jp-sched-progress-bar"
+            style={{ width: `${Math.round((100 * done) / total)}%` }}
+          />
+        </span>
+      )}
     </li>
   );
 }

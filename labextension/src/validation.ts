@@ -19,6 +19,7 @@ import type {
   WebhookFormat
 } from './api';
 import { Gettext, identity } from './i18n';
+import type { SweepForm } from './sweep';
 import { Checked, TriggerForm, formToTrigger } from './triggers';
 
 /** The input a parameter of type `type` gets. */
@@ -137,6 +138,8 @@ export interface JobForm {
   retentionDays?: string;
   /** Keep the newest this many finished runs ('' = the server's default). */
   retentionRuns?: string;
+  /** The parameter sweep's grid (left out: the job's sweep is not changed). */
+  sweep?: SweepForm;
 }
 
 /** A number's rule on the server: whole or not, and its lower bound. */
@@ -507,6 +510,16 @@ export function errorField(
   const shown = formField(field);
   if (shown === 'trigger' && form.trigger.kind === 'cron') {
     return 'trigger.cron';
+  }
+  if (form.sweep && (shown === 'sweep' || shown.startsWith('sweep.'))) {
+    // `sweep.<set>.<name>`: at that parameter's row of the grid when it has one
+    const name = shown.split('.').slice(2).join('.');
+    return name && form.sweep.rows.some(row => row.name.trim() === name)
+      ? `sweep.${name}`
+      : 'sweep';
+  }
+  if (form.sweep && shown === 'max_parallel') {
+    return shown;
   }
   const ours =
     FIELDS_WITH_ERRORS.has(shown) ||

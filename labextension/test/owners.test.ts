@@ -32,7 +32,9 @@ function modelFor(
             ? { jobs: mine(jobs).map(j => job(j.id, j.owner)), next_cursor: null }
             : path === 'runs'
               ? { runs: mine(runs).map(r => run(r.id, r.owner)), next_cursor: null }
-              : { runs: 0, succeeded: 0, failed: 0, success_rate: null };
+              : path === 'batches'
+                ? { batches: [], next_cursor: null }
+                : { runs: 0, succeeded: 0, failed: 0, success_rate: null };
       return new Response(JSON.stringify(body), {
         status: 200,
         headers: { 'Content-Type': 'application/json' }

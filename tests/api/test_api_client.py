@@ -212,3 +212,31 @@ async def test_cli_user_commands_through_the_api_with_a_token_alone(
     local = await call(cli, "run", "--local", str(jp_root_dir / "reports" / "t.ipynb"))
     assert local.exit_code == ExitCode.REFUSED and "--local" in local.output
     assert not (tmp_path / "no-deployment").exists()
+
+
+async def test_backfills_batches_and_summaries_through_the_client(
+    jp_serverapp: Any, client: ServiceClient
+) -> None:
+    job = await call(client.create_job, "me", {
+        "name": "hourly", "notebook": "trivial.ipynb",
+        "trigger": {"kind": "cron", "cron": "0 * * * *"},
+    })  # fmt: skip
+    await call(client.pause_job, "me", job.id)  # only the backfill runs
+    window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:30:00Z"}
+    preview = await call(client.backfill_preview, "me", job.id, window)
+    assert (preview.count, preview.runs) == (2, 2)
+    batch = await call(client.backfill, "me", job.id, window)
+    assert (batch.kind, batch.total) == ("backfill", 2)
+    assert [b.id for b in (await call(client.list_batches, "me", job_id=job.id)).batches] == [
+        batch.id
+    ]
+    deadline = asyncio.get_running_loop().time() + 120
+    while (batch := await call(client.get_batch, "me", batch.id)).progress.done < batch.total:
+        assert asyncio.get_running_loop().time() < deadline, batch
+        await asyncio.sleep(0.2)
+    summary = await call(client.summary, "me", job.id, batch=batch.id)
+    assert len(summary.rows) == 2 and summary.batch is not None
+    csv = await call(client.summary_csv, "me", job.id, batch=batch.id)
+    assert len(csv.strip().splitlines()) == 3  # a header and the two runs
+    with pytest.raises(errors.NotFound):
+        await call(client.get_batch, "me", "01NOSUCHBATCH")

@@ -107,3 +107,14 @@ async def test_compare_lists_changed_parameters_table_and_chart(api: Api) -> Non
     error = await api.error("GET", f"runs/{eu['id']}/compare/{pending['id']}", status=409)
     assert pending["id"] in error["message"] and error["field"] == "other_id"
     await api.json("POST", f"runs/{pending['id']}/cancel")
+
+
+async def test_compare_lists_the_recorded_values_that_differ(api: Api) -> None:
+    job = await api.json("POST", "jobs", {"name": "rows", "notebook": "report.ipynb"},
+                         status=201)  # fmt: skip
+    week = await finished(api, job["id"], {"days": 7})
+    month = await finished(api, job["id"], {"days": 30})
+    diff = await api.json("GET", f"runs/{week['id']}/compare/{month['id']}")
+    values = {v["name"]: (v["a"], v["b"]) for v in diff["values"]}
+    assert values["rows"] == (70, 300)
+    assert sorted(values) == ["reported_for", "rows"]  # each run has its own date; region same
