@@ -111,6 +111,9 @@ SCHED_ENV_FILE = os.environ.get("JUPYTER_SCHED_ENV_FILE", "/etc/jupyter-sched/sc
 SCHED_SERVICE_URL = os.environ.get("JUPYTER_SCHED_SERVICE_URL", "http://127.0.0.1:10101")
 #: The hub scope of scheduler admins: they see and manage every user's jobs and runs.
 SCHED_ADMIN_SCOPE = "custom:sched:admin"
+#: The hub scope that reads the service's /metrics (the whole deployment's figures): the
+#: scheduler's admins hold it; give it to your monitoring's token (docs/admin/hub.md).
+SCHED_METRICS_SCOPE = "custom:sched:metrics"
 
 
 def environment_file(path: str) -> dict[str, str]:
@@ -135,12 +138,17 @@ c.JupyterHub.services = [
         "name": SCHED_SERVICE,
         "url": SCHED_SERVICE_URL,
         "command": [os.path.join(sysconfig.get_path("scripts"), "jupyter-sched"), "service"],
-        "environment": environment_file(SCHED_ENV_FILE),
+        # The file's name too, so that the service can say which file lacks a setting.
+        "environment": {
+            "JUPYTER_SCHED_ENV_FILE": SCHED_ENV_FILE,
+            **environment_file(SCHED_ENV_FILE),
+        },
         "display": False,
     }
 ]
 c.JupyterHub.custom_scopes = {
     SCHED_ADMIN_SCOPE: {"description": "See and manage every user's scheduled jobs and runs."},
+    SCHED_METRICS_SCOPE: {"description": "Read the scheduler's metrics (every user's runs)."},
 }
 c.JupyterHub.load_roles += [
     # Everyone may use the scheduler service (and, as before, everything of their own).
@@ -148,7 +156,11 @@ c.JupyterHub.load_roles += [
     # Members of the admins group administer the scheduler.
     {
         "name": "sched-admin",
-        "scopes": [SCHED_ADMIN_SCOPE, f"access:services!service={SCHED_SERVICE}"],
+        "scopes": [
+            SCHED_ADMIN_SCOPE,
+            SCHED_METRICS_SCOPE,
+            f"access:services!service={SCHED_SERVICE}",
+        ],
         "users": unix_group_members(ADMINS_GROUP),
     },
 ]
@@ -169,6 +181,11 @@ c.Spawner.default_url = "/lab"
 # own token, which may therefore reach the service (and carries the admin scope for those
 # who hold it). Notebook paths are relative to the user's home on both sides.
 c.Spawner.args = [f"--SchedApp.service_url={SCHED_SERVICE_URL}/services/{SCHED_SERVICE}/"]
+# The same address for `jupyter sched` in users' terminals: its user commands (jobs, runs,
+# run, events) go to the service with the server's hub token. An address, not a credential.
+c.Spawner.environment = {
+    "JUPYTER_SCHED_SERVICE_URL": f"{SCHED_SERVICE_URL}/services/{SCHED_SERVICE}/",
+}
 c.Spawner.server_token_scopes = [
     "users:activity!user",
     "access:servers!server",

@@ -123,8 +123,9 @@ class SchedApp(SettingTraits, ExtensionApp):
         it (e.g. http://127.0.0.1:10101/services/sched/). This server then holds no scheduler
         credential and runs no scheduler: it forwards `sched/api/*` to the service with its
         own hub token ($JUPYTERHUB_API_TOKEN). Set it in the spawner's arguments
-        (`c.Spawner.args`), not in an environment variable: no JUPYTER_SCHED_* variable
-        belongs in a user's server.""",
+        (`c.Spawner.args`); $JUPYTER_SCHED_SERVICE_URL, the same address in the server's
+        environment, is for the `jupyter sched` CLI in its terminals. No other
+        JUPYTER_SCHED_* variable (no credential) belongs in a user's server.""",
     )
 
     # -- the embedded scheduler ----------------------------------------------------------
@@ -316,8 +317,13 @@ class SchedApp(SettingTraits, ExtensionApp):
     def initialize_handlers(self) -> None:
         if self.service_url:
             self.handlers.extend(forward_handlers())
-        else:
-            self.handlers.extend(unavailable_handlers() if self.unavailable else handlers())
+            return
+        self.handlers.extend(unavailable_handlers() if self.unavailable else handlers())
+        from .hubservice import HubIdentityProvider, metrics_handlers
+
+        if isinstance(getattr(self.serverapp, "identity_provider", None), HubIdentityProvider):
+            # The hub's scheduler service: its /metrics (the whole deployment's) for admins.
+            self.handlers.extend(metrics_handlers())
 
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""

@@ -18,20 +18,22 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from . import __version__, terminal
 from .clock import utcnow
-from .config import Settings, default_owner, redact_url
+from .config import Settings, default_owner, redact_url, set_process_role
 from .errors import SchedError
+from .hubcli import hub_client, hub_mode, refuse_on_a_hub
 from .joboptions import job_fields, job_options, parse_value
 from .owners import hide_process
 
 if TYPE_CHECKING:
     # The commands import what they use: `--help` and the listings must not pay for the
     # worker's execution stack (papermill, nbformat) nor for the service's storage.
+    from .client import SchedulerAPI
     from .schemas import Run
     from .service import Service
     from .worker import Worker
@@ -43,8 +45,16 @@ def _owner() -> str:
     return default_owner()
 
 
-def _service(ctx: click.Context, settings: Settings | None = None) -> Service:
+def _service(ctx: click.Context) -> SchedulerAPI:
+    """What the user commands call: the hub's scheduler service with the user's hub token
+    in a user's terminal on a hub, else the deployment itself."""
+    return hub_client(ctx) or _deployment(ctx)
+
+
+def _deployment(ctx: click.Context, settings: Settings | None = None) -> Service:
     from .service import Service
+
+    refuse_on_a_hub(ctx)
 
     # A CannotStart (a newer schema, another secret, a missing extra) becomes one line
     # and its exit code in terminal.SchedGroup, like every scheduler error.
@@ -57,6 +67,7 @@ def _waiting_service(ctx: click.Context) -> Service:
     from .db import retry_while_unavailable
     from .service import Service
 
+    refuse_on_a_hub(ctx)
     settings: Settings = ctx.obj["settings"]
     service = Service.open(settings, join=False)
     retry_while_unavailable(service.join, max_delay=10)
@@ -97,6 +108,8 @@ def main(
     ctx.obj["settings"] = Settings.from_env(
         data_dir=data_dir, db_url=db_url, redis_url=redis_url, root_dir=root_dir
     )
+    set_process_role(ctx.invoked_subcommand or "cli")
+    hub_mode(ctx, root_dir)
 
 
 @main.command()
@@ -163,6 +176,7 @@ def service(ctx: click.Context) -> None:
     """
     from .hubservice import launch
 
+    refuse_on_a_hub(ctx)
     launch(list(ctx.args))
 
 
@@ -223,15 +237,15 @@ def run(
     local_worker = None
     if local:
         # One run and the process ends: a kernel pre-started for a next run would only be
-        # killed half-started at exit.
+        # killed half-started at exit. (Only the deployment itself runs a notebook here.)
         single = dataclasses.replace(settings, prestart_kernels=False)
-        local_worker = Worker(single, service.db, concurrency=1)
+        local_worker = Worker(single, cast("Service", service).db, concurrency=1)
     final = _follow(service, created.id, local_worker)
     _print_run(service, final)
     ctx.exit(terminal.ExitCode.OK if final.status == "succeeded" else terminal.ExitCode.RUN_FAILED)
 
 
-def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -> Run:
+def _follow(service: SchedulerAPI, run_id: str, local_worker: Worker | None = None) -> Run:
     """Wait for run ``run_id`` to end, showing its progress on standard error; with
     ``local_worker``, execute it in this process meanwhile."""
     from .statuses import FINAL_STATUSES
@@ -268,14 +282,14 @@ def _follow(service: Service, run_id: str, local_worker: Worker | None = None) -
             time.sleep(0.1)
 
 
-def _print_run(service: Service, run: Run) -> None:
+def _print_run(service: SchedulerAPI, run: Run) -> None:
     files: dict[str, Path] = {}
     for what, fmt in (("output", "ipynb"), ("html", "html")):
         with contextlib.suppress(SchedError):
             files[what] = service.run_output(_owner(), run.id, fmt)
-    log_file = service.settings.artifacts_dir / run.id / "run.log"
-    if log_file.exists():
-        files["log"] = log_file
+    with contextlib.suppress(SchedError):
+        if (log_file := service.run_log_file(_owner(), run.id)) is not None:
+            files["log"] = log_file
     terminal.run_details(run, files, terminal.failing_cell(run, files.get("output")))
 
 
@@ -346,7 +360,7 @@ for _name, _help in (
     _job_action(_name, _help)
 
 
-def _print_job_summary(service: Service, job_id: str) -> None:
+def _print_job_summary(service: SchedulerAPI, job_id: str) -> None:
 
     job = service.get_job(_owner(), job_id)
     click.echo(f"job {job.id}: {job.name} ({job.notebook})")
@@ -565,7 +579,7 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the newest version."""
     settings: Settings = ctx.obj["settings"]
-    _service(ctx)
+    _deployment(ctx)
     click.echo(f"database at the newest schema: {redact_url(settings.database_url)}")
 
 
@@ -577,7 +591,7 @@ def db_forget_secret(ctx: click.Context) -> None:
     from .queue import forget_secret
 
     settings: Settings = ctx.obj["settings"]
-    service = _service(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
+    service = _deployment(ctx, settings.replace(redis_url=None))  # no secret check: it may differ
     forgotten = forget_secret(service.db)
     click.echo("forgotten; restart every process with the new secret" if forgotten else
                "no secret recorded")  # fmt: skip
@@ -599,7 +613,7 @@ def prune(ctx: click.Context, days: float | None, keep: int | None, dry_run: boo
     settings: Settings = ctx.obj["settings"].replace(
         **{k: v for k, v in (("retention_days", days), ("retention_runs", keep)) if v is not None}
     )
-    service = _service(ctx, settings)
+    service = _deployment(ctx, settings)
     report = retention.prune(service.db, settings, utcnow(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     if dry_run:
@@ -619,7 +633,7 @@ def demo(ctx: click.Context, every: float, notebook: str) -> None:
     from .worker import Worker
 
     settings: Settings = ctx.obj["settings"]
-    service = _service(ctx)
+    service = _deployment(ctx)
     ticker = Ticker(service.db, service.queues, settings)
     service.on_change = ticker.wake
     worker = Worker(settings, service.db, concurrency=1)

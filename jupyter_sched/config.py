@@ -27,6 +27,36 @@ ENV_SECRET = "JUPYTER_SCHED_SECRET"  # noqa: S105 - the variable name, not a sec
 
 #: The owner of what a single-user server or the CLI does, when it cannot tell users apart.
 ENV_USER = "JUPYTER_SCHED_USER"
+#: Hub mode of the CLI: the base URL of the hub's scheduler service (under which
+#: ``sched/api/`` lives), put in each single-user server's environment by the hub's
+#: configuration. Not a credential: the CLI calls the service with the user's own hub token.
+ENV_SERVICE_URL = "JUPYTER_SCHED_SERVICE_URL"
+#: The hub token of a single-user server (and so of its terminals), acting for its owner.
+ENV_HUB_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+
+
+#: What this process is ("server" unless a `jupyter sched` command says otherwise): the
+#: history database's list of connections names it (PostgreSQL's ``application_name``).
+_process_role = {"role": "server"}
+
+
+def set_process_role(role: str) -> None:
+    """Name what this process is (``worker``, ``service``, ...) before it connects."""
+    _process_role["role"] = role
+
+
+def application_name() -> str:
+    """How this process's database connections are named: ``jupyter-sched <role>``."""
+    return f"jupyter-sched {_process_role['role']}"[:63]
+
+
+def hub_service_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The scheduler service the CLI's user commands go through: set on a hub, in a user's
+    server and its terminals, where ``$JUPYTER_SCHED_SERVICE_URL`` and a hub token are both
+    present; ``None`` elsewhere (the CLI then opens the deployment itself)."""
+    source = os.environ if environ is None else environ
+    url = source.get(ENV_SERVICE_URL, "").strip()
+    return url if url and source.get(ENV_HUB_TOKEN) else None
 
 
 def default_owner() -> str:

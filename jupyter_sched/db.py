@@ -35,7 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import __version__
-from .config import redact_url
+from .config import application_name, redact_url
 from .errors import MissingExtra, SchemaTooNew, Unavailable
 
 if TYPE_CHECKING:
@@ -212,6 +212,9 @@ class Database:
             connect_args: dict[str, Any] = {}
             if "connect_timeout" not in parsed.query:
                 connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+            if "application_name" not in parsed.query:
+                # Which process holds which connection, in pg_stat_activity.
+                connect_args["application_name"] = application_name()
             try:
                 self.engine = create_engine(
                     url,

@@ -23,9 +23,10 @@ from tornado import web
 
 from . import openapi
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
-from .parsing import parse, parse_json
+from .parsing import AdminName, parse, parse_json
 from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
 from .schemas import (
+    Caller,
     DeleteJobQuery,
     EventRuns,
     JobCreate,
@@ -39,6 +40,7 @@ from .schemas import (
     PreviewRequest,
     Query,
     RunListQuery,
+    RunNotebook,
     RunNow,
     WebhookToken,
     WorkerInfo,
@@ -381,6 +383,21 @@ class RunsHandler(SchedHandler):
         )
         self.reply(page)
 
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        spec = self.body(RunNotebook)
+        run = await self.call(
+            self.service.run_notebook,
+            self.owner,
+            spec.notebook,
+            spec.parameters,
+            kernel=spec.kernel,
+            timeout_seconds=spec.timeout_seconds,
+            output_formats=list(spec.output_formats),
+        )
+        self.reply(run, 201)
+
 
 class RunHandler(SchedHandler):
     @web.authenticated
@@ -499,6 +516,16 @@ class WorkersHandler(SchedHandler):
         self.reply(WorkerList(workers=[WorkerInfo.model_validate(w) for w in workers]))
 
 
+class WhoAmIHandler(SchedHandler):
+    """The caller's owner name, and whether they are an admin of the scheduler."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        owner = self.owner
+        self.reply(Caller(name=str(owner), admin=isinstance(owner, AdminName)))
+
+
 class HealthHandler(SchedHandler):
     """200 when the scheduler works; 503, with the same body, when it is degraded."""
 
@@ -544,6 +571,7 @@ ROUTES: list[tuple[str, type[SchedHandler]]] = [
     ("/preview", PreviewHandler),
     ("/notebooks/parameters", ParametersHandler),
     ("/workers", WorkersHandler),
+    ("/whoami", WhoAmIHandler),
     ("/health", HealthHandler),
     ("/openapi.json", OpenAPIHandler),
 ]

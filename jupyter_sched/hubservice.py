@@ -22,23 +22,39 @@ like the embedded scheduler does. Jobs fire with every user server stopped.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import prometheus_client
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, default
 
+from .config import ENV_DB_URL
+from .errors import CannotStart
 from .handlers import AUTH_RESOURCE
 from .owners import hide_process
 
-__all__ = ["HubIdentityProvider", "SchedOnlyAuthorizer", "SchedUser", "launch"]
+__all__ = [
+    "HubIdentityProvider",
+    "MetricsHandler",
+    "SchedOnlyAuthorizer",
+    "SchedUser",
+    "check_credentials",
+    "launch",
+]
 
 #: The custom scope that makes a hub user a scheduler admin, unless configured otherwise.
 DEFAULT_ADMIN_SCOPE = "custom:sched:admin"
+#: The custom scope that lets its holder (a monitoring service) read ``/metrics``.
+DEFAULT_METRICS_SCOPE = "custom:sched:metrics"
+#: Names the root-only settings file the hub read for the service (in messages only).
+ENV_FILE_VARIABLE = "JUPYTER_SCHED_ENV_FILE"
 #: Where the service listens when the hub does not say (an external service).
 DEFAULT_URL = "http://127.0.0.1:10101"
 #: Resources of a Jupyter server a scheduler service answers for: its API and metrics.
@@ -58,9 +74,11 @@ OTHER_EXTENSIONS = (
 
 @dataclass
 class SchedUser(User):
-    """A hub user, and whether their token carries the scheduler's admin scope."""
+    """A hub user (or service), and whether their token carries the scheduler's admin
+    scope, or the scope that reads the deployment's metrics."""
 
     sched_admin: bool = False
+    sched_metrics: bool = False
 
 
 class HubIdentityProvider(IdentityProvider):
@@ -74,6 +92,12 @@ class HubIdentityProvider(IdentityProvider):
         DEFAULT_ADMIN_SCOPE,
         config=True,
         help="The hub scope whose holders see and manage every user's jobs and runs.",
+    )
+    metrics_scope = Unicode(
+        DEFAULT_METRICS_SCOPE,
+        config=True,
+        help="""The hub scope whose holders (and the scheduler's admins) may read /metrics,
+        the whole deployment's figures: give it to the token of your monitoring.""",
     )
     hub_auth = AnyTrait(help="The jupyterhub.services.auth.HubAuth that checks tokens.")
 
@@ -100,16 +124,22 @@ class HubIdentityProvider(IdentityProvider):
         if not token:
             return None
         model = await self.hub_auth.user_for_token(token, session_id="", sync=False)
-        if not model or model.get("kind", "user") != "user":
+        if not model:
             return None
         scopes = set(model.get("scopes", []))
         required = self.hub_auth.access_scopes
         if required and not self.hub_auth.check_scopes(required, model):
             return None
+        admin = self.admin_scope in scopes
+        metrics = admin or self.metrics_scope in scopes
+        # A hub service (a Prometheus token) may read the metrics, nothing else.
+        service = model.get("kind", "user") != "user"
+        if service and not (metrics and isinstance(handler, MetricsHandler)):
+            return None
         # Authenticated by a token in the header: no XSRF check, like jupyter_server's own.
         handler._token_authenticated = True  # type: ignore[attr-defined]
         name = str(model["name"])
-        return SchedUser(username=name, name=name, sched_admin=self.admin_scope in scopes)
+        return SchedUser(username=name, name=name, sched_admin=admin, sched_metrics=metrics)
 
     def validate_security(self, app: Any, ssl_options: dict[str, Any] | None = None) -> None:
         """Nothing to warn about: every request is checked with the hub."""
@@ -122,6 +152,38 @@ class SchedOnlyAuthorizer(Authorizer):
         self, handler: web.RequestHandler, user: User, action: str, resource: str
     ) -> bool:
         return resource in ALLOWED_RESOURCES
+
+
+class MetricsHandler(JupyterHandler):
+    """The deployment's ``/metrics``, for the scheduler's admins and holders of the metrics
+    scope only: 403 for every other hub user (it counts every user's runs)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @web.authenticated
+    def get(self) -> None:
+        if not getattr(self.current_user, "sched_metrics", False):
+            raise web.HTTPError(403, "reading the scheduler's metrics needs its metrics scope")
+        self.set_header("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)
+        self.finish(prometheus_client.generate_latest(prometheus_client.REGISTRY))
+
+
+def metrics_handlers() -> list[tuple[str, type[JupyterHandler]]]:
+    """The service's ``/metrics`` (taking precedence over jupyter_server's own)."""
+    return [(r"/metrics", MetricsHandler)]
+
+
+def check_credentials(environ: Mapping[str, str], extra: list[str]) -> None:
+    """Refuse to start the service without its history database: falling back to an
+    embedded SQLite file would schedule into a history no worker or admin shares."""
+    if environ.get(ENV_DB_URL) or any(a.startswith("--SchedApp.db_url") for a in extra):
+        return
+    source = environ.get(ENV_FILE_VARIABLE)
+    where = f" (its settings file {source} is missing or does not set it)" if source else ""
+    raise CannotStart(
+        f"the scheduler service has no history database: {ENV_DB_URL} is not set{where}; "
+        "see docs/admin/hub.md"
+    )
 
 
 def service_argv(extra: list[str]) -> list[str]:
@@ -157,6 +219,7 @@ def launch(extra: list[str]) -> None:
     """Run the scheduler service until stopped."""
     from jupyter_server.serverapp import ServerApp
 
+    check_credentials(os.environ, extra)
     # Kernels never run here, but nothing else of this uid should read its environment.
     hide_process()
     ServerApp.launch_instance(argv=service_argv(extra))

@@ -27,6 +27,7 @@ from .reportschemas import (
     SummaryQuery,
 )
 from .schemas import (
+    Caller,
     DeleteJobQuery,
     ErrorBody,
     EventRuns,
@@ -47,6 +48,7 @@ from .schemas import (
     Query,
     Run,
     RunListQuery,
+    RunNotebook,
     RunNow,
     RunPage,
     WebhookToken,
@@ -203,6 +205,15 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/runs", "get"): Operation(
         "listRuns", "List your runs, newest first", "runs", RunPage, query=RunListQuery
     ),
+    ("/runs", "post"): Operation(
+        "runNotebook",
+        "Run a notebook once, now, without a job",
+        "runs",
+        Run,
+        status=201,
+        body=RunNotebook,
+        errors=(404, 413),
+    ),
     ("/runs/{run_id}", "get"): Operation("getRun", "Get a run", "runs", Run, errors=_ID_ERRORS),
     ("/runs/{run_id}/cancel", "post"): Operation(
         "cancelRun", "Cancel a queued or running run", "runs", Run, errors=(404, 409)
@@ -284,6 +295,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(404,),
     ),
     ("/workers", "get"): Operation("listWorkers", "Workers alive now", "server", WorkerList),
+    ("/whoami", "get"): Operation(
+        "whoAmI", "Who the API takes you for, and whether you see every user's", "server", Caller
+    ),
     ("/health", "get"): Operation(
         "getHealth",
         "State of the scheduler in this server (503, with the same body, when degraded)",

@@ -397,6 +397,12 @@ class RunCalls:
             return "", offset
         return read_log(resolve_ref(self.settings.artifacts_dir, ref, "log"), offset)
 
+    def run_log_file(self, owner: str, run_id: str) -> Path | None:
+        """Where the run's log is on this machine; ``None`` before it has one."""
+        with self.db.read() as session:
+            ref = self._own_run(session, owner, run_id).log_ref
+        return resolve_ref(self.settings.artifacts_dir, ref, "log") if ref else None
+
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         """Counts and success rate over the job's finished runs, and duration percentiles
         over its newest :data:`DURATION_SAMPLE` successful runs."""

@@ -479,6 +479,16 @@ class RunNow(Input):
     parameters: Parameters = Field(default_factory=dict)
 
 
+class RunNotebook(Input):
+    """Body of ``POST runs``: run a notebook once, now, without a job (``jupyter sched run``)."""
+
+    notebook: str = Field(min_length=1, max_length=1024)
+    parameters: Parameters = Field(default_factory=dict)
+    kernel: str | None = Field(default=None, max_length=255)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    output_formats: list[OutputFormat] = Field(default_factory=list, max_length=2)
+
+
 class Progress(Output):
     done: int
     total: int
@@ -741,6 +751,15 @@ class WorkerInfo(Output):
 
 class WorkerList(BaseModel):
     workers: list[WorkerInfo]
+
+
+class Caller(BaseModel):
+    """Who the API takes the caller for: the owner of what they create, and whether they
+    see and manage every user's jobs and runs (a hub's scheduler admin)."""
+
+    name: str
+    #: Listings without ``?owner=`` hold everyone's jobs and runs.
+    admin: bool
 
 
 class Load(BaseModel):

@@ -212,7 +212,9 @@ def test_jobs_create_and_update_cover_the_api_fields(tmp_path: Path) -> None:
     assert job["output_formats"] == ["ipynb", "html"]
     assert job["notifications"] == [
         {"kind": "webhook", "url": "https://hooks.example/x", "format": "json",
-         "on": ["failure", "slow"], "slower_than_seconds": 600.0}
+         "on": ["failure", "slow"], "slower_than_seconds": 600.0,
+         # the value-alert fields, unused by this target, at their defaults
+         "value": None, "op": "<", "threshold": None}
     ]  # fmt: skip
     follower_id = re.search(r"^job (\w+):", after.stdout, re.M)
     assert follower_id

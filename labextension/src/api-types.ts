@@ -306,7 +306,8 @@ export type paths = {
     /** List your runs, newest first */
     get: operations['listRuns'];
     put?: never;
-    post?: never;
+    /** Run a notebook once, now, without a job */
+    post: operations['runNotebook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -443,6 +444,23 @@ export type paths = {
     put?: never;
     /** Run a job with its webhook token (Authorization: Bearer), without a Jupyter session */
     post: operations['callWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/whoami': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Who the API takes you for, and whether you see every user's */
+    get: operations['whoAmI'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -599,6 +617,17 @@ export type components = {
       queued: number;
       /** Running */
       running: number;
+    };
+    /**
+     * Caller
+     * @description Who the API takes the caller for: the owner of what they create, and whether they
+     *     see and manage every user's jobs and runs (a hub's scheduler admin).
+     */
+    Caller: {
+      /** Admin */
+      admin: boolean;
+      /** Name */
+      name: string;
     };
     /**
      * CellChange
@@ -1581,6 +1610,30 @@ export type components = {
        * @default null
        */
       until?: string | null;
+    };
+    /**
+     * RunNotebook
+     * @description Body of ``POST runs``: run a notebook once, now, without a job (``jupyter sched run``).
+     */
+    RunNotebook: {
+      /**
+       * Kernel
+       * @default null
+       */
+      kernel?: string | null;
+      /** Notebook */
+      notebook: string;
+      /** Output Formats */
+      output_formats?: ('ipynb' | 'html' | 'pdf')[];
+      /** Parameters */
+      parameters?: {
+        [key: string]: components['schemas']['JsonValue'];
+      };
+      /**
+       * Timeout Seconds
+       * @default null
+       */
+      timeout_seconds?: number | null;
     };
     /**
      * RunNow
@@ -3359,6 +3412,86 @@ export interface operations {
       };
     };
   };
+  runNotebook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['RunNotebook'];
+      };
+    };
+    responses: {
+      /** @description Run a notebook once, now, without a job */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Run'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Not Found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Request Entity Too Large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   getRun: {
     parameters: {
       query?: never;
@@ -3961,6 +4094,64 @@ export interface operations {
       };
       /** @description Too Many Requests */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Service Unavailable */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  whoAmI: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Who the API takes you for, and whether you see every user's */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Caller'];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
         headers: {
           [name: string]: unknown;
         };

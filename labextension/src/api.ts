@@ -34,6 +34,7 @@ export type NotebookParameter = Schemas['NotebookParameter'];
 export type NotebookParameters = Schemas['NotebookParameters'];
 export type ErrorBody = Schemas['ErrorBody'];
 export type Health = Schemas['Health'];
+export type Caller = Schemas['Caller'];
 export type WebhookToken = Schemas['WebhookToken'];
 export type WebhookTarget = Schemas['WebhookTarget'];
 export type EmailTarget = Schemas['EmailTarget'];
@@ -267,7 +268,10 @@ export class SchedAPI {
     return (await response.json()) as JsonAnswer<Operation<P, M>>;
   }
 
-  listJobs(query: { status?: JobStatus; tag?: string; limit?: number } = {}): Promise<JobPage> {
+  /** Jobs, newest first; an admin's are everyone's unless `owner` names whose. */
+  listJobs(
+    query: { status?: JobStatus; tag?: string; limit?: number; owner?: string } = {}
+  ): Promise<JobPage> {
     return this.call('get', '/jobs', { query: { limit: 200, ...query } });
   }
   getJob(id: string): Promise<Job> {
@@ -312,8 +316,9 @@ export class SchedAPI {
   jobStats(id: string): Promise<JobStats> {
     return this.call('get', '/jobs/{job_id}/stats', { path: { job_id: id } });
   }
+  /** Runs, newest first; an admin's are everyone's unless `owner` names whose. */
   listRuns(
-    query: { job_id?: string; status?: Run['status']; limit?: number } = {}
+    query: { job_id?: string; status?: Run['status']; limit?: number; owner?: string } = {}
   ): Promise<RunPage> {
     return this.call('get', '/runs', { query: { limit: 50, ...query } });
   }
@@ -400,6 +405,10 @@ export class SchedAPI {
   }
   health(): Promise<Health> {
     return this.call('get', '/health');
+  }
+  /** Who the server takes this user for, and whether they see every user's jobs. */
+  whoAmI(): Promise<Caller> {
+    return this.call('get', '/whoami');
   }
 
   /** The absolute URL of API path `path` with its `{name}` parts filled in and `query`. */

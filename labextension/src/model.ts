@@ -5,7 +5,17 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, Batch, Job, JobStats, JobStatus, Run, SchedAPI, asApiError } from './api';
+import {
+  ApiError,
+  Batch,
+  Caller,
+  Job,
+  JobStats,
+  JobStatus,
+  Run,
+  SchedAPI,
+  asApiError
+} from './api';
 import { FailureWatch } from './failures';
 import { Backoff, inFlight, MIN_INTERVAL } from './polling';
 import type { RunStatus } from './statuses';
@@ -14,6 +24,8 @@ export interface Filters {
   jobStatus: JobStatus | '';
   runStatus: RunStatus | '';
   tag: string;
+  /** An admin's switch: every user's jobs and runs instead of their own. */
+  allUsers: boolean;
 }
 
 export class SchedModel {
@@ -23,7 +35,9 @@ export class SchedModel {
   runs: Run[] = [];
   /** The newest batches (sweeps, backfills) by id, with their progress. */
   batches = new Map<string, Batch>();
-  filters: Filters = { jobStatus: '', runStatus: '', tag: '' };
+  filters: Filters = { jobStatus: '', runStatus: '', tag: '', allUsers: false };
+  /** Who the server takes this user for (asked once); null until it answered. */
+  caller: Caller | null = null;
   /** Set once the first answer arrived. */
   loaded = false;
   /** The last failure when the server did not answer, else null. */
@@ -71,6 +85,11 @@ export class SchedModel {
     void this.refresh();
   }
 
+  /** Whether the lists hold other users' jobs and runs, so rows name their owner. */
+  get showsOwners(): boolean {
+    return !!this.caller?.admin && this.filters.allUsers;
+  }
+
   /** All tags of the jobs seen (for the tag filter). */
   get tags(): string[] {
     return [...this._tags].sort();
@@ -92,9 +111,12 @@ export class SchedModel {
     const ticket = ++this._ticket;
     const { jobStatus, runStatus, tag } = this.filters;
     try {
+      this.caller ??= await this.api.whoAmI();
+      // An admin's listings hold everyone's: their own only, unless they switched.
+      const owner = this.caller.admin && !this.filters.allUsers ? this.caller.name : undefined;
       const [jobs, runs, batches] = await Promise.all([
-        this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined }),
-        this.api.listRuns({ status: runStatus || undefined, limit: 50 }),
+        this.api.listJobs({ status: jobStatus || undefined, tag: tag || undefined, owner }),
+        this.api.listRuns({ status: runStatus || undefined, limit: 50, owner }),
         this.api.listBatches({ limit: 20 })
       ]);
       if (ticket !== this._ticket) {

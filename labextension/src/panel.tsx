@@ -233,7 +233,31 @@ function FilterBar(props: { model: SchedModel; _: Gettext }): JSX.Element {
           ))}
         </select>
       </label>
+      {model.caller?.admin && (
+        <label title={_('You administer the scheduler: show every user’s jobs and runs')}>
+          <input
+            type="checkbox"
+            data-filter="all-users"
+            checked={filters.allUsers}
+            onChange={e => model.setFilters({ allUsers: e.target.checked })}
+          />
+          {_('All users')}
+        </label>
+      )}
     </div>
+  );
+}
+
+/** Whose a job or run is, when the lists hold other users' too. */
+function OwnerLabel(props: { owner: string; model: SchedModel; _: Gettext }): JSX.Element | null {
+  const { owner, model, _ } = props;
+  if (!model.showsOwners) {
+    return null;
+  }
+  return (
+    <span className="jp-sched-owner" data-field="owner" title={_('owner')}>
+      {owner}
+    </span>
   );
 }
 
@@ -288,6 +312,7 @@ function JobRow(props: {
           <span className="jp-sched-status jp-sched-status-none" title={_('never run')} />
         )}
         <span className="jp-sched-row-name">{job.name}</span>
+        <OwnerLabel owner={job.owner} model={model} _={_} />
         {job.status !== 'active' && (
           <span
             className={`jp-sched-pill jp-sched-pill-${job.status}`}
@@ -430,6 +455,7 @@ function RunRow(props: {
       <div className="jp-sched-row-main">
         <StatusIcon status={run.status} label={label} />
         <span className="jp-sched-row-name">{name}</span>
+        <OwnerLabel owner={run.owner} model={model} _={_} />
         <span className="jp-sched-row-aside">
           {run.status === 'running' ? formatProgress(run, _) : formatDuration(run.duration_seconds)}
         </span>

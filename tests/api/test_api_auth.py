@@ -42,7 +42,7 @@ async def make_job_and_run(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
 async def test_every_route_needs_credentials(api: Api) -> None:
     job, run = await make_job_and_run(api)
     calls = route_calls(job["id"], run["id"])
-    assert len(calls) == 30
+    assert len(calls) == 32
     anonymous = api.as_user({})
     for method, path in calls:
         body = b"{}" if method in ("POST", "PATCH") else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -185,3 +186,39 @@ def hub_redis() -> Iterator[RedisServer]:
     _require_root()
     with redis_server(password=secrets.token_hex(16)) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def workers(
+    hub: Hub, hub_environment: HubEnvironment, sched_deployment: SchedDeployment
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two workers, run by the admin as root with the deployment's settings."""
+    env = {
+        "PATH": f"{hub_environment.bin}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(hub.directory),
+        **sched_deployment.settings,
+    }
+    procs = []
+    for index in range(2):
+        with open(hub.directory / f"worker-{index}.log", "ab") as log:
+            procs.append(
+                subprocess.Popen(
+                    [str(hub_environment.bin / "jupyter-sched"), "-v", "worker", "-c", "1"],
+                    env=env,
+                    cwd=hub.directory,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+    yield procs
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

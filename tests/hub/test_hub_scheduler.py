@@ -16,7 +16,6 @@ import pwd
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from tornado.websocket import websocket_connect
 
 from .accounts import HubTestSession
 from .conftest import HUB_PEOPLE, SchedDeployment
-from .environment import HubEnvironment
 from .hub import Hub, HubClient
 
 SERVICE = "sched"
@@ -166,42 +164,6 @@ class ServiceClient:
 
 
 @pytest.fixture(scope="module")
-def workers(
-    hub: Hub, hub_environment: HubEnvironment, sched_deployment: SchedDeployment
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Two workers, run by the admin as root with the deployment's settings."""
-    env = {
-        "PATH": f"{hub_environment.bin}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": str(hub.directory),
-        **sched_deployment.settings,
-    }
-    procs = []
-    for index in range(2):
-        with open(hub.directory / f"worker-{index}.log", "ab") as log:
-            procs.append(
-                subprocess.Popen(
-                    [str(hub_environment.bin / "jupyter-sched"), "-v", "worker", "-c", "1"],
-                    env=env,
-                    cwd=hub.directory,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-    yield procs
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
 def clients(hub: Hub, user_tokens: dict[str, str]) -> dict[str, ServiceClient]:
     return {role: ServiceClient(hub, user_tokens[role]) for role in HUB_PEOPLE}
 
@@ -294,7 +256,10 @@ def test_users_server_holds_no_database_connection_and_forwards(
         ports = {c.raddr.port for c in process.net_connections(kind="tcp") if c.raddr}
         assert hub_postgres.port not in ports, process.cmdline()
     environ = server.environ()
-    assert not [key for key in environ if key.startswith("JUPYTER_SCHED_")]
+    # the service's address for the CLI in her terminals, and no credential
+    assert [key for key in environ if key.startswith("JUPYTER_SCHED_")] == [
+        "JUPYTER_SCHED_SERVICE_URL"
+    ]
     listed = hub_client.server_request(name, "sched/api/jobs", user_tokens["alice"])
     assert listed.status_code == 200, listed.text
     assert [job["id"] for job in listed.json()["jobs"]] == [alice_job["id"]]
