@@ -44,7 +44,7 @@ from .forward import forward_handlers
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
 from .parsing import AdminName
-from .schemas import Health
+from .restmodels import Health
 from .service import Service
 from .supervisor import WorkerProcess, worker_env
 from .ticker import Ticker

@@ -31,16 +31,8 @@ from .compare import RunComparison
 from .config import ENV_HUB_TOKEN, hub_service_url
 from .errors import SchedError
 from .reportschemas import BackfillPreview, Batch, BatchPage, Summary
-from .schemas import (
-    EventRuns,
-    Job,
-    JobPage,
-    JobStats,
-    Run,
-    RunPage,
-    WebhookToken,
-    WorkerList,
-)
+from .restmodels import WorkerList
+from .schemas import EventRuns, Job, JobPage, JobStats, Run, RunPage, WebhookToken
 
 __all__ = ["SchedulerAPI", "ServiceClient", "error_from_response"]
 

@@ -25,26 +25,28 @@ from . import openapi
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
 from .parsing import AdminName, parse, parse_json
 from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
-from .schemas import (
+from .restmodels import (
     Caller,
     DeleteJobQuery,
-    EventRuns,
-    JobCreate,
     JobListQuery,
-    JobUpdate,
     LogQuery,
-    NotebookParameters,
     OutputQuery,
     ParametersQuery,
-    Payload,
-    PreviewRequest,
     Query,
     RunListQuery,
+    WorkerInfo,
+    WorkerList,
+)
+from .schemas import (
+    EventRuns,
+    JobCreate,
+    JobUpdate,
+    NotebookParameters,
+    Payload,
+    PreviewRequest,
     RunNotebook,
     RunNow,
     WebhookToken,
-    WorkerInfo,
-    WorkerList,
 )
 from .service import Service
 

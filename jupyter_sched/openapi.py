@@ -26,33 +26,35 @@ from .reportschemas import (
     Summary,
     SummaryQuery,
 )
-from .schemas import (
+from .restmodels import (
     Caller,
     DeleteJobQuery,
     ErrorBody,
-    EventRuns,
     Health,
+    JobListQuery,
+    LogQuery,
+    OutputQuery,
+    ParametersQuery,
+    Query,
+    RunListQuery,
+    WorkerList,
+)
+from .schemas import (
+    EventRuns,
     Job,
     JobCreate,
-    JobListQuery,
     JobPage,
     JobStats,
     JobUpdate,
-    LogQuery,
     NotebookParameters,
-    OutputQuery,
-    ParametersQuery,
     Payload,
     Preview,
     PreviewRequest,
-    Query,
     Run,
-    RunListQuery,
     RunNotebook,
     RunNow,
     RunPage,
     WebhookToken,
-    WorkerList,
 )
 
 #: Where the API lives, below the server's base URL.

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .schemas import Input, Output, Query, UTCDatetime
+from .restmodels import Query
+from .schemas import Input, Output, UTCDatetime
 
 
 class BackfillRequest(Input):

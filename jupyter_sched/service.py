@@ -34,6 +34,7 @@ from .owners import owner_copy
 from .parsing import check_queue, invalid_input, owned_by, page_size, parse
 from .queue import Queues, check_secret
 from .reportcalls import ReportCalls
+from .restmodels import Load
 from .runs import RunCalls
 from .schemas import (
     NOT_NULLABLE,
@@ -41,7 +42,6 @@ from .schemas import (
     JobCreate,
     JobPage,
     JobUpdate,
-    Load,
     NotebookParameter,
     Preview,
     PreviewRequest,
