@@ -277,19 +277,16 @@ def _slow_threshold(value: float | None, info: ValidationInfo) -> float | None:
     return value
 
 
-class WebhookTarget(Input):
-    """POST a JSON message about the run to ``url`` (Slack and Teams incoming webhooks
-    take the ``slack`` and ``teams`` formats)."""
+class _Target(Input):
+    """What every notification target has: which events send it (``on``), and the
+    conditions of its ``slow`` and ``value`` alerts."""
 
-    kind: Literal["webhook"]
-    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
-    format: Literal["json", "slack", "teams"] = "json"
+    kind: str
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
     #: With ``slow`` in ``on``: a run that takes longer than this is reported.
     slower_than_seconds: float | None = Field(
         default=None, gt=0, le=7 * 86400, validate_default=True
     )
-
     #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
     #: condition, when it holds, sends the notification.
     value: ValueName | None = Field(default=None, validate_default=True)
@@ -300,6 +297,15 @@ class WebhookTarget(Input):
         lambda value, info: _slow_threshold(value, info)
     )
     _value_needs_name = field_validator("value")(lambda value, info: _value_condition(value, info))
+
+
+class WebhookTarget(_Target):
+    """POST a JSON message about the run to ``url`` (Slack and Teams incoming webhooks
+    take the ``slack`` and ``teams`` formats)."""
+
+    kind: Literal["webhook"]
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    format: Literal["json", "slack", "teams"] = "json"
 
 
 class EmailReport(Input):
@@ -313,30 +319,15 @@ class EmailReport(Input):
     max_bytes: int | None = Field(default=None, ge=10_000, le=50_000_000)
 
 
-class EmailTarget(Input):
+class EmailTarget(_Target):
     """Send an email about the run through the deployment's SMTP server."""
 
     kind: Literal["email"]
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
         min_length=1, max_length=20
     )
-    on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
-    slower_than_seconds: float | None = Field(
-        default=None, gt=0, le=7 * 86400, validate_default=True
-    )
     #: Send the rendered report (HTML inline, images embedded) rather than a summary.
     report: EmailReport | None = None
-
-    #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
-    #: condition, when it holds, sends the notification.
-    value: ValueName | None = Field(default=None, validate_default=True)
-    op: Op = "<"
-    threshold: FiniteJson = None
-
-    _slow_needs_threshold = field_validator("slower_than_seconds")(
-        lambda value, info: _slow_threshold(value, info)
-    )
-    _value_needs_name = field_validator("value")(lambda value, info: _value_condition(value, info))
 
 
 NotificationTarget = Annotated[WebhookTarget | EmailTarget, Field(discriminator="kind")]
