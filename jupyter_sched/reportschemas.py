@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .restmodels import Query
-from .schemas import Input, Output, UTCDatetime
+from .valuetypes import Input, Output, UTCDatetime
 
 
 class BackfillRequest(Input):

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .schemas import JobStatus, Output, OutputFormat, UTCDatetime
+from .schemas import JobStatus, OutputFormat
 from .statuses import RunStatus
+from .valuetypes import Output, UTCDatetime
 
 
 class Query(BaseModel):

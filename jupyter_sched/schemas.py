@@ -6,21 +6,14 @@ unknown fields so a misspelt option is an error, not silently ignored.
 
 from __future__ import annotations
 
-import keyword
-import math
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    JsonValue,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -33,6 +26,17 @@ from pydantic.fields import FieldInfo
 
 from . import schedules
 from .statuses import RunStatus
+from .valuetypes import (
+    STORED,
+    FiniteJson,
+    Input,
+    Output,
+    ParameterName,
+    Parameters,
+    Tag,
+    UTCDatetime,
+    is_stored,
+)
 
 RunTrigger = Literal["schedule", "manual", "retry", "dependency", "event", "webhook", "backfill"]
 #: ``error``: the ticker could not fire the job and set it aside (the job's ``error`` says why).
@@ -40,88 +44,6 @@ JobStatus = Literal["active", "paused", "error"]
 Overlap = Literal["allow", "skip", "queue", "replace"]
 Misfire = Literal["run_once", "skip"]
 OutputFormat = Literal["ipynb", "html", "pdf"]
-
-
-def _to_utc(value: datetime) -> datetime:
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of the range of representable times") from None
-    if value.year >= 9000:  # schedule arithmetic must not run off the end of the calendar
-        raise ValueError("must be before the year 9000")
-    return value
-
-
-_ISO_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
-
-
-def _parse_iso(value: Any) -> Any:
-    # pydantic would also take a number as a Unix time; the contract says ISO 8601 text.
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _ISO_DATETIME.match(value):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError("expected an ISO 8601 date-time with a UTC offset")
-
-
-UTCDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_iso), AfterValidator(_to_utc)]
-
-
-def _parameter_name(name: str) -> str:
-    # papermill writes `name = value` into the notebook: anything else would be code.
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError("a parameter name must be a Python identifier and not a keyword")
-    return name
-
-
-def _is_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_is_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_is_finite(v) for v in value)
-    return True
-
-
-def _finite(value: JsonValue) -> JsonValue:
-    # JSON has no inf or NaN: 1e400 would reach the notebook as inf and come back as null.
-    if not _is_finite(value):
-        raise ValueError("numbers must be finite (this one is too large for a float)")
-    return value
-
-
-#: A parameter's name: a Python identifier that is not a keyword.
-ParameterName = Annotated[str, AfterValidator(_parameter_name)]
-#: A JSON value whose numbers are all finite.
-FiniteJson = Annotated[JsonValue, AfterValidator(_finite)]
-#: Parameters of a job or a run: names the notebook can assign, finite JSON values.
-Parameters = dict[ParameterName, FiniteJson]
-Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w .:/-]+$")]
-
-
-class Input(BaseModel):
-    """Base of request bodies: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Output(BaseModel):
-    """Base of response bodies, readable from ORM rows."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-#: Validation context of values read back from the database: checks that only new input
-#: needs (and that a software or tzdata upgrade may turn against stored rows) are skipped.
-STORED: dict[str, Any] = {"stored": True}
-
-
-def _stored(info: ValidationInfo) -> bool:
-    return isinstance(info.context, dict) and bool(info.context.get("stored"))
 
 
 class CronTrigger(Input):
@@ -134,12 +56,12 @@ class CronTrigger(Input):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str, info: ValidationInfo) -> str:
-        return value if _stored(info) else schedules.validate_cron(value)
+        return value if is_stored(info) else schedules.validate_cron(value)
 
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, value: str, info: ValidationInfo) -> str:
-        if not _stored(info):
+        if not is_stored(info):
             schedules.validate_timezone(value)
         return value
 
