@@ -79,7 +79,11 @@ def test_users_server_environment_holds_no_secret_of_the_hub(
     environ = psutil.Process(servers[name]["state"]["pid"]).environ()
     assert environ["JUPYTERHUB_USER"] == name
     assert "CONFIGPROXY_AUTH_TOKEN" not in environ
-    assert not [key for key in environ if key.startswith("JUPYTER_SCHED_")]
+    # The one scheduler variable is the service's address (for `jupyter sched` in the
+    # user's terminals): an address without credentials, no setting of the deployment.
+    sched_vars = {key: value for key, value in environ.items() if key.startswith("JUPYTER_SCHED_")}
+    assert set(sched_vars) == {"JUPYTER_SCHED_SERVICE_URL"}, sched_vars
+    assert "@" not in sched_vars["JUPYTER_SCHED_SERVICE_URL"]
     assert not [key for key, value in environ.items() if hub.admin_token in value], environ.keys()
 
 
