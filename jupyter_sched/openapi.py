@@ -395,6 +395,58 @@ def _links(created: type[BaseModel] | None) -> dict[str, Any]:
     }
 
 
+def _operation(
+    template: str, op: Operation, refs: dict[Any, Any], components: dict[str, Any]
+) -> dict[str, Any]:
+    """One operation of the document: its parameters, body and responses."""
+    operation: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": op.operation_id,
+        "tags": [op.tag],
+    }
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _PATH_SCHEMAS.get(name, {"type": "string", "minLength": 1, "maxLength": 64}),
+        }
+        for name in _PATH_PARAM.findall(template)
+    ]
+    if op.query is not None:
+        query_schema = components[refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[1]]
+        parameters += _query_parameters(op.query, query_schema)
+    if parameters:
+        operation["parameters"] = parameters
+    if op.body is not None:
+        operation["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    success: dict[str, Any] = {"description": op.summary}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
+    if op.content:  # other media types (besides JSON, for a summary's CSV)
+        content = success.setdefault("content", {})
+        content.update({media: {"schema": schema} for media, schema in op.content})
+    if op.headers:
+        success["headers"] = {
+            name: {"description": text, "schema": schema, "required": True}
+            for name, text, schema in op.headers
+        }
+    if op.status == 201:
+        success["links"] = _links(op.response)
+    responses: dict[str, Any] = {str(op.status): success}
+    for status in sorted({*COMMON_ERRORS, *op.errors}):
+        # A degraded health check answers 503 with the health itself.
+        body = success.get("content", {}).get("application/json", {}).get("schema")
+        responses[str(status)] = _error_response(
+            status, body if status == 503 and op.response is Health else None
+        )
+    operation["responses"] = responses
+    return operation
+
+
 @functools.lru_cache(maxsize=8)
 def document(base_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API served under ``base_url``."""
@@ -402,56 +454,7 @@ def document(base_url: str = "/") -> dict[str, Any]:
     components = top.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for (template, method), op in OPERATIONS.items():
-        operation: dict[str, Any] = {
-            "summary": op.summary,
-            "operationId": op.operation_id,
-            "tags": [op.tag],
-        }
-        parameters = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": _PATH_SCHEMAS.get(
-                    name, {"type": "string", "minLength": 1, "maxLength": 64}
-                ),
-            }
-            for name in _PATH_PARAM.findall(template)
-        ]
-        if op.query is not None:
-            query_schema = components[refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[1]]
-            parameters += _query_parameters(op.query, query_schema)
-        if parameters:
-            operation["parameters"] = parameters
-        if op.body is not None:
-            operation["requestBody"] = {
-                "required": op.body_required,
-                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
-            }
-        success: dict[str, Any] = {"description": op.summary}
-        if op.response is not None:
-            success["content"] = {
-                "application/json": {"schema": refs[(op.response, "serialization")]}
-            }
-        if op.content:  # other media types (besides JSON, for a summary's CSV)
-            content = success.setdefault("content", {})
-            content.update({media: {"schema": schema} for media, schema in op.content})
-        if op.headers:
-            success["headers"] = {
-                name: {"description": text, "schema": schema, "required": True}
-                for name, text, schema in op.headers
-            }
-        if op.status == 201:
-            success["links"] = _links(op.response)
-        responses: dict[str, Any] = {str(op.status): success}
-        for status in sorted({*COMMON_ERRORS, *op.errors}):
-            # A degraded health check answers 503 with the health itself.
-            body = success.get("content", {}).get("application/json", {}).get("schema")
-            responses[str(status)] = _error_response(
-                status, body if status == 503 and op.response is Health else None
-            )
-        operation["responses"] = responses
-        paths.setdefault(template, {})[method] = operation
+        paths.setdefault(template, {})[method] = _operation(template, op, refs, components)
     return {
         "openapi": "3.1.0",
         "info": {
