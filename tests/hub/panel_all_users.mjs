@@ -8,24 +8,16 @@
 //
 // Prints what it saw and exits 0, or prints what went wrong and exits 1.
 import { launchBrowser } from '../../ui-tests/lab.mjs';
+import { openSchedPanel } from './hublab.mjs';
 
 const { HUB_URL, HUB_USER, HUB_PASSWORD, EXPECT_SWITCH, OWNERS = '', JOB_NAME } = process.env;
 const { browser, close } = await launchBrowser();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(`${HUB_URL}/hub/login`);
-  await page.fill('input[name="username"]', HUB_USER);
-  await page.fill('input[name="password"]', HUB_PASSWORD);
-  await Promise.all([
-    page.waitForNavigation(),
-    page.click('input[type="submit"], button[type="submit"]')
-  ]);
-  await page.goto(`${HUB_URL}/user/${HUB_USER}/lab`);
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 120_000 });
-  const panel = page.locator('#jupyter-sched-panel');
-  if (!(await panel.isVisible())) {
-    await page.click('.jp-SideBar [data-id="jupyter-sched-panel"]');
-  }
+  const { panel } = await openSchedPanel(browser, {
+    url: HUB_URL,
+    user: HUB_USER,
+    password: HUB_PASSWORD
+  });
   const allUsers = panel.locator('[data-filter="all-users"]');
   if (EXPECT_SWITCH === 'yes') {
     await allUsers.waitFor({ timeout: 120_000 });

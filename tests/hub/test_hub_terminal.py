@@ -20,6 +20,8 @@ import psutil
 import pytest
 import requests
 
+from tests.conftest import wait_until
+
 from .accounts import HubTestSession
 from .environment import HubEnvironment
 from .hub import Hub, HubClient
@@ -81,14 +83,13 @@ def terminals(
 
 
 def _wait_for_workers(hub: Hub, token: str) -> None:
-    deadline = time.monotonic() + DEADLINE
     url = f"{hub.url}/services/{SERVICE}/sched/api/workers"
-    while True:
+
+    def registered() -> bool:
         response = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=60)
-        if response.status_code == 200 and response.json()["workers"]:
-            return
-        assert time.monotonic() < deadline, response.text
-        time.sleep(0.5)
+        return response.status_code == 200 and bool(response.json()["workers"])
+
+    wait_until(registered, timeout=DEADLINE, what="a worker registered with the service")
 
 
 def test_a_users_terminal_works_through_the_service_with_her_token_alone(
