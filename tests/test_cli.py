@@ -18,6 +18,10 @@ from jupyter_sched.service import Service
 from .conftest import REPO, wait_for_worker_process
 from .test_reliability import Processes
 
+# Each test starts several `jupyter sched` processes (and some run notebooks), each paying
+# its imports: on a loaded 2-core machine one command can take tens of seconds.
+pytestmark = pytest.mark.timeout(900)
+
 
 def sched(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {
@@ -32,7 +36,7 @@ def sched(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.Co
         capture_output=True,
         text=True,
         input=stdin,
-        timeout=120,
+        timeout=600,
         check=False,
     )
 
@@ -308,7 +312,6 @@ def test_html_output_of_a_plot_prints_no_notice(tmp_path: Path) -> None:
     assert "Alternative text" not in result.stderr, result.stderr
 
 
-@pytest.mark.timeout(600)  # three commands, each paying the CLI's imports
 def test_backfill_preview_and_summary(tmp_path: Path) -> None:
     from jupyter_sched.config import Settings
 
@@ -333,7 +336,6 @@ def test_backfill_preview_and_summary(tmp_path: Path) -> None:
     assert len(lines) == 8 and all(",queued," in line for line in lines[1:])
 
 
-@pytest.mark.timeout(400)
 def test_runs_diff_shows_changed_parameters_cells_and_chart(tmp_path: Path) -> None:
     ids = []
     for region in ("EU", "US"):
