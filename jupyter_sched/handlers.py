@@ -22,8 +22,9 @@ from pydantic import BaseModel
 from tornado import web
 
 from . import openapi
+from .access import AdminName
 from .errors import CannotStart, SchedError, TooLarge, Unauthorized, Unavailable
-from .parsing import AdminName, parse, parse_json
+from .parsing import parse, parse_json
 from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
 from .restmodels import (
     Caller,

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import compare, reports, webhooks, workflows
+from .access import AdminName, owned_by
 from .artifacts import read_log, resolve_ref
 from .clock import utcnow
 from .compare import RunComparison
@@ -36,7 +37,7 @@ from .notebooks import (
     resolve_notebook,
 )
 from .owners import owner_copy
-from .parsing import AdminName, check_queue, owned_by, page_size, parse
+from .parsing import check_queue, page_size, parse
 from .pdf import pdf_unavailable
 from .queue import Queues
 from .schemas import (
