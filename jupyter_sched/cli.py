@@ -421,11 +421,17 @@ def runs_list(
     ctx: click.Context, job_id: str | None, status: str | None, limit: int, as_json: bool
 ) -> None:
     """List runs, newest first."""
+    if not as_json and not ctx.obj.get("hub_url"):
+        from .listing import run_lines  # the table's columns only, as for `jobs list`
+
+        lines = run_lines(open_database(ctx), _owner(), job_id=job_id, status=status, limit=limit)
+        terminal.runs_table(lines)
+        return
     page = _service(ctx).list_runs(_owner(), job_id=job_id, status=status, limit=limit)
     if as_json:
         terminal.echo_json(page)
     else:
-        terminal.runs_table(page.runs)
+        terminal.runs_table([terminal.RunLine.of(run) for run in page.runs])
 
 
 @runs.command("show")

@@ -1,11 +1,12 @@
-"""Jobs as ``jupyter sched jobs list`` shows them, read with SQLAlchemy Core.
+"""Jobs and runs as ``jupyter sched jobs list`` and ``runs list`` show them, read with
+SQLAlchemy Core.
 
-A listing shows a few columns of each job. Reading them through the ORM rows and the API's
+A listing shows a few columns of each job or run. Reading them through the ORM rows and the API's
 pydantic models (what ``--json`` prints) would cost the command far more to import than
 to run, so this module names the columns a listing reads (a test checks them against
 :mod:`jupyter_sched.models`) and words triggers from their stored form. The conditions of
 a listing of jobs, a job's last run and the names of the jobs it follows are built here
-once, for this read and for the service's.
+once, for this read and for the service's; so are the conditions of a listing of runs.
 """
 
 from __future__ import annotations
@@ -13,12 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, String, Text, column, func, select, table, text, type_coerce
+from sqlalchemy import (
+    JSON,
+    Float,
+    String,
+    Text,
+    column,
+    func,
+    select,
+    table,
+    text,
+    type_coerce,
+)
 
 from .access import owned_by
 from .columntypes import UTCDateTime
 from .storedtriggers import describe_trigger, upstream_ids
-from .terminal import JobLine
+from .terminal import JobLine, RunLine
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, ScalarSelect
@@ -26,7 +38,10 @@ if TYPE_CHECKING:
 
     from .db import Database
 
-__all__ = ["JOBS", "RUNS", "job_conditions", "job_lines", "job_names", "latest_run_ids"]
+__all__ = [
+    "JOBS", "RUNS", "job_conditions", "job_lines", "job_names", "latest_run_ids",
+    "run_conditions", "run_lines", "trigger_words",
+]  # fmt: skip
 
 #: The columns of the ``jobs`` table a listing reads.
 JOBS = table(
@@ -42,7 +57,17 @@ JOBS = table(
     column("tags", JSON),
 )
 #: The columns of the ``runs`` table a listing reads.
-RUNS = table("runs", column("id", String), column("job_id", String), column("status", String))
+RUNS = table(
+    "runs",
+    column("id", String),
+    column("job_id", String),
+    column("owner", String),
+    column("notebook", String),
+    column("status", String),
+    column("trigger", String),
+    column("queued_at", UTCDateTime()),
+    column("duration_seconds", Float),
+)
 
 
 def job_conditions(
@@ -129,3 +154,41 @@ def job_lines(
         )
         for row in rows
     ]
+
+
+def run_conditions(
+    runs: Any,
+    owner: str,
+    *,
+    only_owner: str | None = None,
+    job_id: str | None = None,
+    status: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """The conditions of a listing of ``owner``'s runs (see
+    :func:`~jupyter_sched.access.owned_by`) of job ``job_id`` with ``status``; ``runs`` is
+    :data:`RUNS`'s columns or the ORM's ``Run``."""
+    conditions = owned_by(runs.owner, owner, only_owner)
+    if job_id is not None:
+        conditions.append(runs.job_id == job_id)
+    if status is not None:
+        conditions.append(runs.status == status)
+    return conditions
+
+
+def run_lines(
+    db: Database, owner: str, *, limit: int, job_id: str | None = None, status: str | None = None
+) -> list[RunLine]:
+    """The ``limit`` newest runs of ``owner``, of job ``job_id`` with ``status``, as a runs
+    table shows them."""
+    columns = RUNS.c
+    query = (
+        select(
+            columns.id, columns.status, columns.queued_at, columns.duration_seconds,
+            columns.trigger, columns.notebook,
+        )
+        .where(*run_conditions(columns, owner, job_id=job_id, status=status))
+        .order_by(columns.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    with db.reaching(), db.engine.connect() as connection:
+        return [RunLine(**row._mapping) for row in connection.execute(query)]

@@ -190,7 +190,32 @@ def jobs_table(jobs: Sequence[JobLine]) -> None:
             click.echo(f"{job.id} is set aside: {job.error}")
 
 
-def runs_table(runs: Sequence[Run]) -> None:
+@dataclass(frozen=True)
+class RunLine:
+    """What a runs table shows of a run (read by :func:`jupyter_sched.listing.run_lines`,
+    or taken from the API's run with :meth:`of`)."""
+
+    id: str
+    status: str
+    queued_at: datetime
+    duration_seconds: float | None
+    trigger: str
+    notebook: str
+
+    @classmethod
+    def of(cls, run: Run) -> RunLine:
+        """The line of the API's ``run``."""
+        return cls(
+            id=run.id,
+            status=run.status,
+            queued_at=run.queued_at,
+            duration_seconds=run.duration_seconds,
+            trigger=run.trigger,
+            notebook=run.notebook,
+        )
+
+
+def runs_table(runs: Sequence[RunLine]) -> None:
     """The runs of ``runs list``."""
     if not runs:
         click.echo("No runs.")

@@ -126,7 +126,7 @@ def test_jobs_show_does_not_import_the_execution_stack(tmp_path: Path, migrated:
     assert not modules.intersection(NOT_FOR_THE_CLI), modules.intersection(NOT_FOR_THE_CLI)
 
 
-def test_jobs_list_reads_the_table_with_sqlalchemy_core(tmp_path: Path, migrated: None) -> None:
+def test_listings_read_their_tables_with_sqlalchemy_core(tmp_path: Path, migrated: None) -> None:
     service = Service.open(Settings(data_dir=tmp_path / "data", root_dir=REPO))
     owner = os.environ.get("JUPYTER_SCHED_USER") or _login()
     notebook = "tests/notebooks/trivial.ipynb"
@@ -137,7 +137,9 @@ def test_jobs_list_reads_the_table_with_sqlalchemy_core(tmp_path: Path, migrated
     service.create_job(owner, {"name": "c", "notebook": notebook, "trigger": after})
     service.run_job(owner, first.id)
     service.db.dispose()
-    modules = fresh_modules(tmp_path, CLI, "jobs list", "jobs list --status active --tag x")
+    listings = ("jobs list", "jobs list --status active --tag x", "runs list",
+                f"runs list --job {first.id} --status queued -n 5")  # fmt: skip
+    modules = fresh_modules(tmp_path, CLI, *listings)
     assert "jupyter_sched.listing" in modules  # the light read did list them
     assert not modules.intersection(NOT_FOR_THE_CLI), modules.intersection(NOT_FOR_THE_CLI)
     # Neither the ORM nor the API's models, nor croniter for jobs without a cron trigger.

@@ -1,5 +1,6 @@
-"""The light read of ``jupyter sched jobs list`` (:mod:`jupyter_sched.listing`): the same
-lines as the API's jobs, on SQLite and PostgreSQL, read from the models' columns."""
+"""The light reads of ``jupyter sched jobs list`` and ``runs list``
+(:mod:`jupyter_sched.listing`): the same lines as the API's jobs and runs, on SQLite and
+PostgreSQL, read from the models' columns."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from jupyter_sched.listing import JOBS, RUNS, job_lines
+from jupyter_sched.listing import JOBS, RUNS, job_lines, run_lines
 from jupyter_sched.models import Job, Run
 from jupyter_sched.service import Service
-from jupyter_sched.terminal import JobLine
+from jupyter_sched.terminal import JobLine, RunLine
 
 from .conftest import OWNER
 
@@ -69,6 +70,28 @@ def test_the_listing_reads_what_the_api_lists(service: Service) -> None:
 
 def test_a_deployment_without_jobs_lists_none(service: Service) -> None:
     assert job_lines(service.db, OWNER) == []
+    assert run_lines(service.db, OWNER, limit=20) == []
+
+
+def test_the_run_listing_reads_what_the_api_lists(service: Service) -> None:
+    first = create(service, "first", {"kind": "manual"})
+    second = create(service, "second", {"kind": "manual"})
+    runs = [service.run_job(OWNER, job) for job in (first, second, first, second, first)]
+    service.cancel_run(OWNER, runs[1].id)
+    with service.db.write() as session:  # one that ran, for its duration
+        row = session.get(Run, runs[0].id)
+        assert row is not None
+        row.status, row.duration_seconds = "succeeded", 2.5
+    service.run_notebook(OWNER, NOTEBOOK, {}, dispatch=False)
+    service.run_notebook("bob", NOTEBOOK, {}, dispatch=False)
+    for filters in ({}, {"job_id": first}, {"status": "cancelled"}, {"status": "succeeded"},
+                    {"job_id": second, "status": "queued"}, {"job_id": "none"}):  # fmt: skip
+        for limit in (2, 20):
+            page = service.list_runs(OWNER, limit=limit, **filters)
+            api = [RunLine.of(run) for run in page.runs]
+            assert run_lines(service.db, OWNER, limit=limit, **filters) == api, (filters, limit)
+    lines = run_lines(service.db, OWNER, limit=20)
+    assert len(lines) == 6 and lines[-1].duration_seconds == 2.5
 
 
 @pytest.mark.parametrize(("light", "model"), [(JOBS, Job), (RUNS, Run)])
