@@ -9,7 +9,9 @@ JSON, and raises the same :mod:`~jupyter_sched.errors` from the API's error bodi
 (``{"message", "reason", "field"}`` and the status).
 
 The ``owner`` argument of every call is there to match ``Service``; the service knows the
-caller from the token, and an admin's token acts as that admin.
+caller from the token, and an admin's token acts as that admin. Given the caller's
+``root_dir``, calls that make the service check a notebook hand over the caller's copy of
+it (:mod:`~jupyter_sched.handoff`): the service reads no user's folder.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from . import errors
 from .compare import RunComparison
 from .config import ENV_HUB_TOKEN, hub_service_url
 from .errors import SchedError
+from .handoff import NOTEBOOK_FIELDS, HandedNotebook, encode, hand_over
 from .reportschemas import BackfillPreview, Batch, BatchPage, Summary
 from .restmodels import WorkerList
 from .schemas import EventRuns, Job, JobPage, JobStats, Run, RunPage, WebhookToken
@@ -146,22 +149,34 @@ def _segment(value: str) -> str:
 class ServiceClient:
     """The scheduler service of a hub, called with one user's hub token."""
 
-    def __init__(self, base_url: str, token: str, *, files_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        files_dir: Path | None = None,
+        root_dir: Path | None = None,
+    ) -> None:
         #: The service's base URL; the API is at ``<base_url>sched/api/``.
         self.base_url = base_url.rstrip("/") + "/"
         self._token = token
         #: Where downloaded outputs and logs go, one folder per run.
         self.files_dir = files_dir or _cache_dir() / "runs"
+        #: The folder the caller's notebook paths are relative to, whose notebooks are
+        #: handed to the service with the calls that check one (``None``: not handed).
+        self.root_dir = root_dir
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceClient:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, root_dir: Path | None = None
+    ) -> ServiceClient:
         """The client a user's terminal on a hub gets (see
         :func:`~jupyter_sched.config.hub_service_url`)."""
         source = os.environ if environ is None else environ
         url = hub_service_url(source)
         if url is None:
             raise errors.CannotStart("not on a hub: no scheduler service URL and hub token")
-        return cls(url, source[ENV_HUB_TOKEN])
+        return cls(url, source[ENV_HUB_TOKEN], root_dir=root_dir)
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -172,8 +187,10 @@ class ServiceClient:
         *,
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        handed: HandedNotebook | None = None,
     ) -> tuple[bytes, Mapping[str, str]]:
-        """Call ``sched/api/<path>``; the answer's body and headers, or the error it means."""
+        """Call ``sched/api/<path>`` (with a ``handed`` notebook); the answer's body and
+        headers, or the error it means."""
         url = f"{self.base_url}sched/api/{path}"
         given = {k: v for k, v in (query or {}).items() if v is not None}
         if given:
@@ -184,6 +201,8 @@ class ServiceClient:
         if body is not None:
             data = json.dumps(to_jsonable_python(body)).encode()
             headers["Content-Type"] = "application/json"
+            if handed is not None:
+                headers["Content-Type"], data = encode(data, handed)
         # The service's own http(s) URL, from the hub's configuration.
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
@@ -202,6 +221,18 @@ class ServiceClient:
         content, _ = self.request(method, path, **kwargs)
         return model.model_validate_json(content)
 
+    def _to_hand(self, data: Any, job_id: str | None = None) -> HandedNotebook | None:
+        """The caller's copy of the notebook a call makes the service check: the one
+        ``data`` names, else job ``job_id``'s (the service uses it for the owner's jobs
+        only); ``None`` without a root to read it from."""
+        if self.root_dir is None:
+            return None
+        fields = to_jsonable_python(data) if data is not None else {}
+        notebook = fields.get("notebook") if isinstance(fields, dict) else None
+        if not isinstance(notebook, str) and job_id is not None:
+            notebook = self.get_job("", job_id).notebook
+        return hand_over(self.root_dir, notebook) if isinstance(notebook, str) else None
+
     # -- jobs -------------------------------------------------------------------------------
 
     def list_jobs(
@@ -217,10 +248,13 @@ class ServiceClient:
         return self._model(Job, "GET", f"jobs/{_segment(job_id)}")
 
     def create_job(self, owner: str, data: Any) -> Job:
-        return self._model(Job, "POST", "jobs", body=data)
+        return self._model(Job, "POST", "jobs", body=data, handed=self._to_hand(data))
 
     def update_job(self, owner: str, job_id: str, data: Any) -> Job:
-        return self._model(Job, "PATCH", f"jobs/{_segment(job_id)}", body=data)
+        changed = to_jsonable_python(data)
+        checked = isinstance(changed, dict) and NOTEBOOK_FIELDS & changed.keys()
+        handed = self._to_hand(data, job_id) if checked else None
+        return self._model(Job, "PATCH", f"jobs/{_segment(job_id)}", body=data, handed=handed)
 
     def delete_job(self, owner: str, job_id: str, *, force: bool = False) -> None:
         self.request("DELETE", f"jobs/{_segment(job_id)}", query={"force": force or None})
@@ -233,7 +267,8 @@ class ServiceClient:
 
     def run_job(self, owner: str, job_id: str, parameters: dict[str, Any] | None = None) -> Run:
         body = {"parameters": parameters or {}}
-        return self._model(Run, "POST", f"jobs/{_segment(job_id)}/run", body=body)
+        handed = self._to_hand(None, job_id) if parameters else None
+        return self._model(Run, "POST", f"jobs/{_segment(job_id)}/run", body=body, handed=handed)
 
     def job_stats(self, owner: str, job_id: str) -> JobStats:
         return self._model(JobStats, "GET", f"jobs/{_segment(job_id)}/stats")
@@ -243,7 +278,8 @@ class ServiceClient:
         return self._model(BackfillPreview, "POST", path, body=data)
 
     def backfill(self, owner: str, job_id: str, data: Any) -> Batch:
-        return self._model(Batch, "POST", f"jobs/{_segment(job_id)}/backfill", body=data)
+        path, handed = f"jobs/{_segment(job_id)}/backfill", self._to_hand(None, job_id)
+        return self._model(Batch, "POST", path, body=data, handed=handed)
 
     def get_batch(self, owner: str, batch_id: str) -> Batch:
         return self._model(Batch, "GET", f"batches/{_segment(batch_id)}")
@@ -297,7 +333,7 @@ class ServiceClient:
             "timeout_seconds": timeout_seconds,
             "output_formats": output_formats or [],
         }
-        return self._model(Run, "POST", "runs", body=body)
+        return self._model(Run, "POST", "runs", body=body, handed=self._to_hand(body))
 
     def list_runs(
         self, owner: str, *, job_id: str | None = None, status: str | None = None,

@@ -55,4 +55,5 @@ def hub_client(ctx: click.Context) -> SchedulerAPI | None:
         return None
     from .client import ServiceClient  # pydantic: only for the commands that call
 
-    return ServiceClient.from_env()
+    # the user's notebooks are handed to the service, which reads no user's folder
+    return ServiceClient.from_env(root_dir=ctx.obj["settings"].root_dir)

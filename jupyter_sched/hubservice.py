@@ -35,9 +35,9 @@ from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, default
 
+from .apihandler import AUTH_RESOURCE
 from .config import ENV_DB_URL
 from .errors import CannotStart
-from .handlers import AUTH_RESOURCE
 from .owners import hide_process
 
 __all__ = [

@@ -53,27 +53,46 @@ def resolve_notebook(
     Without ``allow_hidden`` (the server's ``ContentsManager.allow_hidden``), a path with
     a component starting with ``.``, as given or once resolved, does not exist.
     """
+    check_notebook_path(path, field=field, allow_hidden=allow_hidden)
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, path))
+    if not real.startswith(real_root + os.sep):
+        raise PathOutsideRoot(f"{field}: {path!r} is outside the server root", field=field)
+    if not allow_hidden and _is_hidden(os.path.relpath(real, real_root)):
+        raise _hidden(path, field)
+    if not os.path.isfile(real):
+        raise NotFound(f"{field}: no notebook at {path!r}", field=field)
+    return Path(real)
+
+
+def check_notebook_path(path: str, *, field: str = "notebook", allow_hidden: bool = True) -> None:
+    """What can be checked of a notebook path without the file system: relative, inside
+    the root as written, a ``.ipynb`` name, not hidden unless allowed.
+
+    Enough where the path's owner handed the notebook over (a hub's service does not read
+    users' folders); whoever opens the file resolves it with :func:`resolve_notebook`.
+    """
     if "\0" in path:
         raise PathOutsideRoot(f"{field}: the path contains a NUL byte", field=field)
     if os.path.isabs(path) or path.startswith("~"):
         raise PathOutsideRoot(
             f"{field}: must be relative to the server root, got {path!r}", field=field
         )
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(real_root, path))
-    if not real.startswith(real_root + os.sep):
+    written = os.path.normpath(path)
+    if written == os.pardir or written.startswith(os.pardir + os.sep):
         raise PathOutsideRoot(f"{field}: {path!r} is outside the server root", field=field)
-    if not allow_hidden and (_is_hidden(path) or _is_hidden(os.path.relpath(real, real_root))):
-        raise NotFound(
-            f"{field}: {path!r} is hidden, and this server does not serve hidden files "
-            "(ContentsManager.allow_hidden)",
-            field=field,
-        )
+    if not allow_hidden and _is_hidden(path):
+        raise _hidden(path, field)
     if not path.endswith(".ipynb"):
         raise InvalidInput(f"{field}: {path!r} is not a .ipynb notebook", field=field)
-    if not os.path.isfile(real):
-        raise NotFound(f"{field}: no notebook at {path!r}", field=field)
-    return Path(real)
+
+
+def _hidden(path: str, field: str) -> NotFound:
+    return NotFound(
+        f"{field}: {path!r} is hidden, and this server does not serve hidden files "
+        "(ContentsManager.allow_hidden)",
+        field=field,
+    )
 
 
 def _is_hidden(relative: str) -> bool:

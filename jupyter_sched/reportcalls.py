@@ -16,8 +16,9 @@ from . import reports
 from .access import AdminName
 from .clock import utcnow
 from .errors import InvalidInput, NotFound
+from .handoff import HandedNotebook
 from .models import Batch
-from .notebooks import notebook_root, resolve_notebook
+from .notebooks import notebook_root
 from .parsing import page_size, parse
 from .reportschemas import BackfillPreview, BackfillRequest, BatchPage, Summary, SummaryRow
 from .reportschemas import Batch as BatchOut
@@ -50,6 +51,7 @@ class ReportCalls(RunCalls):
         job_id: str,
         data: BackfillRequest | dict[str, Any],
         *,
+        handed: HandedNotebook | None = None,
         now: datetime | None = None,
     ) -> BatchOut:
         """One run per fire of the job's schedule in ``[start, end]`` (times its sweep's
@@ -58,7 +60,8 @@ class ReportCalls(RunCalls):
         Refused (:class:`InvalidInput`, nothing made) for a job without a schedule, an
         ``end`` before ``start``, a range outside the job's window, no fire in the range,
         more runs than ``max_backfill_fires``, or parameters (its own, its sweep's sets)
-        the notebook no longer takes, read with the rights of the job's owner.
+        the notebook no longer takes (the copy the job's owner ``handed`` over, else the
+        file read with their rights).
         """
         now = now or utcnow()
         request = parse(BackfillRequest, data)
@@ -74,8 +77,10 @@ class ReportCalls(RunCalls):
             root = notebook_root(job.root_dir, self.settings.root_dir)
             notebook, kernel, job_owner = job.notebook, job.kernel, job.owner
             parameters, sweep = dict(job.parameters), job.sweep
-        path = resolve_notebook(root, notebook)
-        self._check_notebook(job_owner, path, parameters, kernel, notebook, sweep=sweep)
+        own_copy = handed if owner == job_owner else None  # an admin's copy is not the owner's
+        self._check_notebook(
+            job_owner, notebook, parameters, kernel, root=root, sweep=sweep, handed=own_copy
+        )
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             sets = reports.sweep_size(job.sweep)

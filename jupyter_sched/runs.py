@@ -7,9 +7,10 @@ into), kept here so each module stays one readable size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ from .db import Database
 from .dispatch import dispatch
 from .errors import Conflict, InvalidInput, NotFound
 from .firing import snapshot_run_input
+from .handoff import HandedNotebook
 from .lifecycle import new_run, request_cancel
 from .listing import run_conditions
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import (
     check_notebook,
+    check_notebook_path,
     kernel_language,
     notebook_parameters,
     notebook_root,
@@ -69,12 +72,14 @@ class RunCalls:
         job_id: str,
         parameters: dict[str, Any] | None = None,
         *,
+        handed: HandedNotebook | None = None,
         now: datetime | None = None,
     ) -> RunOut:
         """Run a job now, with optional parameter overrides for this run only.
 
         A sweep job makes a batch, one run per set (the overrides apply to each); its
-        first run is returned, with the batch's id.
+        first run is returned, with the batch's id. Overrides are checked against the
+        ``handed`` notebook when its owner handed it over (see :mod:`.handoff`).
         """
         now = now or utcnow()
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
@@ -84,8 +89,10 @@ class RunCalls:
             root = notebook_root(job.root_dir, self.settings.root_dir)
         if parameters or sweep is not None:
             # a sweep's sets are checked against the notebook as it is now, like overrides
-            path = resolve_notebook(root, notebook)
-            self._check_notebook(job_owner, path, parameters, kernel, notebook, sweep=sweep)
+            own_copy = handed if owner == job_owner else None  # not an admin's copy
+            self._check_notebook(
+                job_owner, notebook, parameters, kernel, root=root, sweep=sweep, handed=own_copy
+            )
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
             batched = job.sweep is not None
@@ -157,9 +164,11 @@ class RunCalls:
         output_formats: list[str] | None = None,
         queue: str | None = None,
         dispatch: bool = True,
+        handed: HandedNotebook | None = None,
         now: datetime | None = None,
     ) -> RunOut:
-        """Run a notebook once, now, without a job.
+        """Run a notebook once, now, without a job (checked against the ``handed``
+        notebook when its owner handed it over).
 
         With ``dispatch=False`` the run is not handed to the queue (the caller executes it).
         """
@@ -167,8 +176,7 @@ class RunCalls:
         parameters = parse(RunNow, {"parameters": parameters or {}}).parameters
         self._check_kernel(kernel)
         self._check_output_formats(output_formats or [])
-        path = self._resolve(notebook, owner=owner)
-        self._check_notebook(owner, path, parameters, kernel, notebook)
+        self._check_notebook(owner, notebook, parameters, kernel, handed=handed)
         with self.db.write() as session:
             run = new_run(
                 None,
@@ -434,33 +442,48 @@ class RunCalls:
 
     # -- helpers shared with the service's job calls ------------------------------------
 
-    def _resolve(self, notebook: str, field: str = "notebook", *, owner: str) -> Path:
-        """The real path of a notebook ``owner`` names, checked against their root."""
-        return resolve_notebook(
-            Path(self._root_of(owner)),
-            notebook,
-            field=field,
-            allow_hidden=self.settings.allow_hidden,
-        )
+    @contextlib.contextmanager
+    def _readable_notebook(
+        self,
+        owner: str,
+        notebook: str,
+        *,
+        root: Path | None = None,
+        field: str = "notebook",
+        handed: HandedNotebook | None = None,
+    ) -> Iterator[Path]:
+        """A file holding the notebook ``owner`` names (relative to ``root``, by default
+        their root): the copy they handed over (a hub's service does not read users'
+        folders), else the file checked against the root, read with ``owner``'s rights
+        when runs execute as their owner (never with the scheduler's own)."""
+        allow_hidden = self.settings.allow_hidden
+        if handed is not None and handed.serves(notebook):
+            check_notebook_path(notebook, field=field, allow_hidden=allow_hidden)
+            with handed.as_file() as copy:
+                yield copy
+            return
+        root = root if root is not None else Path(self._root_of(owner))
+        path = resolve_notebook(root, notebook, field=field, allow_hidden=allow_hidden)
+        with owner_copy(self.settings, owner, path) as readable:
+            yield readable
 
     def _check_notebook(
         self,
         owner: str,
-        path: Path,
+        notebook: str,
         parameters: dict[str, Any],
         kernel: str | None,
-        shown: str,
         *,
-        field: str = "notebook",
+        root: Path | None = None,
         sweep: Any = None,
+        handed: HandedNotebook | None = None,
     ) -> None:
-        """Check ``parameters`` (and each set of a ``sweep``) against the notebook at
-        ``path``; read with the rights of ``owner`` when runs execute as their owner (a
-        hub's service reads users' files with their rights only, never its own)."""
-        with owner_copy(self.settings, owner, path) as readable:
-            check_notebook(readable, parameters, kernel=kernel, field=field, shown=shown)
+        """Check ``parameters`` (and each set of a ``sweep``) against the notebook
+        ``owner`` names (see :meth:`_readable_notebook`)."""
+        with self._readable_notebook(owner, notebook, root=root, handed=handed) as readable:
+            check_notebook(readable, parameters, kernel=kernel, shown=notebook)
             if sweep is not None:
-                declared = notebook_parameters(readable, kernel=kernel, field=field, shown=shown)
+                declared = notebook_parameters(readable, kernel=kernel, shown=notebook)
                 reports.check_sweep(sweep, declared, self.settings.max_sweep_sets)
 
     def _check_output_formats(self, formats: Collection[str]) -> None:

@@ -23,14 +23,12 @@ from .clock import utcnow
 from .config import Settings
 from .db import Database
 from .errors import Conflict, InvalidInput
+from .handoff import NOTEBOOK_FIELDS, HandedNotebook
 from .lifecycle import request_cancel
 from .listing import job_conditions, job_names, latest_run_ids, trigger_words
 from .models import Job, Run
 from .models import Worker as WorkerRow
-from .notebooks import (
-    notebook_parameters,
-)
-from .owners import owner_copy
+from .notebooks import notebook_parameters
 from .parsing import check_queue, invalid_input, page_size, parse
 from .queue import Queues, check_secret
 from .reportcalls import ReportCalls
@@ -116,12 +114,18 @@ class Service(ReportCalls, RunCalls):
     # -- jobs ---------------------------------------------------------------------------
 
     def create_job(
-        self, owner: str, data: JobCreate | dict[str, Any], *, now: datetime | None = None
+        self,
+        owner: str,
+        data: JobCreate | dict[str, Any],
+        *,
+        handed: HandedNotebook | None = None,
+        now: datetime | None = None,
     ) -> JobOut:
-        """Create a job after checking its notebook, parameters and trigger."""
+        """Create a job after checking its notebook (the copy ``handed`` over by its
+        owner, if any: see :mod:`.handoff`), parameters and trigger."""
         now = now or utcnow()
         spec = parse(JobCreate, data)
-        self._check_job(spec, now, owner=owner)
+        self._check_job(spec, now, owner=owner, handed=handed)
         job = Job(
             name=spec.name,
             owner=owner,
@@ -159,15 +163,16 @@ class Service(ReportCalls, RunCalls):
         changed: frozenset[str] | set[str] = _CHECKED,
         *,
         owner: str,
+        handed: HandedNotebook | None = None,
     ) -> None:
         """Check a job's notebook, parameters, kernel, trigger and window; of an updated
         job, only what the update ``changed`` (a fired ``once`` job stays editable)."""
-        if {"notebook", "parameters", "kernel", "sweep"} & changed:
+        if NOTEBOOK_FIELDS & changed:
             self._check_kernel(spec.kernel)
-            path = self._resolve(spec.notebook, owner=owner)
             self._check_notebook(
-                owner, path, spec.parameters, spec.kernel, spec.notebook, sweep=spec.sweep
-            )
+                owner, spec.notebook, spec.parameters, spec.kernel, sweep=spec.sweep,
+                handed=handed,
+            )  # fmt: skip
         if "output_formats" in changed:
             self._check_output_formats(spec.output_formats)
         if "trigger" in changed:
@@ -214,9 +219,12 @@ class Service(ReportCalls, RunCalls):
         job_id: str,
         data: JobUpdate | dict[str, Any],
         *,
+        handed: HandedNotebook | None = None,
         now: datetime | None = None,
     ) -> JobOut:
         """Change the fields present in ``data``; ``null`` clears an optional field.
+        A changed notebook or parameters are checked against the notebook its owner
+        ``handed`` over, if they did (see :mod:`.handoff`).
 
         The checks (notebook, parameters, upstream jobs, cycles) read files and the
         dependency graph before the write transaction; that one applies the change only if
@@ -231,7 +239,9 @@ class Service(ReportCalls, RunCalls):
             if value is None and name in NOT_NULLABLE:
                 raise InvalidInput(f"{name}: cannot be null", field=name)
         for _ in range(UPDATE_ATTEMPTS):
-            checked = self._check_update(owner, job_id, dict(changes), expected_version, now)
+            checked = self._check_update(
+                owner, job_id, dict(changes), expected_version, now, handed
+            )
             out = self._apply_update(owner, job_id, checked, expected_version, now)
             if out is not None:
                 self.on_change()
@@ -245,6 +255,7 @@ class Service(ReportCalls, RunCalls):
         changes: dict[str, Any],
         expected_version: int | None,
         now: datetime,
+        handed: HandedNotebook | None = None,
     ) -> _CheckedUpdate:
         """Validate a change against the job as it is now, outside any write transaction."""
         with self.db.read() as session:
@@ -271,8 +282,10 @@ class Service(ReportCalls, RunCalls):
             }
         )
         changed = set(changes) | ({"trigger"} if trigger is not None else set())
-        self._check_job(merged, now, changed, owner=current.owner)
-        path_checked = bool({"notebook", "parameters", "kernel", "sweep"} & changed)
+        # An admin's own copy of a path is not the owner's notebook
+        own_copy = handed if owner == current.owner else None
+        self._check_job(merged, now, changed, owner=current.owner, handed=own_copy)
+        path_checked = bool(NOTEBOOK_FIELDS & changed)
         for name in ("notifications", "checks"):
             if changes.get(name) is not None:
                 changes[name] = [item.model_dump(mode="json") for item in changes[name]]
@@ -437,15 +450,16 @@ class Service(ReportCalls, RunCalls):
                 names = job_names(session, owner, upstreams)
         return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
-    def notebook_parameters(self, path: str, owner: str | None = None) -> list[NotebookParameter]:
-        """The parameters a notebook of ``owner`` declares, with types, defaults and help.
+    def notebook_parameters(
+        self, path: str, owner: str | None = None, *, handed: HandedNotebook | None = None
+    ) -> list[NotebookParameter]:
+        """The parameters a notebook of ``owner`` declares, with types, defaults and help
+        (of the copy ``handed`` over by its owner, if any).
 
         Someone is scheduling a notebook: the workers prepare a kernel for it.
         """
         self.queues.hint_run_soon()
-        who = owner or ""
-        resolved = self._resolve(path, "path", owner=who)
-        with owner_copy(self.settings, who, resolved) as readable:
+        with self._readable_notebook(owner or "", path, field="path", handed=handed) as readable:
             return notebook_parameters(readable, field="path", shown=path)
 
     def workers(self, *, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import http.client
 import os
 import pwd
 import re
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -696,3 +697,62 @@ def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(directory)
+
+
+def server_status(port: int, path: str, token: str) -> tuple[int | None, bytes]:
+    """The status and body of ``GET /<path>`` on a local Jupyter server (``None`` when
+    it does not answer)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", f"/{path}", headers={"Authorization": f"token {token}"})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    except OSError:
+        return None, b""
+    finally:
+        connection.close()
+
+
+@contextmanager
+def jupyter_server(
+    folder: Path,
+    *,
+    root_dir: Path,
+    token: str,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    only_sched: bool = False,
+) -> Iterator[tuple[int, Path]]:
+    """A ``jupyter server`` process with the scheduler's extension (the only one with
+    ``only_sched``) and ``args``, serving ``root_dir`` with ``token`` in environment
+    ``env``, logging in ``folder``; yields its port and log file."""
+    port, log = find_free_port(), folder / "server.log"
+    others = ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals")
+    extensions = {"jupyter_sched": True, **dict.fromkeys(others if only_sched else (), False)}
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}",
+                "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                "--ServerApp.open_browser=False",
+                f"--ServerApp.root_dir={root_dir}", "--ServerApp.allow_root=True",
+                f"--ServerApp.jpserver_extensions={extensions!r}", *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while server_status(port, "api/status", token)[0] != 200:
+            assert process.poll() is None, _read_log(log)
+            assert time.monotonic() < deadline, _read_log(log)
+            time.sleep(0.2)
+        yield port, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            _kill_tree(process)

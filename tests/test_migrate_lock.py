@@ -7,14 +7,12 @@ on an empty database; and a process older than the database must not write to it
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import secrets
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +24,9 @@ from jupyter_sched.config import Settings, redact_url
 from jupyter_sched.db import MIGRATION_LOCK_KEY, Database
 from jupyter_sched.errors import SchemaTooNew
 
+from . import servers
 from .conftest import REPO
-from .servers import PostgresServer, find_free_port
+from .servers import PostgresServer
 
 PASSWORD = "Pw-" + secrets.token_hex(6)  # a test value: the test server trusts any
 TOKEN = secrets.token_hex(8)
@@ -144,48 +143,18 @@ def test_db_upgrade_prints_the_url_without_its_password(pg: PostgresServer, tmp_
 @contextmanager
 def jupyter_server(db_url: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A ``jupyter server`` with the scheduler on ``db_url``; yields its port and log."""
-    port, log = find_free_port(), tmp_path / "server.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "jupyter_server", f"--ServerApp.port={port}",
-                "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-                "--ServerApp.open_browser=False",
-                f"--ServerApp.root_dir={REPO}", "--ServerApp.allow_root=True",
-                "--ServerApp.jpserver_extensions={'jupyter_sched': True}",
-                f"--SchedApp.db_url={db_url}", f"--SchedApp.data_dir={tmp_path / 'data'}",
-                "--SchedApp.embedded_workers=False",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while status(port, "api/status") != 200:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield port, log
-    finally:
-        process.terminate()
-        process.wait(60)
+    args = [f"--SchedApp.db_url={db_url}", f"--SchedApp.data_dir={tmp_path / 'data'}",
+            "--SchedApp.embedded_workers=False"]  # fmt: skip
+    with servers.jupyter_server(tmp_path, root_dir=REPO, token=TOKEN, args=args) as started:
+        yield started
 
 
 def status(port: int, path: str) -> int | None:
-    return response(port, path)[0]
+    return servers.server_status(port, path, TOKEN)[0]
 
 
 def response(port: int, path: str) -> tuple[int | None, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", f"/{path}", headers={"Authorization": f"token {TOKEN}"})
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    except OSError:
-        return None, b""
-    finally:
-        connection.close()
+    return servers.server_status(port, path, TOKEN)
 
 
 @pytest.mark.postgres

@@ -12,7 +12,8 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from tornado import web
 
-from jupyter_sched.handlers import AUTH_RESOURCE, ROUTES
+from jupyter_sched.apihandler import AUTH_RESOURCE
+from jupyter_sched.handlers import ROUTES
 
 from .conftest import Api
 

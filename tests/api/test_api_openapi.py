@@ -9,8 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.routing import PathMatches, Rule
 
 from jupyter_sched import openapi
-from jupyter_sched.handlers import SchedHandler
-from tests.servers import find_free_port
+from jupyter_sched.apihandler import SchedHandler
+from tests.servers import jupyter_server
 
 from .conftest import REPO, Api
 
@@ -167,66 +165,18 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     (root / "reports").mkdir(parents=True)
     shutil.copy(REPO / "notebooks" / "sales_report.ipynb", root / "reports" / "sales.ipynb")
     shutil.copy(REPO / "tests" / "notebooks" / "trivial.ipynb", root / "trivial.ipynb")
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    (config_dir / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "ServerApp": {
-                    "jpserver_extensions": {
-                        "jupyter_sched": True,
-                        "jupyterlab": False,
-                        "jupyter_lsp": False,
-                        "notebook_shim": False,
-                        "jupyter_server_terminals": False,
-                    }
-                },
-                "SchedApp": {"embedded_workers": False, "data_dir": str(tmp_path / "data")},
-            }
-        )
-    )
-    port, token = find_free_port(), "schemathesis-token"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     env.update(
         HOME=str(tmp_path),
-        JUPYTER_CONFIG_DIR=str(config_dir),
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
     )
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-            f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                request = urllib.request.Request(
-                    f"{base}/sched/api/health", headers={"Authorization": f"token {token}"}
-                )
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
-        yield base, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+    token = "schemathesis-token"
+    args = ["--SchedApp.embedded_workers=False", f"--SchedApp.data_dir={tmp_path / 'data'}"]
+    with jupyter_server(
+        tmp_path, root_dir=root, token=token, args=args, env=env, only_sched=True
+    ) as (port, _):
+        yield f"http://127.0.0.1:{port}", token
 
 
 @pytest.mark.slow
