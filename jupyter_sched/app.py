@@ -37,13 +37,13 @@ from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from . import __version__
+from .access import AdminName
 from .config import ENV_USER, Settings, default_owner, redact_url, setting_help
 from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
 from .forward import forward_handlers
 from .handlers import handlers, unavailable_handlers
 from .metrics import RunObserver
-from .parsing import AdminName
 from .restmodels import Health
 from .service import Service
 from .supervisor import WorkerProcess, worker_env

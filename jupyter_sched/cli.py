@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from . import __version__, cliops, terminal
-from .cliops import open_deployment
+from .cliops import open_database, open_deployment
 from .config import Settings, default_owner, set_process_role
 from .errors import SchedError
 from .hubcli import hub_client, hub_mode
@@ -77,6 +76,8 @@ def main(
     `jupyter lab` uses), or on the deployment that the JUPYTER_SCHED_* environment
     variables or the options below name.
     """
+    import logging  # not for `--help`, which exits before this runs
+
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
@@ -196,7 +197,12 @@ def jobs() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: bool) -> None:
     """List jobs, newest first."""
+    if not as_json and not ctx.obj.get("hub_url"):
+        # The table's columns only: no ORM rows nor API models to build (jupyter_sched.listing).
+        from .listing import job_lines
 
+        terminal.jobs_table(job_lines(open_database(ctx), _owner(), status=status, tag=tag))
+        return
     service = _service(ctx)
     page = service.list_jobs(_owner(), status=status, tag=tag, limit=200)
     found = list(page.jobs)
@@ -208,7 +214,7 @@ def jobs_list(ctx: click.Context, status: str | None, tag: str | None, as_json: 
     if as_json:
         terminal.echo_json(page.model_copy(update={"jobs": found}))
     else:
-        terminal.jobs_table(found)
+        terminal.jobs_table([terminal.JobLine.of(job) for job in found])
 
 
 @jobs.command("show")
@@ -415,11 +421,17 @@ def runs_list(
     ctx: click.Context, job_id: str | None, status: str | None, limit: int, as_json: bool
 ) -> None:
     """List runs, newest first."""
+    if not as_json and not ctx.obj.get("hub_url"):
+        from .listing import run_lines  # the table's columns only, as for `jobs list`
+
+        lines = run_lines(open_database(ctx), _owner(), job_id=job_id, status=status, limit=limit)
+        terminal.runs_table(lines)
+        return
     page = _service(ctx).list_runs(_owner(), job_id=job_id, status=status, limit=limit)
     if as_json:
         terminal.echo_json(page)
     else:
-        terminal.runs_table(page.runs)
+        terminal.runs_table([terminal.RunLine.of(run) for run in page.runs])
 
 
 @runs.command("show")

@@ -21,10 +21,10 @@ import click
 from .clock import utcnow
 from .config import Settings, default_owner, redact_url
 from .hubcli import refuse_on_a_hub
-from .owners import hide_process
 from .terminal import STATUS_COLOURS
 
 if TYPE_CHECKING:
+    from .db import Database
     from .service import Service
 
 
@@ -36,6 +36,22 @@ def open_deployment(ctx: click.Context, settings: Settings | None = None) -> Ser
     # A CannotStart (a newer schema, another secret, a missing extra) becomes one line
     # and its exit code in terminal.SchedGroup, like every scheduler error.
     return Service.open(settings or ctx.obj["settings"])
+
+
+def open_database(ctx: click.Context) -> Database:
+    """The deployment's history database alone, at the newest schema, for a command that
+    only reads it (a listing): neither the service nor the queue is opened."""
+    from .db import Database
+
+    refuse_on_a_hub(ctx)
+    settings: Settings = ctx.obj["settings"]
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+    except Exception:
+        db.dispose()
+        raise
+    return db
 
 
 def waiting_deployment(ctx: click.Context) -> Service:
@@ -87,6 +103,7 @@ def worker(
     settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
+    from .owners import hide_process
     from .worker import Worker
 
     # Before anything reads a credential: kernels of this uid must not read this process.

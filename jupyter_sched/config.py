@@ -11,13 +11,10 @@ import dataclasses
 import getpass
 import os
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from jupyter_core.paths import jupyter_data_dir
 
 ENV_PREFIX = "JUPYTER_SCHED_"
 ENV_DB_URL = "JUPYTER_SCHED_DB_URL"
@@ -67,6 +64,8 @@ def default_owner() -> str:
 
 def default_data_dir() -> Path:
     """Where the embedded database, queue and run artifacts live by default."""
+    from jupyter_core.paths import jupyter_data_dir  # `--help` does not need it
+
     return Path(jupyter_data_dir()) / "sched"
 
 
@@ -298,6 +297,8 @@ class Settings:
         path = self.data_dir / "secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            import secrets  # only the first process of a deployment makes one
+
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))

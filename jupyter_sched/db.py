@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
 
 from . import __version__
 from .config import application_name, redact_url
@@ -40,8 +39,10 @@ from .errors import MissingExtra, SchemaTooNew, Unavailable
 
 if TYPE_CHECKING:
     # alembic is imported only to migrate: every process checks the schema on start, and
-    # reading the applied revisions needs one query, not alembic's import.
+    # reading the applied revisions needs one query, not alembic's import. The ORM is
+    # imported with the first session (see Database._sessions).
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
@@ -229,12 +230,27 @@ class Database:
                     raise
                 raise missing from None
             writer = self.engine
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(writer, expire_on_commit=False)
-        for factory in (self._reader, self._writer):
-            # Only a session that reached the database says it is available: one that
-            # executed nothing (an empty check) must not end an outage.
-            event.listen(factory, "after_begin", _mark_connected)
+        self._writer_engine = writer
+
+    @functools.cached_property
+    def _reader(self) -> sessionmaker[Session]:
+        return self._sessions(self.engine)
+
+    @functools.cached_property
+    def _writer(self) -> sessionmaker[Session]:
+        return self._sessions(self._writer_engine)
+
+    @staticmethod
+    def _sessions(engine: Engine) -> sessionmaker[Session]:
+        # The ORM is imported with the first session: a read through the engine alone
+        # (`jupyter sched jobs list`, jupyter_sched.listing) does not pay for it.
+        from sqlalchemy.orm import sessionmaker
+
+        factory = sessionmaker(engine, expire_on_commit=False)
+        # Only a session that reached the database says it is available: one that
+        # executed nothing (an empty check) must not end an outage.
+        event.listen(factory, "after_begin", _mark_connected)
+        return factory
 
     @contextmanager
     def reaching(self, session: Session | None = None) -> Iterator[None]:

@@ -14,9 +14,9 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
 from . import openapi
+from .access import AdminName
 from .apihandler import SchedHandler, slug
 from .errors import CannotStart, Unauthorized
-from .parsing import AdminName
 from .reportschemas import BackfillRequest, BatchListQuery, SummaryQuery
 from .restmodels import (
     Caller,

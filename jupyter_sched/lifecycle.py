@@ -29,6 +29,7 @@ from .statuses import (
     RETRYABLE_STATUSES,
     Outcome,
 )
+from .storedtriggers import upstream_ids
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ def _satisfied(session: Session, job: Job, chain_id: str) -> list[Run] | None:
     condition = job.trigger.get("condition", "success")
     wanted = CONDITION_STATUSES[condition]
     causes = []
-    for upstream in workflows.upstream_ids(job.trigger):
+    for upstream in upstream_ids(job.trigger):
         runs = session.scalars(
             select(Run).where(Run.job_id == upstream, Run.chain_id == chain_id).order_by(Run.id)
         ).all()

@@ -89,19 +89,3 @@ def check_queue(owner: str, queue: str) -> str:
             field="queue",
         )
     return queue
-
-
-class AdminName(str):
-    """The name of a user who sees and manages every user's jobs and runs (a hub's
-    scheduler admin). Jobs such a user creates are their own."""
-
-    __slots__ = ()
-
-
-def owned_by(column: Any, owner: str, only: str | None) -> list[Any]:
-    """The conditions of a listing by ``owner`` asking for ``only``'s items: an admin's
-    listing is everyone's (or ``only``'s); anyone else's is their own."""
-    conditions = [] if isinstance(owner, AdminName) else [column == owner]
-    if only is not None:
-        conditions.append(column == only)
-    return conditions

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import select
 
 from . import reports
+from .access import AdminName
 from .clock import utcnow
 from .errors import InvalidInput, NotFound
 from .handoff import HandedNotebook
 from .models import Batch
 from .notebooks import notebook_root
-from .parsing import AdminName, page_size, parse
+from .parsing import page_size, parse
 from .reportschemas import BackfillPreview, BackfillRequest, BatchPage, Summary, SummaryRow
 from .reportschemas import Batch as BatchOut
 from .runs import RunCalls

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import compare, reports, webhooks, workflows
+from .access import AdminName
 from .artifacts import read_log, resolve_ref
 from .clock import utcnow
 from .compare import RunComparison
@@ -29,6 +30,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .firing import snapshot_run_input
 from .handoff import HandedNotebook
 from .lifecycle import new_run, request_cancel
+from .listing import run_conditions
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import (
     check_notebook,
@@ -39,7 +41,7 @@ from .notebooks import (
     resolve_notebook,
 )
 from .owners import owner_copy
-from .parsing import AdminName, check_queue, owned_by, page_size, parse
+from .parsing import check_queue, page_size, parse
 from .pdf import pdf_unavailable
 from .queue import Queues
 from .schemas import (
@@ -296,16 +298,8 @@ class RunCalls:
         """Runs of ``owner`` (an admin's: everyone's, or ``only_owner``'s), newest first,
         filtered by job, status and queue time."""
         limit = page_size(limit)
-        query = (
-            select(Run)
-            .where(*owned_by(Run.owner, owner, only_owner))
-            .order_by(Run.id.desc())
-            .limit(limit + 1)
-        )
-        if job_id is not None:
-            query = query.where(Run.job_id == job_id)
-        if status is not None:
-            query = query.where(Run.status == status)
+        conditions = run_conditions(Run, owner, only_owner=only_owner, job_id=job_id, status=status)
+        query = select(Run).where(*conditions).order_by(Run.id.desc()).limit(limit + 1)
         if since is not None:
             query = query.where(Run.queued_at >= since)
         if until is not None:

@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+# croniter is imported by the functions that use it: wording an interval or a stored
+# trigger (`jupyter sched jobs list`) does not need it.
 
 _ALIASES = {
     "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
@@ -34,7 +35,8 @@ _FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week", "secon
 # non-deterministic; neither fits a persisted, reproducible schedule.
 _HASH_OR_RANDOM = re.compile(r"^[hr](\(|/|$)", re.IGNORECASE)
 _DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_MONTH_NAMES = (
+#: The months' names, January first.
+MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
@@ -107,6 +109,8 @@ def validate_cron(expr: str) -> str:
 
 def _expand_error(expr: str) -> str | None:
     """Return croniter's reason for rejecting ``expr``, or None if it is valid."""
+    from croniter import croniter
+
     fields = expr.split()
     # strict mode rejects day/month combinations that can never occur (Feb 30), which would
     # otherwise make croniter give up at iteration time; with a day-of-week restriction the
@@ -192,6 +196,8 @@ def _fixed_wall_to_utc(wall: datetime, zone: tzinfo) -> datetime:
 
 
 def _iter_fixed_hours(expr: str, zone: tzinfo, after: datetime) -> Iterator[datetime]:
+    from croniter import croniter
+
     # The wall->UTC mapping above is non-decreasing in wall time, so walking croniter over
     # wall times and dropping anything not strictly later yields fires in real-time order.
     it = croniter(expr, _wall(after, zone))
@@ -209,6 +215,8 @@ def _iter_fixed_hours(expr: str, zone: tzinfo, after: datetime) -> Iterator[date
 
 
 def _iter_every_hour(expr: str, zone: tzinfo, after: datetime) -> Iterator[datetime]:
+    from croniter import croniter
+
     # Walk real time one constant-offset segment at a time: inside a segment wall time is a
     # shift of UTC, so croniter's next wall time maps straight to the next real fire.
     start, offset = after, _offset(zone, after)
@@ -227,6 +235,8 @@ def _iter_every_hour(expr: str, zone: tzinfo, after: datetime) -> Iterator[datet
 
 
 def _covers_every_hour(expr: str) -> bool:
+    from croniter import croniter
+
     expanded, _ = croniter.expand(expr)
     return bool(expanded[1] == ["*"])
 
@@ -379,7 +389,7 @@ def _describe_fields(expanded: list[list[int | str]]) -> str | None:
         if month == ["*"]:
             return f"at {clock} on the {_ordinal(day_of_month)} of every month"
         if month_number is not None:
-            return f"at {clock} on {day_of_month} {_MONTH_NAMES[month_number - 1]}"
+            return f"at {clock} on {day_of_month} {MONTH_NAMES[month_number - 1]}"
     return None
 
 
@@ -389,6 +399,8 @@ def describe_cron(expr: str, tz: str) -> str:
     Common shapes get a sentence; anything else falls back to ``"cron '<expr>'"``. A
     ``' (<tz>)'`` suffix is added unless ``tz`` is ``'UTC'``.
     """
+    from croniter import croniter
+
     normalised = validate_cron(expr)
     validate_timezone(tz)
     suffix = "" if tz == "UTC" else f" ({tz})"

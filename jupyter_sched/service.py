@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select, text, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from . import schedules, webhooks, workflows
@@ -26,10 +25,11 @@ from .db import Database
 from .errors import Conflict, InvalidInput
 from .handoff import NOTEBOOK_FIELDS, HandedNotebook
 from .lifecycle import request_cancel
+from .listing import job_conditions, job_names, latest_run_ids, trigger_words
 from .models import Job, Run
 from .models import Worker as WorkerRow
 from .notebooks import notebook_parameters
-from .parsing import check_queue, invalid_input, owned_by, page_size, parse
+from .parsing import check_queue, invalid_input, page_size, parse
 from .queue import Queues, check_secret
 from .reportcalls import ReportCalls
 from .restmodels import Load
@@ -48,6 +48,7 @@ from .schemas import (
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
+from .storedtriggers import upstream_ids
 from .triggers import (
     check_trigger,
     describe_trigger,
@@ -141,7 +142,7 @@ class Service(ReportCalls, RunCalls):
             queue=check_queue(owner, spec.queue or self.settings.default_queue),
         )
         job.next_fire_at = job_next_fire(job, now)
-        upstreams = workflows.upstream_ids(job.trigger)
+        upstreams = upstream_ids(job.trigger)
         with self.db.read() as session:
             workflows.check_upstreams(session, owner, None, upstreams)
         with self.db.write() as session:
@@ -198,23 +199,10 @@ class Service(ReportCalls, RunCalls):
         """Jobs of ``owner``, newest first, ``limit`` per page (an admin's: everyone's, or
         ``only_owner``'s)."""
         limit = page_size(limit)
-        query = (
-            select(Job)
-            .where(*owned_by(Job.owner, owner, only_owner))
-            .order_by(Job.id.desc())
-            .limit(limit + 1)
+        conditions = job_conditions(
+            Job, owner, is_sqlite=self.db.is_sqlite, only_owner=only_owner, status=status, tag=tag
         )
-        if status is not None:
-            query = query.where(Job.status == status)
-        if tag is not None:
-            if self.db.is_sqlite:
-                query = query.where(
-                    text(
-                        "EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = :tag)"
-                    ).bindparams(tag=tag)
-                )
-            else:
-                query = query.where(type_coerce(Job.tags, JSONB).contains([tag]))
+        query = select(Job).where(*conditions).order_by(Job.id.desc()).limit(limit + 1)
         if cursor:
             query = query.where(Job.id < cursor)
         with self.db.read() as session:
@@ -459,7 +447,7 @@ class Service(ReportCalls, RunCalls):
         upstreams = upstream_job_ids([request.trigger])
         if owner is not None and upstreams:
             with self.db.read() as session:
-                names = _job_names(session, owner, upstreams)
+                names = job_names(session, owner, upstreams)
         return Preview(description=describe_trigger(request.trigger, names), next=fires)
 
     def notebook_parameters(
@@ -531,16 +519,13 @@ class Service(ReportCalls, RunCalls):
     def _last_runs(self, session: Session, job_ids: list[str]) -> dict[str, RunOut]:
         if not job_ids:
             return {}
-        latest = (
-            select(func.max(Run.id)).where(Run.job_id.in_(job_ids)).group_by(Run.job_id)
-        ).scalar_subquery()
-        runs = session.scalars(select(Run).where(Run.id.in_(latest)))
+        runs = session.scalars(select(Run).where(Run.id.in_(latest_run_ids(job_ids))))
         return {run.job_id: RunOut.model_validate(run) for run in runs if run.job_id}
 
     def _job_out(self, job: Job, session: Session | None = None) -> JobOut:
         """The API's view of ``job`` (with its last run when a ``session`` is given)."""
         if session is None:
-            if not workflows.upstream_ids(job.trigger):
+            if not upstream_ids(job.trigger):
                 return _job_model(job)
             with self.db.read() as reading:  # to name the jobs it follows
                 return _job_model(job, None, _upstream_names(reading, job.owner, [job]))
@@ -554,28 +539,19 @@ _JOB_ROW_FIELDS = tuple(set(JobOut.model_fields) - {"trigger_description", "last
 
 def _upstream_names(session: Session, owner: str, jobs: list[Job]) -> dict[str, str]:
     """The names of the jobs of ``owner`` that the ``after`` triggers of ``jobs`` follow."""
-    ids = {job_id for job in jobs for job_id in workflows.upstream_ids(job.trigger)}
-    return _job_names(session, owner, ids) if ids else {}
-
-
-def _job_names(session: Session, owner: str, ids: set[str]) -> dict[str, str]:
-    """The names of the jobs of ``owner`` among ``ids``, by id."""
-    query = select(Job.id, Job.name).where(Job.id.in_(ids), Job.owner == owner)
-    return {job_id: name for job_id, name in session.execute(query)}
+    ids = {job_id for job in jobs for job_id in upstream_ids(job.trigger)}
+    return job_names(session, owner, ids) if ids else {}
 
 
 def _job_model(
-    job: Job, last_run: RunOut | None = None, job_names: dict[str, str] | None = None
+    job: Job, last_run: RunOut | None = None, upstream_names: dict[str, str] | None = None
 ) -> JobOut:
     """The API's view of a job row: its fields, its trigger in words (naming the jobs it
-    follows by ``job_names``), its last run."""
+    follows by ``upstream_names``), its last run."""
     # Read leniently: a stored trigger that no longer validates (its job is set aside)
     # is still listed and shown as stored.
     trigger = stored_trigger(job.trigger, lenient=True)
-    try:
-        description = describe_trigger(trigger, job_names)
-    except (ValueError, TypeError, AttributeError):
-        description = f"a {job.trigger_kind} trigger that cannot be read any more"
+    description = trigger_words(job.trigger, job.trigger_kind, upstream_names)
     return JobOut.model_validate(
         {name: getattr(job, name) for name in _JOB_ROW_FIELDS}
         | {

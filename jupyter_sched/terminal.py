@@ -7,11 +7,11 @@ models (the same field names as the REST API), and read the exit code (:class:`E
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
@@ -139,7 +139,34 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], status_column: 
         click.echo("  ".join(cells).rstrip())
 
 
-def jobs_table(jobs: Sequence[Job]) -> None:
+@dataclass(frozen=True)
+class JobLine:
+    """What a jobs table shows of a job (read by :func:`jupyter_sched.listing.job_lines`,
+    or taken from the API's job with :meth:`of`)."""
+
+    id: str
+    name: str
+    status: str
+    trigger_description: str
+    next_fire_at: datetime | None
+    last_run_status: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobLine:
+        """The line of the API's ``job``."""
+        return cls(
+            id=job.id,
+            name=job.name,
+            status=job.status,
+            trigger_description=job.trigger_description,
+            next_fire_at=job.next_fire_at,
+            last_run_status=job.last_run.status if job.last_run else None,
+            error=job.error,
+        )
+
+
+def jobs_table(jobs: Sequence[JobLine]) -> None:
     """The jobs of ``jobs list``, each trigger in the server's words."""
     if not jobs:
         click.echo(
@@ -153,7 +180,7 @@ def jobs_table(jobs: Sequence[Job]) -> None:
             job.status,
             _shorten(job.trigger_description, 40),
             moment(job.next_fire_at),
-            job.last_run.status if job.last_run else "-",
+            job.last_run_status or "-",
         ]
         for job in jobs
     ]
@@ -163,7 +190,32 @@ def jobs_table(jobs: Sequence[Job]) -> None:
             click.echo(f"{job.id} is set aside: {job.error}")
 
 
-def runs_table(runs: Sequence[Run]) -> None:
+@dataclass(frozen=True)
+class RunLine:
+    """What a runs table shows of a run (read by :func:`jupyter_sched.listing.run_lines`,
+    or taken from the API's run with :meth:`of`)."""
+
+    id: str
+    status: str
+    queued_at: datetime
+    duration_seconds: float | None
+    trigger: str
+    notebook: str
+
+    @classmethod
+    def of(cls, run: Run) -> RunLine:
+        """The line of the API's ``run``."""
+        return cls(
+            id=run.id,
+            status=run.status,
+            queued_at=run.queued_at,
+            duration_seconds=run.duration_seconds,
+            trigger=run.trigger,
+            notebook=run.notebook,
+        )
+
+
+def runs_table(runs: Sequence[RunLine]) -> None:
     """The runs of ``runs list``."""
     if not runs:
         click.echo("No runs.")
@@ -358,6 +410,8 @@ def _position(index: int | None) -> str:
 
 
 def _unified(a: str, b: str, what: str) -> None:
+    import difflib  # only to compare runs
+
     lines = difflib.unified_diff(
         a.splitlines(), b.splitlines(), f"a/{what}", f"b/{what}", lineterm="", n=2
     )

@@ -13,23 +13,28 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from . import schedules
+from . import schedules, storedtriggers
 from .errors import InvalidInput
 from .models import Job
 from .schemas import (
     TRIGGER_KINDS,
     AfterTrigger,
     CronTrigger,
-    EventTrigger,
     IntervalTrigger,
     OnceTrigger,
     Trigger,
 )
 from .schemas import stored_trigger as _parse_stored_trigger
+from .storedtriggers import describe_time
+
+__all__ = [
+    "check_trigger", "describe_time", "describe_trigger", "job_next_fire", "next_fire",
+    "next_fires", "schedule_error_text", "stored_trigger", "stored_trigger_error",
+    "upstream_job_ids",
+]  # fmt: skip
 
 
 def stored_trigger(data: dict[str, Any]) -> Trigger:
@@ -149,55 +154,10 @@ def stored_trigger_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
-#: How a run of each upstream job must end for an ``after`` trigger to fire, in words.
-_ENDED = {"success": "succeeded", "failure": "failed", "completion": "finished"}
-#: Upstream jobs named in a description before the rest are counted.
-_NAMED_UPSTREAMS = 3
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-
-
 def describe_trigger(trigger: Trigger, job_names: Mapping[str, str] | None = None) -> str:
-    """Plain-language description of a trigger, as every client shows it.
-
-    ``job_names``: the names of the jobs an ``after`` trigger follows, by id (a job not in
-    it, deleted or not visible to the caller, is named by its id).
-    """
-    match trigger:
-        case CronTrigger():
-            return schedules.describe_cron(trigger.cron, trigger.timezone)
-        case IntervalTrigger():
-            return schedules.describe_interval(trigger.every_seconds)
-        case OnceTrigger():
-            return f"once, on {describe_time(trigger.at)}"
-        case EventTrigger():
-            return f"when the event '{trigger.event}' is posted"
-        case AfterTrigger():
-            names = [(job_names or {}).get(job_id, job_id) for job_id in trigger.jobs]
-            verb = "has" if len(names) == 1 else "have"
-            return f"after {_name_list(names)} {verb} {_ENDED[trigger.condition]}"
-        case _:
-            return "only when run by hand"
-
-
-def describe_time(at: datetime, timezone: str = "UTC") -> str:
-    """``at`` as people read it, on the wall clock of ``timezone``: ``1 December 2026 at
-    10:00 UTC`` (seconds only when there are some)."""
-    local = at.astimezone(ZoneInfo(timezone))
-    clock = f"{local:%H:%M}" + (f":{local:%S}" if local.second else "")
-    zone = "UTC" if timezone == "UTC" else f"({timezone})"
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year} at {clock} {zone}"
-
-
-def _name_list(names: list[str]) -> str:
-    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``, or ``'a', 'b', 'c' and 2 more jobs``."""
-    quoted = [f"'{name}'" for name in names[:_NAMED_UPSTREAMS]]
-    rest = len(names) - len(quoted)
-    if rest:
-        return f"{', '.join(quoted)} and {rest} more job{'s' if rest > 1 else ''}"
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+    """Plain-language description of a trigger, as every client shows it (the words of
+    its stored form, :func:`jupyter_sched.storedtriggers.describe_trigger`)."""
+    return storedtriggers.describe_trigger(trigger.model_dump(mode="json"), job_names)
 
 
 def upstream_job_ids(triggers: Iterable[Trigger]) -> set[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .errors import DependencyCycle, InvalidInput
 from .models import Dependency, Job
+from .storedtriggers import upstream_ids
 
 #: Parameters a run receives from its upstream run when its notebook declares them.
 UPSTREAM_PARAMETERS = ("upstream_run_id", "upstream_output_path", "upstream_parameters")
@@ -40,11 +41,6 @@ def upstream_output_path(artifacts_dir: Path, value: Any) -> Any:
     if not isinstance(value, str) or os.path.isabs(value):
         return value
     return str(artifacts_dir.resolve() / value)
-
-
-def upstream_ids(trigger: dict[str, Any]) -> list[str]:
-    """The upstream jobs of a stored trigger (empty unless it is ``after``)."""
-    return list(trigger.get("jobs", [])) if trigger.get("kind") == "after" else []
 
 
 def check_upstreams(session: Session, owner: str, job_id: str | None, upstreams: list[str]) -> None:
