@@ -30,13 +30,13 @@ from sqlalchemy import (
 from .access import owned_by
 from .columntypes import UTCDateTime
 from .storedtriggers import describe_trigger, upstream_ids
-from .terminal import JobLine, RunLine
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, ScalarSelect
     from sqlalchemy.orm import Session
 
     from .db import Database
+    from .terminal import JobLine, RunLine
 
 __all__ = [
     "JOBS", "RUNS", "job_conditions", "job_lines", "job_names", "latest_run_ids",
@@ -129,6 +129,8 @@ def job_lines(
 ) -> list[JobLine]:
     """Every job of ``owner`` with ``status`` and ``tag``, newest first, as a jobs table
     shows it."""
+    from .terminal import JobLine  # the table's line; the service needs no CLI module
+
     conditions = job_conditions(JOBS.c, owner, is_sqlite=db.is_sqlite, status=status, tag=tag)
     columns = JOBS.c
     query = select(
@@ -180,6 +182,8 @@ def run_lines(
 ) -> list[RunLine]:
     """The ``limit`` newest runs of ``owner``, of job ``job_id`` with ``status``, as a runs
     table shows them."""
+    from .terminal import RunLine
+
     columns = RUNS.c
     query = (
         select(
