@@ -18,6 +18,8 @@ the faulty job is set aside.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,7 +81,7 @@ _DUE_JOBS = (
 _DUE_JOBS_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Missed:
     """The fires of one job that came while no scheduler ran: how many, first and last.
 
@@ -162,6 +164,25 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
         count = (last - due_at) // every + 1
         previous = last - every if count > 1 else None
         return Missed(count, due_at, last, previous), job_next_fire(job, last)
+    # Jobs that share a schedule and were due at the same instant missed the same fires
+    # (after an outage, all of them): the walk is made once for them.
+    exhausted = job.max_runs is not None and job.fire_count >= job.max_runs
+    schedule = json.dumps(job.trigger, sort_keys=True, default=str)
+    return _walk_missed(schedule, job.start_at, job.end_at, exhausted, due_at, cutoff)
+
+
+@functools.lru_cache(maxsize=1024)
+def _walk_missed(
+    schedule: str,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    exhausted: bool,
+    due_at: datetime,
+    cutoff: datetime,
+) -> tuple[Missed, datetime | None]:
+    """:func:`_missed_fires` of a schedule other than an interval (whose fires do not
+    depend on the job's creation), from what its fires depend on."""
+    job = _Schedule(json.loads(schedule), start_at, end_at, 0 if exhausted else None)
     fires = [due_at]
     following = job_next_fire(job, due_at)
     while following is not None and following < cutoff and len(fires) < MAX_COUNTED_MISSES:
@@ -177,6 +198,19 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
     previous = fires[-2] if len(fires) > 1 else None
     count = len(fires) if exact else MAX_COUNTED_MISSES
     return Missed(count, due_at, fires[-1], previous, exact), following
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What :func:`job_next_fire` reads of a job whose trigger is not an interval."""
+
+    trigger: dict[str, Any]
+    start_at: datetime | None
+    end_at: datetime | None
+    #: 0 for a job that has made its ``max_runs`` (it fires no more), else None.
+    max_runs: int | None
+    fire_count: int = 0
+    created_at: None = None
 
 
 def _last_fires_before(job: Any, cutoff: datetime, known: datetime) -> list[datetime]:

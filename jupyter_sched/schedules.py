@@ -14,6 +14,7 @@ daylight-saving rules Vixie cron users expect:
   jumps forward.
 """
 
+import functools
 import itertools
 import math
 import re
@@ -105,8 +106,10 @@ def validate_cron(expr: str) -> str:
     return normalised
 
 
+@functools.lru_cache(maxsize=1024)
 def _expand_error(expr: str) -> str | None:
-    """Return croniter's reason for rejecting ``expr``, or None if it is valid."""
+    """Return croniter's reason for rejecting ``expr``, or None if it is valid (cached: each
+    next fire validates its expression, and expanding it costs more than finding the fire)."""
     fields = expr.split()
     # strict mode rejects day/month combinations that can never occur (Feb 30), which would
     # otherwise make croniter give up at iteration time; with a day-of-week restriction the
@@ -226,6 +229,7 @@ def _iter_every_hour(expr: str, zone: tzinfo, after: datetime) -> Iterator[datet
             it = croniter(expr, _wall(transition, zone) - _ONE_SECOND)
 
 
+@functools.lru_cache(maxsize=1024)
 def _covers_every_hour(expr: str) -> bool:
     expanded, _ = croniter.expand(expr)
     return bool(expanded[1] == ["*"])
