@@ -304,8 +304,8 @@ def fire_due_batches(
     """
     report = FireReport()
     while True:
-        with db.read() as session:
-            looked = session.execute(_LOOK, {"now": now}).all()
+        with db.peek() as connection:
+            looked = connection.execute(_LOOK, {"now": now}).all()
         if not looked:
             break
         inputs = snapshot_inputs(settings, {(row.root_dir, row.notebook) for row in looked})
@@ -334,12 +334,7 @@ def _fire_batch(
         missing = {(job.root_dir, job.notebook) for job in jobs} - inputs.keys()
         if missing:  # became due since the look before the transaction
             inputs = {**inputs, **snapshot_inputs(settings, missing)}
-        plans: list[Plan] = []
-        for job in jobs:
-            try:
-                plans.append(plan_fires(job, now, settings.misfire_grace_seconds))
-            except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
-                set_aside(session, job.id, job.next_fire_at, exc, now)
+        plans = _plan_batch(session, jobs, now, settings.misfire_grace_seconds)
         try:
             with session.begin_nested():
                 report = _write_plans(session, plans, now, inputs, hand_over)
@@ -361,6 +356,38 @@ def _fire_batch(
                 continue
             report.add(one)
         return report
+
+
+def _plan_batch(session: Session, jobs: Sequence[Any], now: datetime, grace: float) -> list[Plan]:
+    """The plans of a batch's jobs (see :func:`plan_fires`); a job whose plan cannot be made
+    is set aside. Jobs on one schedule due at the same instant (a rush) share one plan."""
+    shared: dict[tuple[Any, ...], Plan] = {}
+    plans: list[Plan] = []
+    for job in jobs:
+        try:
+            key = _shared_plan_key(job)
+            known = shared.get(key) if key is not None else None
+            if known is None:
+                plan = plan_fires(job, now, grace)
+                if key is not None:
+                    shared[key] = plan
+            else:
+                plan = Plan(job, known.due_at, known.following, list(known.to_run), known.missed)
+            plans.append(plan)
+        except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
+            set_aside(session, job.id, job.next_fire_at, exc, now)
+    return plans
+
+
+def _shared_plan_key(job: Any) -> tuple[Any, ...] | None:
+    """What :func:`plan_fires` reads of ``job``, for a job whose fires do not depend on
+    its creation time (any schedule but an interval); None for the others."""
+    trigger = job.trigger
+    if not isinstance(trigger, dict) or trigger.get("kind") == "interval":
+        return None
+    schedule = json.dumps(trigger, sort_keys=True, default=str)
+    return (schedule, job.next_fire_at, job.start_at, job.end_at, job.max_runs,
+            job.fire_count, job.misfire)  # fmt: skip
 
 
 def _write_plans(

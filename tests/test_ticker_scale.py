@@ -279,3 +279,36 @@ def test_jobs_sharing_a_schedule_catch_up_within_their_own_window(
     # had made its runs: nothing more
     assert runs[spent] == []
     assert next_fires[spent] is None
+
+
+def test_jobs_sharing_a_schedule_in_a_rush_keep_their_own_limits(
+    service: Service, settings: Settings
+) -> None:
+    """Jobs on one schedule due at the same instant share their plan only where nothing
+    else of theirs differs: a job at its last run or past its end stops after the fire."""
+    plain, last_run, ending = add_jobs(
+        service.db,
+        [
+            *job_rows(1, CRON, RUSH),
+            *job_rows(1, CRON, RUSH, max_runs=2, fire_count=1),
+            *job_rows(1, CRON, RUSH, end_at=RUSH + timedelta(hours=12)),
+        ],
+    )
+    report = fire_due_jobs(service.db, settings, RUSH)
+    assert len(report.fired) == 3
+    with service.db.read() as session:
+        fired = {
+            job_id: at for job_id, at in session.execute(select(Run.job_id, Run.scheduled_for))
+        }
+        jobs = {
+            job_id: (at, count)
+            for job_id, at, count in session.execute(
+                select(Job.id, Job.next_fire_at, Job.fire_count)
+            )
+        }
+    assert fired == {plain: RUSH, last_run: RUSH, ending: RUSH}
+    assert jobs == {
+        plain: (RUSH + timedelta(days=1), 1),
+        last_run: (None, 2),
+        ending: (None, 1),
+    }
