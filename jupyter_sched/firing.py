@@ -385,7 +385,11 @@ def _shared_plan_key(job: Any) -> tuple[Any, ...] | None:
     trigger = job.trigger
     if not isinstance(trigger, dict) or trigger.get("kind") == "interval":
         return None
-    schedule = json.dumps(trigger, sort_keys=True, default=str)
+    try:
+        schedule: Any = tuple(sorted(trigger.items()))
+        hash(schedule)
+    except TypeError:  # a value that is not hashable (a list of upstream jobs)
+        schedule = json.dumps(trigger, sort_keys=True, default=str)
     return (schedule, job.next_fire_at, job.start_at, job.end_at, job.max_runs,
             job.fire_count, job.misfire)  # fmt: skip
 
