@@ -92,7 +92,9 @@ def measure(name: str, enabled: bool, idle: float, pythonpath: Path | None) -> d
             json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_sched": enabled}}})
         )
         log = open(f"{tmp}/server.log", "wb")  # noqa: SIM115 - closed below
-        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Started in its temporary folder: the embedded worker (`python -m`) puts its working
+        # folder first on its path, which would import this checkout over ``--compare``'s.
+        server = subprocess.Popen(argv, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             url = f"http://127.0.0.1:{port}/api/status?token=bench"

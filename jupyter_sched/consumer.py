@@ -13,8 +13,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from huey.consumer import Consumer
-from huey.consumer import Worker as ConsumerThread
+from .hueyload import load_huey
+
+load_huey()  # before huey.consumer imports huey: without the clients of unused storages
+from huey.consumer import Consumer  # noqa: E402
+from huey.consumer import Worker as ConsumerThread  # noqa: E402
 
 
 class WakingConsumerThread(ConsumerThread):  # type: ignore[misc]

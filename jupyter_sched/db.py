@@ -274,6 +274,13 @@ class Database:
             yield session
 
     @contextmanager
+    def peek(self) -> Iterator[Connection]:
+        """A connection for a few reads, without the ORM: half the cost of a :meth:`read`
+        session, for the queries the ticker makes on every pass, mostly finding nothing."""
+        with self.reaching(), self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that may write; committed on success, rolled back on error."""
         session = self._writer()

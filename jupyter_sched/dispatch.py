@@ -58,8 +58,8 @@ def dispatch(
             query = query.where(Run.id == run_id)
         if run_ids is not None:
             query = query.where(Run.id.in_(run_ids))
-        with db.read() as session:
-            candidates = session.execute(query, {"now": now}).all()
+        with db.peek() as connection:
+            candidates = connection.execute(query, {"now": now}).all()
         if not candidates:
             break
         batch, complete = _dispatch_batch(db, queues, now, candidates)

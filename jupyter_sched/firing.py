@@ -18,6 +18,8 @@ the faulty job is set aside.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,7 +81,7 @@ _DUE_JOBS = (
 _DUE_JOBS_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Missed:
     """The fires of one job that came while no scheduler ran: how many, first and last.
 
@@ -162,6 +164,25 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
         count = (last - due_at) // every + 1
         previous = last - every if count > 1 else None
         return Missed(count, due_at, last, previous), job_next_fire(job, last)
+    # Jobs that share a schedule and were due at the same instant missed the same fires
+    # (after an outage, all of them): the walk is made once for them.
+    exhausted = job.max_runs is not None and job.fire_count >= job.max_runs
+    schedule = json.dumps(job.trigger, sort_keys=True, default=str)
+    return _walk_missed(schedule, job.start_at, job.end_at, exhausted, due_at, cutoff)
+
+
+@functools.lru_cache(maxsize=1024)
+def _walk_missed(
+    schedule: str,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    exhausted: bool,
+    due_at: datetime,
+    cutoff: datetime,
+) -> tuple[Missed, datetime | None]:
+    """:func:`_missed_fires` of a schedule other than an interval (whose fires do not
+    depend on the job's creation), from what its fires depend on."""
+    job = _Schedule(json.loads(schedule), start_at, end_at, 0 if exhausted else None)
     fires = [due_at]
     following = job_next_fire(job, due_at)
     while following is not None and following < cutoff and len(fires) < MAX_COUNTED_MISSES:
@@ -177,6 +198,19 @@ def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed,
     previous = fires[-2] if len(fires) > 1 else None
     count = len(fires) if exact else MAX_COUNTED_MISSES
     return Missed(count, due_at, fires[-1], previous, exact), following
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What :func:`job_next_fire` reads of a job whose trigger is not an interval."""
+
+    trigger: dict[str, Any]
+    start_at: datetime | None
+    end_at: datetime | None
+    #: 0 for a job that has made its ``max_runs`` (it fires no more), else None.
+    max_runs: int | None
+    fire_count: int = 0
+    created_at: None = None
 
 
 def _last_fires_before(job: Any, cutoff: datetime, known: datetime) -> list[datetime]:
@@ -270,8 +304,8 @@ def fire_due_batches(
     """
     report = FireReport()
     while True:
-        with db.read() as session:
-            looked = session.execute(_LOOK, {"now": now}).all()
+        with db.peek() as connection:
+            looked = connection.execute(_LOOK, {"now": now}).all()
         if not looked:
             break
         inputs = snapshot_inputs(settings, {(row.root_dir, row.notebook) for row in looked})
@@ -300,12 +334,7 @@ def _fire_batch(
         missing = {(job.root_dir, job.notebook) for job in jobs} - inputs.keys()
         if missing:  # became due since the look before the transaction
             inputs = {**inputs, **snapshot_inputs(settings, missing)}
-        plans: list[Plan] = []
-        for job in jobs:
-            try:
-                plans.append(plan_fires(job, now, settings.misfire_grace_seconds))
-            except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
-                set_aside(session, job.id, job.next_fire_at, exc, now)
+        plans = _plan_batch(session, jobs, now, settings.misfire_grace_seconds)
         try:
             with session.begin_nested():
                 report = _write_plans(session, plans, now, inputs, hand_over)
@@ -327,6 +356,42 @@ def _fire_batch(
                 continue
             report.add(one)
         return report
+
+
+def _plan_batch(session: Session, jobs: Sequence[Any], now: datetime, grace: float) -> list[Plan]:
+    """The plans of a batch's jobs (see :func:`plan_fires`); a job whose plan cannot be made
+    is set aside. Jobs on one schedule due at the same instant (a rush) share one plan."""
+    shared: dict[tuple[Any, ...], Plan] = {}
+    plans: list[Plan] = []
+    for job in jobs:
+        try:
+            key = _shared_plan_key(job)
+            known = shared.get(key) if key is not None else None
+            if known is None:
+                plan = plan_fires(job, now, grace)
+                if key is not None:
+                    shared[key] = plan
+            else:
+                plan = Plan(job, known.due_at, known.following, list(known.to_run), known.missed)
+            plans.append(plan)
+        except Exception as exc:  # noqa: BLE001 - whatever the row holds, others fire
+            set_aside(session, job.id, job.next_fire_at, exc, now)
+    return plans
+
+
+def _shared_plan_key(job: Any) -> tuple[Any, ...] | None:
+    """What :func:`plan_fires` reads of ``job``, for a job whose fires do not depend on
+    its creation time (any schedule but an interval); None for the others."""
+    trigger = job.trigger
+    if not isinstance(trigger, dict) or trigger.get("kind") == "interval":
+        return None
+    try:
+        schedule: Any = tuple(sorted(trigger.items()))
+        hash(schedule)
+    except TypeError:  # a value that is not hashable (a list of upstream jobs)
+        schedule = json.dumps(trigger, sort_keys=True, default=str)
+    return (schedule, job.next_fire_at, job.start_at, job.end_at, job.max_runs,
+            job.fire_count, job.misfire)  # fmt: skip
 
 
 def _write_plans(

@@ -9,7 +9,7 @@ one wins and the others change nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -178,25 +178,44 @@ def bulk_execute(session: Session, name: str, statement: Any, rows: list[dict[st
         compiled_form = (str(compiled), names, processors, bool(compiled.positiontup))
         _COMPILED[key] = compiled_form
     sql, names, processors, positional = compiled_form
-    # A batch repeats values (its instant, the fire time, the queue): each is converted
-    # once. Values that cannot be dict keys (JSON lists and objects) are converted each time.
-    memo: dict[tuple[int, Any], Any] = {}
-    converted: list[Any] = []
-    for row in rows:
-        values = []
-        for index, (bind, process) in enumerate(zip(names, processors, strict=True)):
-            value = row[bind]
-            if process is not None and value is not None:
-                try:
-                    value = memo[index, value]
-                except KeyError:
-                    value = memo[index, value] = process(value)
-                except TypeError:
-                    value = process(value)
-            values.append(value)
-        converted.append(tuple(values) if positional else dict(zip(names, values, strict=True)))
+    # Column by column: a batch repeats values (its instant, the fire time, the queue,
+    # empty JSON lists), each converted once per column.
+    columns = [
+        _convert_column([row[bind] for row in rows], process)
+        for bind, process in zip(names, processors, strict=True)
+    ]
+    converted: list[Any] = (
+        list(zip(*columns, strict=True))
+        if positional
+        else [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    )
     result = connection.exec_driver_sql(sql, converted)
     return int(result.rowcount)
+
+
+def _convert_column(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    """``values`` converted by a column's bind processor, each distinct value once.
+
+    Values are told apart by type as well (``1``, ``1.0`` and ``True`` are equal keys of a
+    dict); JSON objects and lists, which cannot be keys, by their ``repr``.
+    """
+    if process is None:
+        return values
+    memo: dict[Any, Any] = {}
+    converted: list[Any] = []
+    for value in values:
+        if value is None:
+            converted.append(None)
+            continue
+        kind = value.__class__
+        key = (kind, repr(value)) if kind is dict or kind is list else (kind, value)
+        try:
+            converted.append(memo[key])
+        except KeyError:
+            converted.append(memo.setdefault(key, process(value)))
+        except TypeError:  # another value that cannot be a key
+            converted.append(process(value))
+    return converted
 
 
 def count_final(session: Session, job_id: str | None, status: str, at: datetime) -> None:

@@ -28,12 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from .config import ENV_SECRET, Settings, redact_url
 from .db import Database
 from .errors import SecretMismatch
+from .hueyload import load_huey, load_huey_redis
 from .models import DeploymentValue
 from .wakeup import PREPARE, WAKE, ring
 
 if TYPE_CHECKING:
-    # huey is imported when a queue is first used: its storage module imports redis and
-    # psycopg whenever they are installed, which listing jobs does not need.
+    # huey is imported when a queue is first used (listing jobs does not need it), and
+    # through .hueyload, without the Redis client unless a Redis queue is made.
     from huey.api import Huey, TaskWrapper
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def _probe_digest(secret: str, nonce: str) -> str:
 
 @functools.cache
 def _verifying_redis_huey() -> type[Huey]:
+    load_huey_redis()
     from huey import PriorityRedisHuey
     from huey.api import Task
 
@@ -165,6 +167,7 @@ class RunQueue:
             if on_unreadable is not None:
                 self.huey.on_unreadable = lambda data: on_unreadable(self, data)
         else:
+            load_huey()
             from huey import SqliteHuey
 
             settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ daylight-saving rules Vixie cron users expect:
   jumps forward.
 """
 
+import functools
 import itertools
 import math
 import re
@@ -107,8 +108,10 @@ def validate_cron(expr: str) -> str:
     return normalised
 
 
+@functools.lru_cache(maxsize=1024)
 def _expand_error(expr: str) -> str | None:
-    """Return croniter's reason for rejecting ``expr``, or None if it is valid."""
+    """Return croniter's reason for rejecting ``expr``, or None if it is valid (cached: each
+    next fire validates its expression, and expanding it costs more than finding the fire)."""
     from croniter import croniter
 
     fields = expr.split()
@@ -234,6 +237,7 @@ def _iter_every_hour(expr: str, zone: tzinfo, after: datetime) -> Iterator[datet
             it = croniter(expr, _wall(transition, zone) - _ONE_SECOND)
 
 
+@functools.lru_cache(maxsize=1024)
 def _covers_every_hour(expr: str) -> bool:
     from croniter import croniter
 

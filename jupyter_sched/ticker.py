@@ -130,12 +130,14 @@ def reap_lost_runs(db: Database, settings: Settings, now: datetime) -> list[str]
     worker died before it could act on the request, but the user's wish stands.
     """
     cutoff = now - timedelta(seconds=settings.lease_seconds)
+    with db.peek() as connection:
+        candidates = connection.execute(_STALE_RUNS, {"cutoff": cutoff}).all()
+    if not candidates:
+        return []
     stale = or_(
         Run.heartbeat_at < cutoff,
         and_(Run.heartbeat_at.is_(None), Run.claimed_at < cutoff),
     )
-    with db.read() as session:
-        candidates = session.execute(_STALE_RUNS, {"cutoff": cutoff}).all()
     lost = []
     for run_id, cancel_requested_at in candidates:
         if cancel_requested_at is not None:
@@ -193,9 +195,9 @@ def tick(
 
 def next_due(db: Database) -> datetime | None:
     """The earliest instant something becomes due: a job's next fire or a retry's delay."""
-    with db.read() as session:
-        fire = session.scalar(_NEXT_FIRE)
-        retry = session.scalar(_NEXT_RETRY)
+    with db.peek() as connection:
+        fire = connection.scalar(_NEXT_FIRE)
+        retry = connection.scalar(_NEXT_RETRY)
     return min((t for t in (fire, retry) if t is not None), default=None)
 
 

@@ -18,6 +18,7 @@ from jupyter_sched.config import Settings
 from jupyter_sched.service import Service
 
 from .conftest import REPO
+from .servers import RedisServer
 
 #: Never imported by the server or by the CLI's listings and help.
 EXECUTION_STACK = ("papermill", "nbclient", "nbconvert", "jupyter_sched.executor")
@@ -41,6 +42,45 @@ sched_app.service.list_jobs("alice")
 sched_app.service.preview({"trigger": {"kind": "interval", "every_seconds": 60}})
 time.sleep(2)  # a few ticks of the ticker and a refresh of the metrics
 sched_app.stop_scheduler()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+#: Starts an embedded (SQLite) queue's worker, which takes a message off the queue.
+EMBEDDED_WORKER = """
+import json, sys, time
+from jupyter_sched.config import Settings
+from jupyter_sched.service import Service
+from jupyter_sched.worker import Worker
+
+service = Service.open(Settings(prestart_kernels=False))
+worker = Worker(service.settings, service.db)
+worker.start()
+service.queues.enqueue("no-such-run", "default")
+deadline = time.monotonic() + 120
+while service.queues["default"].depth() and time.monotonic() < deadline:
+    time.sleep(0.1)
+assert not service.queues["default"].depth(), "the worker took no message"
+worker.stop(grace_seconds=10)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+#: A Redis queue made after the embedded queue loaded huey (without redis): it still works.
+REDIS_AFTER_EMBEDDED = """
+import json, sys
+from jupyter_sched.config import Settings
+from jupyter_sched.queue import RunQueue
+
+embedded = RunQueue(Settings())
+embedded.enqueue("run-a")
+assert "redis" not in sys.modules
+queue = RunQueue(Settings(redis_url=sys.argv[1], secret="s"), name="diet")
+queue.flush()
+queue.enqueue("run-b", priority=1)
+queue.enqueue_many([("run-c", 0), ("run-d", 5)])
+assert queue.depth() == 3 and queue.pending_ids() == {"run-b", "run-c", "run-d"}
+taken = [queue.huey.dequeue().id for _ in range(3)]
+assert taken == ["run-d", "run-b", "run-c"], taken
+assert queue.huey.dequeue() is None
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -97,6 +137,23 @@ def test_the_server_does_not_import_the_execution_stack(tmp_path: Path, migrated
     assert "jupyter_sched.ticker" in modules
     assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
     assert "alembic" not in modules  # the schema is current: nothing to migrate
+
+
+def test_the_embedded_worker_imports_no_redis_nor_psycopg(tmp_path: Path) -> None:
+    # huey's storage module imports both whenever they are installed (about 22 MB of the
+    # worker's memory); the embedded queue and a SQLite history use neither.
+    modules = fresh_modules(tmp_path, EMBEDDED_WORKER)
+    assert "huey.consumer" in modules  # the worker did consume
+    assert not {"redis", "psycopg"} & modules
+
+
+@pytest.mark.redis
+def test_a_redis_queue_works_after_huey_was_loaded_without_redis(
+    tmp_path: Path, redis_srv: RedisServer
+) -> None:
+    modules = fresh_modules(tmp_path, REDIS_AFTER_EMBEDDED, redis_srv.url)
+    assert "redis" in modules
+    assert "psycopg" not in modules
 
 
 @pytest.mark.parametrize("commands", [("--help",), ("jobs list", "runs list", "jobs --help")])

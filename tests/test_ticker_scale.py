@@ -227,3 +227,88 @@ def test_catch_up_after_a_long_outage_counts_the_missed_fires(
     else:
         assert "fires from" in evalue and "at least" in evalue  # beyond one bounded walk
     assert len(report.skipped) == 3
+
+
+def test_jobs_sharing_a_schedule_catch_up_within_their_own_window(
+    service: Service, settings: Settings
+) -> None:
+    """Jobs on one cron schedule, due at the same instant, share the walk over their
+    missed fires, but each keeps its own end and its own ``max_runs``."""
+    every_minute = {"kind": "cron", "cron": "* * * * *", "timezone": "UTC"}
+    behind = RUSH - timedelta(minutes=10)
+    open_ended, ending, spent = add_jobs(
+        service.db,
+        [
+            *job_rows(1, every_minute, behind),
+            *job_rows(1, every_minute, behind, end_at=RUSH - timedelta(minutes=5)),
+            *job_rows(1, every_minute, behind, max_runs=3, fire_count=3),
+        ],
+    )
+    now = RUSH + timedelta(seconds=10)
+    fire_due_jobs(service.db, settings.replace(misfire_grace_seconds=30), now)
+    with service.db.read() as session:
+        runs = {
+            job_id: sorted(
+                session.execute(
+                    select(Run.status, Run.scheduled_for, Run.error_evalue).where(
+                        Run.job_id == job_id
+                    )
+                ).all(),
+                key=lambda run: run.scheduled_for,
+            )
+            for job_id in (open_ended, ending, spent)
+        }
+        next_fires = {
+            job_id: at for job_id, at in session.execute(select(Job.id, Job.next_fire_at))
+        }
+    # 10 missed fires: the last runs (run_once), and the fire at RUSH is within the grace
+    assert [(r.status, r.scheduled_for) for r in runs[open_ended]] == [
+        ("skipped", RUSH - timedelta(minutes=2)),
+        ("queued", RUSH - timedelta(minutes=1)),
+        ("queued", RUSH),
+    ]
+    assert f"9 fires from {behind.isoformat()}" in (runs[open_ended][0].error_evalue or "")
+    assert next_fires[open_ended] == RUSH + timedelta(minutes=1)
+    # ended 5 minutes ago: 6 fires missed, the last of them runs, and no next fire
+    assert [(r.status, r.scheduled_for) for r in runs[ending]] == [
+        ("skipped", RUSH - timedelta(minutes=6)),
+        ("queued", RUSH - timedelta(minutes=5)),
+    ]
+    assert f"5 fires from {behind.isoformat()}" in (runs[ending][0].error_evalue or "")
+    assert next_fires[ending] is None
+    # had made its runs: nothing more
+    assert runs[spent] == []
+    assert next_fires[spent] is None
+
+
+def test_jobs_sharing_a_schedule_in_a_rush_keep_their_own_limits(
+    service: Service, settings: Settings
+) -> None:
+    """Jobs on one schedule due at the same instant share their plan only where nothing
+    else of theirs differs: a job at its last run or past its end stops after the fire."""
+    plain, last_run, ending = add_jobs(
+        service.db,
+        [
+            *job_rows(1, CRON, RUSH),
+            *job_rows(1, CRON, RUSH, max_runs=2, fire_count=1),
+            *job_rows(1, CRON, RUSH, end_at=RUSH + timedelta(hours=12)),
+        ],
+    )
+    report = fire_due_jobs(service.db, settings, RUSH)
+    assert len(report.fired) == 3
+    with service.db.read() as session:
+        fired = {
+            job_id: at for job_id, at in session.execute(select(Run.job_id, Run.scheduled_for))
+        }
+        jobs = {
+            job_id: (at, count)
+            for job_id, at, count in session.execute(
+                select(Job.id, Job.next_fire_at, Job.fire_count)
+            )
+        }
+    assert fired == {plain: RUSH, last_run: RUSH, ending: RUSH}
+    assert jobs == {
+        plain: (RUSH + timedelta(days=1), 1),
+        last_run: (None, 2),
+        ending: (None, 1),
+    }

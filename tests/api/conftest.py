@@ -22,6 +22,7 @@ from tornado.httpclient import HTTPResponse
 from traitlets.config import Config
 
 from jupyter_sched.app import SchedApp
+from tests.conftest import PATIENCE
 
 REPO = Path(__file__).resolve().parents[2]
 API = "sched/api"
@@ -162,8 +163,9 @@ def api(http_server_client: Any, jp_base_url: str, jp_auth_header: dict[str, str
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
-    """Await ``check()`` until it returns something truthy; returns that."""
-    deadline = time.monotonic() + timeout
+    """Await ``check()`` until it returns something truthy (for up to ``timeout`` times
+    the suite's ``PATIENCE`` seconds); returns that."""
+    deadline = time.monotonic() + timeout * PATIENCE
     while True:
         result = await check()
         if result:
