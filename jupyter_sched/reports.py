@@ -28,7 +28,7 @@ from .models import Batch, Job, Run, new_id
 from .notebooks import check_parameters
 from .schemas import NotebookParameter
 from .statuses import FAILURE_STATUSES, FINAL_STATUSES
-from .triggers import next_fire
+from .triggers import iter_fires
 from .workflows import SCHEDULED_FOR_PARAMETER
 
 #: Trigger kinds whose fires a backfill can replay.
@@ -219,7 +219,7 @@ def backfill_fires(
     how many there are (counted up to ``count_limit``, past which the count is that
     limit + 1) and the last one counted.
 
-    The fires are the ticker's (:func:`~jupyter_sched.triggers.next_fire`, in the job's
+    The fires are the ticker's (:func:`~jupyter_sched.triggers.iter_fires`, in the job's
     timezone, with its daylight-saving rules), within the job's start/end window.
     """
     kind = job.trigger.get("kind")
@@ -244,16 +244,12 @@ def backfill_fires(
     count = 0
     last = None
     after = start - timedelta(microseconds=1)
-    while count <= count_limit:
-        fire = next_fire(
-            job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=end
-        )
-        if fire is None or fire > end:
-            break
+    walk = iter_fires(job.trigger, after, anchor=job.created_at, start_at=job.start_at, end_at=end)
+    for fire in itertools.islice(walk, count_limit + 1):
         count += 1
         if len(fires) < limit:
             fires.append(fire)
-        after = last = fire
+        last = fire
     return fires, count, last
 
 

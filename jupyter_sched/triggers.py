@@ -9,8 +9,9 @@ The cron and interval arithmetic (daylight-saving rules included) is in
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,6 +104,32 @@ def job_next_fire(job: Job | Any, after: datetime) -> datetime | None:
     )
 
 
+def iter_fires(
+    trigger: Trigger | dict[str, Any],
+    after: datetime,
+    *,
+    anchor: datetime,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> Iterator[datetime]:
+    """The fires of ``trigger`` strictly after ``after`` within the window, ascending:
+    those :func:`next_fire` gives one by one, a cron schedule walked once."""
+    if isinstance(trigger, dict):
+        trigger = stored_trigger(trigger)
+    if not isinstance(trigger, CronTrigger):
+        fire = next_fire(trigger, after, anchor=anchor, start_at=start_at, end_at=end_at)
+        while fire is not None:
+            yield fire
+            fire = next_fire(trigger, fire, anchor=anchor, start_at=start_at, end_at=end_at)
+        return
+    if start_at is not None and after < start_at:
+        after = start_at - timedelta(microseconds=1)
+    for fire in schedules.iter_cron_fires(trigger.cron, trigger.timezone, after):
+        if end_at is not None and fire > end_at:
+            return
+        yield fire
+
+
 def next_fires(
     trigger: Trigger,
     now: datetime,
@@ -113,15 +140,8 @@ def next_fires(
 ) -> list[datetime]:
     """Up to ``count`` fires of ``trigger`` after ``now`` (a preview; intervals count from
     ``now``)."""
-    fires: list[datetime] = []
-    after = now
-    while len(fires) < count:
-        fire = next_fire(trigger, after, anchor=now, start_at=start_at, end_at=end_at)
-        if fire is None:
-            break
-        fires.append(fire)
-        after = fire
-    return fires
+    fires = iter_fires(trigger, now, anchor=now, start_at=start_at, end_at=end_at)
+    return list(itertools.islice(fires, count))
 
 
 def check_trigger(trigger: Trigger, now: datetime) -> None:

@@ -193,7 +193,7 @@ def test_schemathesis_finds_no_server_error(live_server: tuple[str, str], tmp_pa
                 "response_schema_conformance", "response_headers_conformance",
                 "negative_data_rejection", "ignored_auth",
             )),
-            "--max-examples", "15", "--workers", "1", "--request-timeout", "20",
+            "--max-examples", "15", "--workers", "1", "--request-timeout", "120",
             "--max-failures", "5",
             # Token-authenticated (not by the Jupyter token): tested in test_api_workflows.
             "--exclude-operation-id", "callWebhook",
