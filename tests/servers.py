@@ -699,6 +699,10 @@ def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
         shutil.rmtree(directory)
 
 
+#: Seconds a ``jupyter server`` process may take to answer before it is called hung.
+SERVER_START_DEADLINE = 600.0
+
+
 def server_status(port: int, path: str, token: str) -> tuple[int | None, bytes]:
     """The status and body of ``GET /<path>`` on a local Jupyter server (``None`` when
     it does not answer)."""
@@ -744,7 +748,9 @@ def jupyter_server(
             env=env,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        # A hang guard, not a speed figure (start-up time is in bench/idle_footprint.py):
+        # it starts in seconds alone, and far slower beside CPU hogs.
+        deadline = time.monotonic() + SERVER_START_DEADLINE
         while server_status(port, "api/status", token)[0] != 200:
             assert process.poll() is None, _read_log(log)
             assert time.monotonic() < deadline, _read_log(log)
