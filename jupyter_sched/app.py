@@ -247,7 +247,7 @@ class SchedApp(SettingTraits, ExtensionApp):
             return
         self._executor = ThreadPoolExecutor(self.api_threads, thread_name_prefix="sched-api")
         try:
-            self.service.join()
+            self.service.join(migrate_in_child=True)
         except CannotStart as exc:
             self.log.error("jupyter-sched is off: %s", exc.message)
             self.unavailable = exc
@@ -268,7 +268,11 @@ class SchedApp(SettingTraits, ExtensionApp):
     def _connect(self) -> None:
         """Wait for the history database, migrate it, then start the scheduler."""
         try:
-            retry_while_unavailable(self.service.join, give_up=self._stopping, max_delay=10)
+            retry_while_unavailable(
+                functools.partial(self.service.join, migrate_in_child=True),
+                give_up=self._stopping,
+                max_delay=10,
+            )
         except Unavailable:
             return  # the server stops
         except CannotStart as exc:

@@ -12,6 +12,8 @@ import ast
 import fcntl
 import functools
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from . import __version__
 from .config import application_name, redact_url
-from .errors import MissingExtra, SchemaTooNew, Unavailable
+from .errors import MigrationFailed, MissingExtra, SchemaTooNew, Unavailable
 
 if TYPE_CHECKING:
     # alembic is imported only to migrate: every process checks the schema on start, and
@@ -287,12 +289,15 @@ class Database:
         with self.reaching(session), session, session.begin():
             yield session
 
-    def upgrade(self) -> None:
+    def upgrade(self, *, in_child: bool = False) -> None:
         """Bring the schema to the newest migration (creates the tables on a new database).
 
         Every server, worker and command calls this on start, so it returns after one
         query when the schema is current, and processes starting together migrate one at
         a time (a PostgreSQL advisory lock, or a lock file next to a SQLite database).
+        ``in_child`` runs alembic in a short-lived child process (this one holds the lock):
+        a long-lived server then never carries alembic's modules (about 13 MB) for what
+        happens once per upgrade.
         Raises :class:`~jupyter_sched.errors.SchemaTooNew` when a newer jupyter-sched
         migrated the database: this code would write to a schema it does not know, and
         :class:`~jupyter_sched.errors.Unavailable` when the database cannot be reached.
@@ -306,6 +311,9 @@ class Database:
         with self._migration_lock() as connection:
             # Another process may have migrated while this one waited for the lock.
             if self._schema_is_current(connection):
+                return
+            if in_child:
+                _migrate_in_child(self.url)
                 return
             from alembic import command
 
@@ -402,6 +410,45 @@ def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
         if isinstance(target, ast.Name) and target.id in names:
             values[target.id] = ast.literal_eval(value)
     return values
+
+
+def _migrate_in_child(url: str) -> None:
+    """Run the migrations to the newest schema in a child interpreter.
+
+    The URL goes through the child's stdin, not its command line, which other users can
+    read in ``/proc``. Raises :class:`~jupyter_sched.errors.MigrationFailed` with the
+    child's last error line when it fails.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", "from jupyter_sched.db import migrate_stdin; migrate_stdin()"],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {done.returncode}"
+        raise MigrationFailed(
+            f"migrating the history database {redact_url(url)} failed: "
+            + last.replace(url, redact_url(url))
+        )
+
+
+def migrate_stdin() -> None:
+    """The child of :func:`_migrate_in_child`: migrate the database whose URL is on stdin
+    (its parent holds the migration lock)."""
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(sys.stdin.read().strip()), "head")
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, in one line
+        # one line for the parent's error: the driver's words, without SQLAlchemy's
+        # statement dump and link
+        cause = getattr(exc, "orig", None) or exc
+        reason = str(cause).strip().splitlines()
+        sys.stderr.write(f"{type(cause).__name__}: {reason[0] if reason else ''}\n")
+        sys.exit(1)
 
 
 def alembic_config(url: str) -> Config:

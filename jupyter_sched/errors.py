@@ -107,6 +107,12 @@ class SecretMismatch(CannotStart):
     reason = "secret_mismatch"
 
 
+class MigrationFailed(CannotStart):
+    """Migrating the history database to this code's schema failed."""
+
+    reason = "migration_failed"
+
+
 class MissingExtra(CannotStart):
     """An optional Python package is not installed; the message names the extra that
     brings it (``pip install 'jupyter-sched[postgres]'``)."""

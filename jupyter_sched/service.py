@@ -100,15 +100,16 @@ class Service(ReportCalls, RunCalls):
                 raise
         return service
 
-    def join(self) -> None:
-        """Migrate the history database and check this process's queue secret.
+    def join(self, *, migrate_in_child: bool = False) -> None:
+        """Migrate the history database and check this process's queue secret
+        (``migrate_in_child``: see :meth:`~jupyter_sched.db.Database.upgrade`).
 
         Raises :class:`~jupyter_sched.errors.Unavailable` while the database does not answer,
         and :class:`~jupyter_sched.errors.CannotStart` when this process must not join the
         deployment: its database was migrated by a newer jupyter-sched, or its secret does
         not sign queue messages like the deployment's.
         """
-        self.db.upgrade()
+        self.db.upgrade(in_child=migrate_in_child)
         check_secret(self.db, self.settings)
 
     # -- jobs ---------------------------------------------------------------------------

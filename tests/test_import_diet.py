@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_sched.config import Settings
+from jupyter_sched.db import Database
 from jupyter_sched.service import Service
 
 from .conftest import REPO
@@ -49,6 +50,7 @@ print(json.dumps(sorted(sys.modules)))
 EMBEDDED_WORKER = """
 import json, sys, time
 from jupyter_sched.config import Settings
+from jupyter_sched.db import Database
 from jupyter_sched.service import Service
 from jupyter_sched.worker import Worker
 
@@ -68,6 +70,7 @@ print(json.dumps(sorted(sys.modules)))
 REDIS_AFTER_EMBEDDED = """
 import json, sys
 from jupyter_sched.config import Settings
+from jupyter_sched.db import Database
 from jupyter_sched.queue import RunQueue
 
 embedded = RunQueue(Settings())
@@ -118,6 +121,17 @@ def fresh_modules(tmp_path: Path, code: str, *args: str) -> set[str]:
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def server_modules(tmp_path: Path) -> set[str]:
+    """The modules of a ``jupyter server`` with the scheduler that served a few calls."""
+    return fresh_modules(
+        tmp_path,
+        SERVER,
+        f"--ServerApp.root_dir={REPO}",
+        "--SchedApp.embedded_workers=False",
+        "--ServerApp.open_browser=False",
+    )
+
+
 @pytest.fixture
 def migrated(tmp_path: Path) -> None:
     """A deployment whose history database is already at the newest schema."""
@@ -126,17 +140,24 @@ def migrated(tmp_path: Path) -> None:
 
 
 def test_the_server_does_not_import_the_execution_stack(tmp_path: Path, migrated: None) -> None:
-    modules = fresh_modules(
-        tmp_path,
-        SERVER,
-        f"--ServerApp.root_dir={REPO}",
-        "--SchedApp.embedded_workers=False",
-        "--ServerApp.open_browser=False",
-    )
+    modules = server_modules(tmp_path)
     assert "jupyter_sched.service" in modules  # the extension did start
     assert "jupyter_sched.ticker" in modules
     assert not modules.intersection(EXECUTION_STACK), modules.intersection(EXECUTION_STACK)
     assert "alembic" not in modules  # the schema is current: nothing to migrate
+
+
+def test_a_server_migrates_a_new_database_without_importing_alembic(tmp_path: Path) -> None:
+    # alembic runs once per upgrade, in a child process: a long-lived server does not keep
+    # its modules (about 13 MB) for it.
+    modules = server_modules(tmp_path)
+    assert "jupyter_sched.service" in modules  # the API served from the migrated database
+    assert "alembic" not in modules
+    db = Database(Settings(data_dir=tmp_path / "data").database_url)
+    try:
+        assert db.is_current()
+    finally:
+        db.dispose()
 
 
 def test_the_embedded_worker_imports_no_redis_nor_psycopg(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from jupyter_sched.config import Settings, redact_url
 from jupyter_sched.db import MIGRATION_LOCK_KEY, Database
-from jupyter_sched.errors import SchemaTooNew
+from jupyter_sched.errors import MigrationFailed, SchemaTooNew
 
 from . import servers
 from .conftest import REPO
@@ -114,6 +114,19 @@ def test_a_schema_from_newer_code_is_refused(db_url: str) -> None:
     with db.engine.connect() as connection:  # nothing was written
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == FUTURE
+    db.dispose()
+
+
+def test_a_migration_that_fails_in_its_child_process_says_why(db_url: str) -> None:
+    db = Database(db_url)
+    with db.engine.begin() as connection:  # a table in the way of the first migration
+        connection.execute(text("CREATE TABLE jobs (stray INTEGER)"))
+    with pytest.raises(MigrationFailed) as failed:
+        db.upgrade(in_child=True)
+    message = failed.value.message
+    assert message.startswith(f"migrating the history database {redact_url(db_url)} failed: ")
+    assert "already exists" in message and "\n" not in message
+    assert not db.is_current()
     db.dispose()
 
 
