@@ -1,7 +1,8 @@
 """Firing due schedules at scale: thousands of jobs due at the same instant in a second.
 
-A pass reads the due jobs, works out each job's fires in Python (pure functions of the
-trigger, cached per trigger, so ten thousand jobs on ``0 6 * * *`` cost one cron step),
+A pass reads the due jobs, works out each job's fires in Python (the pure plans of
+:mod:`jupyter_sched.fireplans`, shared by the jobs of one schedule due at the same
+instant, so ten thousand jobs on ``0 6 * * *`` cost one cron step),
 then writes a batch at once: one multi-row INSERT of the runs (``ON CONFLICT DO
 NOTHING`` on the (job, scheduled time) key) and one executemany UPDATE advancing the
 jobs, in a short transaction. Input snapshots are taken per notebook version before the
@@ -18,15 +19,16 @@ the faulty job is set aside.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, Text, bindparam, delete, insert, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,24 +37,18 @@ from .artifacts import InputStore
 from .config import Settings
 from .db import UNAVAILABLE_ERRORS, Database
 from .dispatch import enqueue_marked
+from .fireplans import Plan, plan_fires
 from .lifecycle import SERIAL_OVERLAPS, bulk_execute, insert_runs, run_values
 from .models import Batch, Job, JobCounts, Run
 from .notebooks import notebook_root, resolve_notebook
 from .queue import Queues
 from .reports import fire_rows
-from .schemas import IntervalTrigger
-from .triggers import job_next_fire, stored_trigger, stored_trigger_error
+from .triggers import stored_trigger_error
 
 log = logging.getLogger(__name__)
 
 #: Due jobs handled per transaction.
 BATCH = 1000
-#: Fires of one job run per pass.
-MAX_CATCH_UP = 1000
-#: Missed cron fires counted one by one before a missed-fires record says "at least":
-#: the walk costs a cron step per fire, and a long outage's count adds little to its
-#: first and last fire.
-MAX_COUNTED_MISSES = 50
 #: The job columns a fire needs (rows, not ORM objects: cheaper by an order of magnitude).
 _JOB_COLUMNS = (
     Job.id, Job.owner, Job.notebook, Job.root_dir, Job.parameters, Job.kernel, Job.trigger,
@@ -60,6 +56,59 @@ _JOB_COLUMNS = (
     Job.overlap, Job.queue, Job.priority, Job.timeout_seconds, Job.output_formats,
     Job.created_at, Job.sweep, Job.max_parallel,
 )  # fmt: skip
+#: JSON columns are read as text and decoded once per distinct text: the jobs of a rush
+#: repeat their triggers, parameters and formats.
+_JSON_COLUMNS = ("parameters", "trigger", "output_formats", "sweep")
+_JSON_POSITIONS = tuple(i for i, c in enumerate(_JOB_COLUMNS) if c.key in _JSON_COLUMNS)
+_SELECTED = tuple(
+    sql_cast(c, Text).label(c.key) if c.key in _JSON_COLUMNS else c for c in _JOB_COLUMNS
+)
+
+
+class DueJob(NamedTuple):
+    """A due job's row as a fire reads it (its JSON columns decoded)."""
+
+    id: str
+    owner: str
+    notebook: str
+    root_dir: str | None
+    parameters: dict[str, Any]
+    kernel: str | None
+    trigger: dict[str, Any]
+    start_at: datetime | None
+    end_at: datetime | None
+    max_runs: int | None
+    fire_count: int
+    next_fire_at: datetime
+    misfire: str
+    overlap: str
+    queue: str
+    priority: int
+    timeout_seconds: float | None
+    output_formats: list[str]
+    created_at: datetime
+    sweep: dict[str, Any] | None
+    max_parallel: int | None
+    #: The trigger as stored: jobs with the same text have the same schedule.
+    trigger_text: str
+
+
+def _due_jobs(rows: Sequence[Any]) -> list[DueJob]:
+    """Rows of :data:`_SELECTED` as :class:`DueJob`. A JSON text that does not decode
+    stays text, which the job's plan or runs then refuse (the job is set aside)."""
+    decoded: dict[str | None, Any] = {None: None}
+    trigger_position = _JOB_COLUMNS.index(Job.trigger)
+    jobs: list[DueJob] = []
+    for row in rows:
+        values = list(row)
+        for position in _JSON_POSITIONS:
+            text = values[position]
+            if text not in decoded:
+                with contextlib.suppress(ValueError):
+                    decoded[text] = json.loads(text)
+            values[position] = decoded.get(text, text)
+        jobs.append(DueJob._make((*values, row[trigger_position])))
+    return jobs
 
 
 _NOW = bindparam("now", type_=Job.__table__.c.next_fire_at.type)
@@ -73,174 +122,12 @@ _LOOK = (
     .limit(BATCH)
 )
 _DUE_JOBS = (
-    select(*_JOB_COLUMNS)
+    select(*_SELECTED)
     .where(Job.status == "active", Job.next_fire_at <= _NOW)
     .order_by(Job.next_fire_at)
     .limit(BATCH)
 )
 _DUE_JOBS_LOCKED = _DUE_JOBS.with_for_update(skip_locked=True)
-
-
-@dataclass(frozen=True)
-class Missed:
-    """The fires of one job that came while no scheduler ran: how many, first and last.
-
-    ``count`` is exact for intervals (arithmetic) and for cron up to
-    :data:`MAX_COUNTED_MISSES` (a bounded walk); ``exact`` is False beyond that.
-    """
-
-    count: int
-    first: datetime
-    last: datetime
-    #: The fire before ``last`` (None when ``count`` is 1).
-    previous: datetime | None = None
-    exact: bool = True
-
-    def describe(self) -> str:
-        if self.count == 1:
-            return f"the fire at {self.last.isoformat()}"
-        many = str(self.count) if self.exact else f"at least {self.count}"
-        return f"{many} fires from {self.first.isoformat()} to {self.last.isoformat()}"
-
-
-@dataclass
-class Plan:
-    """What one job's due fires become: runs, a missed-fires record, its next fire."""
-
-    job: Any
-    due_at: datetime
-    following: datetime | None
-    to_run: list[datetime]
-    missed: Missed | None = None
-
-
-def plan_fires(job: Any, now: datetime, grace_seconds: float) -> Plan:
-    """The fires of ``job`` due at ``now`` with its misfire policy applied (pure).
-
-    Fires older than ``grace_seconds`` are missed: ``run_once`` runs the latest of them,
-    ``skip`` none. Missed fires are counted, not walked one by one, for intervals.
-    """
-    due_at: datetime = job.next_fire_at
-    cutoff = now - timedelta(seconds=grace_seconds)
-    to_run: list[datetime] = []
-    missed: Missed | None = None
-    cursor: datetime | None = due_at
-    if due_at < cutoff:
-        missed, cursor = _missed_fires(job, due_at, cutoff)
-        if job.misfire != "skip":
-            to_run.append(missed.last)
-            missed = _all_but_last(missed)
-    while cursor is not None and cursor <= now and len(to_run) < MAX_CATCH_UP:
-        to_run.append(cursor)
-        cursor = job_next_fire(job, cursor)
-    if cursor is not None and cursor <= now:
-        cursor = job_next_fire(job, now)  # beyond what one pass runs: resume from now
-    if job.max_runs is not None:
-        to_run = to_run[: max(job.max_runs - job.fire_count, 0)]
-        if job.fire_count + len(to_run) >= job.max_runs:
-            cursor = None
-    return Plan(job, due_at, cursor, to_run, missed)
-
-
-def _interval(job: Any) -> tuple[timedelta, datetime] | None:
-    trigger = stored_trigger(job.trigger)
-    if not isinstance(trigger, IntervalTrigger):
-        return None
-    every = timedelta(microseconds=round(trigger.every_seconds * 1_000_000))
-    return every, job.start_at or job.created_at
-
-
-def _missed_fires(job: Any, due_at: datetime, cutoff: datetime) -> tuple[Missed, datetime | None]:
-    """The fires from ``due_at`` (included) to ``cutoff`` (excluded), and the first fire
-    at or after ``cutoff`` (None when the schedule ends first)."""
-    interval = _interval(job)
-    if interval is not None:
-        every, anchor = interval
-        last_due = cutoff - timedelta(microseconds=1)
-        if job.end_at is not None:
-            last_due = min(last_due, job.end_at)
-        steps = max((last_due - anchor) // every, 0)
-        last = max(anchor + steps * every, due_at)
-        count = (last - due_at) // every + 1
-        previous = last - every if count > 1 else None
-        return Missed(count, due_at, last, previous), job_next_fire(job, last)
-    # Jobs that share a schedule and were due at the same instant missed the same fires
-    # (after an outage, all of them): the walk is made once for them.
-    exhausted = job.max_runs is not None and job.fire_count >= job.max_runs
-    schedule = json.dumps(job.trigger, sort_keys=True, default=str)
-    return _walk_missed(schedule, job.start_at, job.end_at, exhausted, due_at, cutoff)
-
-
-@functools.lru_cache(maxsize=1024)
-def _walk_missed(
-    schedule: str,
-    start_at: datetime | None,
-    end_at: datetime | None,
-    exhausted: bool,
-    due_at: datetime,
-    cutoff: datetime,
-) -> tuple[Missed, datetime | None]:
-    """:func:`_missed_fires` of a schedule other than an interval (whose fires do not
-    depend on the job's creation), from what its fires depend on."""
-    job = _Schedule(json.loads(schedule), start_at, end_at, 0 if exhausted else None)
-    fires = [due_at]
-    following = job_next_fire(job, due_at)
-    while following is not None and following < cutoff and len(fires) < MAX_COUNTED_MISSES:
-        fires.append(following)
-        following = job_next_fire(job, following)
-    exact = following is None or following >= cutoff
-    if not exact:
-        # more than one walk's worth: find the latest missed fires from a little before
-        # the cutoff instead of walking the whole outage
-        assert following is not None
-        fires = [due_at, *_last_fires_before(job, cutoff, following)]
-        following = job_next_fire(job, fires[-1])
-    previous = fires[-2] if len(fires) > 1 else None
-    count = len(fires) if exact else MAX_COUNTED_MISSES
-    return Missed(count, due_at, fires[-1], previous, exact), following
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    """What :func:`job_next_fire` reads of a job whose trigger is not an interval."""
-
-    trigger: dict[str, Any]
-    start_at: datetime | None
-    end_at: datetime | None
-    #: 0 for a job that has made its ``max_runs`` (it fires no more), else None.
-    max_runs: int | None
-    fire_count: int = 0
-    created_at: None = None
-
-
-def _last_fires_before(job: Any, cutoff: datetime, known: datetime) -> list[datetime]:
-    """The last two fires before ``cutoff`` (``known`` is a fire before it), walking
-    forward from ever earlier starts rather than from ``known``."""
-    for back in (timedelta(minutes=1), timedelta(hours=1), timedelta(days=1),
-                 timedelta(days=31), timedelta(days=366)):  # fmt: skip
-        start = cutoff - back
-        if start <= known:
-            break
-        fires: list[datetime] = []
-        fire = job_next_fire(job, start - timedelta(microseconds=1))
-        while fire is not None and fire < cutoff:
-            fires.append(fire)
-            fire = job_next_fire(job, fire)
-        if len(fires) >= 2:
-            return fires[-2:]
-    fires = [known]
-    fire = job_next_fire(job, known)
-    while fire is not None and fire < cutoff:
-        fires = [fires[-1], fire]
-        fire = job_next_fire(job, fire)
-    return fires
-
-
-def _all_but_last(span: Missed) -> Missed | None:
-    """``span`` without its last fire (which ``run_once`` runs), or None if it was alone."""
-    if span.count <= 1 or span.previous is None:
-        return None
-    return Missed(span.count - 1, span.first, span.previous, None, span.exact)
 
 
 @dataclass(frozen=True)
@@ -330,7 +217,7 @@ def _fire_batch(
 ) -> FireReport:
     with db.write() as session:
         query = _DUE_JOBS if db.is_sqlite else _DUE_JOBS_LOCKED
-        jobs = session.execute(query, {"now": now}).all()
+        jobs = _due_jobs(session.execute(query, {"now": now}).all())
         missing = {(job.root_dir, job.notebook) for job in jobs} - inputs.keys()
         if missing:  # became due since the look before the transaction
             inputs = {**inputs, **snapshot_inputs(settings, missing)}
@@ -358,7 +245,9 @@ def _fire_batch(
         return report
 
 
-def _plan_batch(session: Session, jobs: Sequence[Any], now: datetime, grace: float) -> list[Plan]:
+def _plan_batch(
+    session: Session, jobs: Sequence[DueJob], now: datetime, grace: float
+) -> list[Plan]:
     """The plans of a batch's jobs (see :func:`plan_fires`); a job whose plan cannot be made
     is set aside. Jobs on one schedule due at the same instant (a rush) share one plan."""
     shared: dict[tuple[Any, ...], Plan] = {}
@@ -379,18 +268,12 @@ def _plan_batch(session: Session, jobs: Sequence[Any], now: datetime, grace: flo
     return plans
 
 
-def _shared_plan_key(job: Any) -> tuple[Any, ...] | None:
+def _shared_plan_key(job: DueJob) -> tuple[Any, ...] | None:
     """What :func:`plan_fires` reads of ``job``, for a job whose fires do not depend on
     its creation time (any schedule but an interval); None for the others."""
-    trigger = job.trigger
-    if not isinstance(trigger, dict) or trigger.get("kind") == "interval":
+    if not isinstance(job.trigger, dict) or job.trigger.get("kind") == "interval":
         return None
-    try:
-        schedule: Any = tuple(sorted(trigger.items()))
-        hash(schedule)
-    except TypeError:  # a value that is not hashable (a list of upstream jobs)
-        schedule = json.dumps(trigger, sort_keys=True, default=str)
-    return (schedule, job.next_fire_at, job.start_at, job.end_at, job.max_runs,
+    return (job.trigger_text, job.next_fire_at, job.start_at, job.end_at, job.max_runs,
             job.fire_count, job.misfire)  # fmt: skip
 
 

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Overlap policies under which a job's runs never execute side by side.
 SERIAL_OVERLAPS = ("queue", "replace")
-_RUN_COLUMNS = tuple(column.key for column in Run.__table__.columns)
+#: A new run's row before any value is set: every column, None.
+_NO_VALUES: dict[str, Any] = dict.fromkeys(column.key for column in Run.__table__.columns)
 
 
 def run_values(
@@ -57,29 +58,32 @@ def run_values(
     ``None``) ``now``, the time of the request. ``fields`` set any other column and take
     precedence over the job's settings.
     """
-    values: dict[str, Any] = dict.fromkeys(_RUN_COLUMNS)
+    values = _NO_VALUES.copy()
+    if job is not None:
+        values.update(
+            job_id=job.id,
+            owner=job.owner,
+            notebook=job.notebook,
+            root_dir=job.root_dir,
+            kernel=job.kernel,
+            queue=job.queue,
+            priority=job.priority,
+            timeout_seconds=job.timeout_seconds,
+            output_formats=list(job.output_formats),
+        )
+        job_parameters = job.parameters
+    else:
+        values.update(owner="", notebook="", queue="default", priority=0, output_formats=["ipynb"])
+        job_parameters = {}
     values.update(
-        id=new_id(),
-        job_id=job.id if job else None,
-        owner=job.owner if job else "",
-        notebook=job.notebook if job else "",
-        root_dir=job.root_dir if job else None,
-        kernel=job.kernel if job else None,
-        queue=job.queue if job else "default",
-        priority=job.priority if job else 0,
-        timeout_seconds=job.timeout_seconds if job else None,
-        output_formats=list(job.output_formats) if job else ["ipynb"],
-        attempt=1,
-        progress_done=0,
-        progress_total=0,
-        values={},
-        batch_index=0,
+        id=new_id(), attempt=1, progress_done=0, progress_total=0, values={}, batch_index=0
     )
-    values.update(fields)
+    if fields:
+        values.update(fields)
     values.update(
         trigger=trigger,
         status=status,
-        parameters={**(job.parameters if job else {}), **(parameters or {})},
+        parameters={**job_parameters, **parameters} if parameters else dict(job_parameters),
         scheduled_for=scheduled_for or now,
         queued_at=now,
     )

@@ -6,6 +6,9 @@ read from these rows with ``model_validate(row, from_attributes=True)``.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +25,48 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from ulid import ULID
 
 from .columntypes import UTCDateTime as UTCDateTime  # the migrations name it here
 from .statuses import FINAL_STATUSES
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Every pair of Crockford base-32 digits, by the 10 bits they encode.
+_PAIRS = tuple(first + second for first in _CROCKFORD for second in _CROCKFORD)
+
+
+_last_id = [0, 0]  # the milliseconds and random bits of the last id made here
+_id_lock = threading.Lock()
+
 
 def new_id() -> str:
-    """A ULID: unique, and sorting ids sorts by creation time (used for cursor pagination)."""
-    return str(ULID())
+    """A ULID: unique, and sorting ids sorts by creation time (used for cursor pagination).
+
+    The 48-bit Unix time in milliseconds then 80 random bits, in the 26 characters of the
+    ULID specification (python-ulid reads them: a test checks). Ids made in one process
+    in the same millisecond are monotonic: the random bits of the last one plus one, so
+    runs made in one pass sort in the order made. Made here rather than by python-ulid,
+    whose object costs 8 µs an id, half of building a run's row in a rush.
+    """
+    millis = time.time_ns() // 1_000_000
+    with _id_lock:
+        last_millis, last_random = _last_id
+        if millis > last_millis:
+            random = int.from_bytes(os.urandom(10), "big")
+        elif last_random + 1 < 1 << 80:
+            # the same millisecond (or the clock stepped back): keep the order
+            millis, random = last_millis, last_random + 1
+        else:  # the random bits ran out within a millisecond: take the next one
+            millis, random = last_millis + 1, int.from_bytes(os.urandom(10), "big")
+        _last_id[:] = [millis, random]
+    value = millis << 80 | random
+    pairs = _PAIRS
+    return "".join(
+        (pairs[value >> 120], pairs[value >> 110 & 1023], pairs[value >> 100 & 1023],
+         pairs[value >> 90 & 1023], pairs[value >> 80 & 1023], pairs[value >> 70 & 1023],
+         pairs[value >> 60 & 1023], pairs[value >> 50 & 1023], pairs[value >> 40 & 1023],
+         pairs[value >> 30 & 1023], pairs[value >> 20 & 1023], pairs[value >> 10 & 1023],
+         pairs[value & 1023])
+    )  # fmt: skip
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")

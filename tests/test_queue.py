@@ -18,6 +18,7 @@ import pytest
 from huey.serializer import Serializer, SignedSerializer
 
 from jupyter_sched.config import Settings
+from jupyter_sched.models import new_id
 from jupyter_sched.queue import RunQueue
 from jupyter_sched.service import Service
 from jupyter_sched.ticker import Ticker
@@ -213,3 +214,27 @@ def test_depth_and_pending_ids(qservice: Service, start_qworker: Callable[..., W
     wait_until(lambda: queue.depth() == 0)
     assert queue.pending_ids() == other.pending_ids() == set()
     assert qservice.get_run(OWNER, held.id).status == "queued"
+
+
+def test_many_runs_enqueued_at_once_are_the_messages_huey_makes(qservice: Service) -> None:
+    queue = qservice.queues["default"]
+    queue.flush()
+    items = [(new_id(), 0), (new_id(), 5), (new_id(), 0), ("not-a-ulid", 2), (new_id(), 5)]
+    queue.enqueue_many(items)
+    assert queue.pending_ids() == {run_id for run_id, _ in items}
+    taken = [queue.huey.dequeue() for _ in items]
+    assert queue.huey.dequeue() is None
+    # highest priority first, then in the order enqueued
+    expected = sorted(items, key=lambda item: -item[1])
+    assert [(task.id, task.priority or 0) for task in taken] == expected
+    for task in taken:
+        assert task.args == (task.id,) and task.kwargs == {}
+        assert task.name == queue._task.task_class.__name__
+    # the same as a message of huey's own enqueue
+    single = new_id()
+    queue.enqueue(single, priority=5)
+    own = queue.huey.dequeue()
+    queue.enqueue_many([(single, 5)])
+    ours = queue.huey.dequeue()
+    assert (ours.id, ours.args, ours.priority) == (own.id, own.args, own.priority)
+    assert ours.name == own.name
