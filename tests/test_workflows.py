@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -15,7 +14,7 @@ from typing import Any
 import nbformat
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jupyter_sched.errors import (
     Conflict,
@@ -25,7 +24,7 @@ from jupyter_sched.errors import (
     Unauthorized,
 )
 from jupyter_sched.lifecycle import claim, finish
-from jupyter_sched.models import Job, Notification
+from jupyter_sched.models import Job, Notification, Run
 from jupyter_sched.notify import deliver_due
 from jupyter_sched.retention import prune
 from jupyter_sched.schemas import Run as RunOut
@@ -52,18 +51,26 @@ def runs_of(service: Service, job_id: str) -> list[RunOut]:
     return service.list_runs(OWNER, job_id=job_id).runs
 
 
-def settle(service: Service, seconds: float = 3.0) -> None:
-    """Wait until nothing is queued or running, then a little longer for stragglers."""
-    wait_until(
-        lambda: (
-            not service.list_runs(OWNER, status="queued").runs
-            and not service.list_runs(OWNER, status="running").runs
-        ),
-        60,
-        "all runs final",
-    )
-    time.sleep(seconds)
-    wait_until(lambda: not service.list_runs(OWNER, status="running").runs, 60, "all final")
+def settle(service: Service) -> None:
+    """Wait until no run is queued or running, seen in one read of the history.
+
+    A run's dependents are inserted in the transaction that finishes it, so once one
+    snapshot shows nothing queued or running, no run of these workflows is still to come.
+    (Two reads, one per status, could miss a dependent made between them.)
+    """
+
+    def busy() -> int:
+        with service.db.read() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Run)
+                    .where(Run.status.in_(("queued", "running")))
+                )
+                or 0
+            )
+
+    wait_until(lambda: busy() == 0, 60, "all runs final")
 
 
 def outputs(service: Service, run_id: str) -> str:
@@ -110,7 +117,7 @@ def test_upstream_results_reach_a_notebook_that_declares_them(
     b = job(service, "B", PAYLOAD, **after(a, pass_results=True))
     c = job(service, "C", HELLO, **after(a, pass_results=True))
     a_run = wait_for_run(service, service.run_job(OWNER, a).id)
-    settle(service, 1)
+    settle(service)
     (b_run,) = runs_of(service, b)
     text = outputs(service, b_run.id)
     output = service.settings.artifacts_dir.resolve() / a_run.id / "output.ipynb"
@@ -125,7 +132,7 @@ def test_paused_downstream_does_not_fire(service: Service, worker: Worker) -> No
     b = job(service, "B", **after(a))
     service.pause_job(OWNER, b)
     wait_for_run(service, service.run_job(OWNER, a).id)
-    settle(service, 1)
+    settle(service)
     assert runs_of(service, b) == []
 
 
@@ -187,7 +194,7 @@ def test_events_fire_the_callers_matching_jobs(service: Service, worker: Worker)
     runs = service.fire_event(OWNER, "sales.loaded", {"rows": 3})
     assert sorted(r.job_id or "" for r in runs) == sorted([mine, plain])
     assert all(r.trigger == "event" for r in runs)
-    settle(service, 0.5)
+    settle(service)
     assert "payload: {'rows': 3}" in outputs(service, runs_of(service, mine)[0].id)
     assert service.list_runs("bob", job_id=theirs).runs == []
     assert service.fire_event(OWNER, "nobody.listens") == []
