@@ -49,20 +49,6 @@ log = logging.getLogger(__name__)
 
 #: Due jobs handled per transaction.
 BATCH = 1000
-#: The job columns a fire needs (rows, not ORM objects: cheaper by an order of magnitude).
-_JOB_COLUMNS = (
-    Job.id, Job.owner, Job.notebook, Job.root_dir, Job.parameters, Job.kernel, Job.trigger,
-    Job.start_at, Job.end_at, Job.max_runs, Job.fire_count, Job.next_fire_at, Job.misfire,
-    Job.overlap, Job.queue, Job.priority, Job.timeout_seconds, Job.output_formats,
-    Job.created_at, Job.sweep, Job.max_parallel,
-)  # fmt: skip
-#: JSON columns are read as text and decoded once per distinct text: the jobs of a rush
-#: repeat their triggers, parameters and formats.
-_JSON_COLUMNS = ("parameters", "trigger", "output_formats", "sweep")
-_JSON_POSITIONS = tuple(i for i, c in enumerate(_JOB_COLUMNS) if c.key in _JSON_COLUMNS)
-_SELECTED = tuple(
-    sql_cast(c, Text).label(c.key) if c.key in _JSON_COLUMNS else c for c in _JOB_COLUMNS
-)
 
 
 class DueJob(NamedTuple):
@@ -93,11 +79,23 @@ class DueJob(NamedTuple):
     trigger_text: str
 
 
+#: The job columns a fire needs (rows, not ORM objects: cheaper by an order of magnitude),
+#: those of :class:`DueJob`.
+_JOB_COLUMNS = tuple(getattr(Job, name) for name in DueJob._fields if name != "trigger_text")
+#: JSON columns are read as text and decoded once per distinct text: the jobs of a rush
+#: repeat their triggers, parameters and formats.
+_JSON_COLUMNS = ("parameters", "trigger", "output_formats", "sweep")
+_JSON_POSITIONS = tuple(i for i, c in enumerate(_JOB_COLUMNS) if c.key in _JSON_COLUMNS)
+_TRIGGER_POSITION = DueJob._fields.index("trigger")
+_SELECTED = tuple(
+    sql_cast(c, Text).label(c.key) if c.key in _JSON_COLUMNS else c for c in _JOB_COLUMNS
+)
+
+
 def _due_jobs(rows: Sequence[Any]) -> list[DueJob]:
     """Rows of :data:`_SELECTED` as :class:`DueJob`. A JSON text that does not decode
     stays text, which the job's plan or runs then refuse (the job is set aside)."""
     decoded: dict[str | None, Any] = {None: None}
-    trigger_position = _JOB_COLUMNS.index(Job.trigger)
     jobs: list[DueJob] = []
     for row in rows:
         values = list(row)
@@ -107,7 +105,7 @@ def _due_jobs(rows: Sequence[Any]) -> list[DueJob]:
                 with contextlib.suppress(ValueError):
                     decoded[text] = json.loads(text)
             values[position] = decoded.get(text, text)
-        jobs.append(DueJob._make((*values, row[trigger_position])))
+        jobs.append(DueJob._make((*values, row[_TRIGGER_POSITION])))
     return jobs
 
 
