@@ -133,9 +133,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep.py
 
 ## bench-ticker: the ticker at scale (a rush of 10,000 fires over 100,000 jobs and
-## 1,000,000 runs, idle ticks, catch-up, fire lateness) on SQLite, then PostgreSQL + Redis
+## 1,000,000 runs, idle ticks, catch-up, fire lateness to queued and, on an idle worker,
+## to running) on SQLite, then PostgreSQL + Redis
 bench-ticker: $(STAMP)
-	cd bench && ../$(BIN)/python ticker_scale.py --db sqlite
+	cd bench && ../$(BIN)/python ticker_scale.py --db sqlite --worker
 	cd bench && ../$(BIN)/python ticker_scale.py --db postgres --lateness-seconds 0
 
 ## bench-reference: run latency against the official jupyter-scheduler (own venv in bench/)

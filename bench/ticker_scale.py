@@ -15,7 +15,8 @@ then times the ticker's functions in this process with ``now`` passed in:
 - ``lateness``: on a fresh database, the ticker thread on the real clock with
   ``--lateness-jobs`` jobs firing every 2 s at scattered instants for ``--lateness-seconds``:
   scheduled → queued (handed to the queue); with ``--worker``, also scheduled → running for
-  one job every 3 s on an idle worker (real kernels).
+  one job every 3 s on an idle embedded deployment of its own (ticker, one worker thread,
+  real kernels).
 
 Usage::
 
@@ -186,8 +187,8 @@ def catch_up(db: Database, settings: Settings, size: int, first: int) -> dict:
     return figures
 
 
-def lateness(work: Path, seconds: float, jobs: int, with_worker: bool) -> dict:
-    """Scheduled → queued (and → running on an idle worker) on the real clock."""
+def lateness(work: Path, seconds: float, jobs: int) -> dict:
+    """Scheduled → queued on the real clock, ``jobs`` jobs firing every 2 s."""
     url = f"sqlite:///{work / 'lateness.db'}"
     settings = Settings(data_dir=work / "lateness", db_url=url, root_dir=REPO)
     db = Database(url)
@@ -219,8 +220,6 @@ def lateness(work: Path, seconds: float, jobs: int, with_worker: bool) -> dict:
             ]
         figures["queued"] = {"fires": len(late), "p50_s": percentile(late, 0.5),
                              "p95_s": percentile(late, 0.95), "max_s": max(late)}  # fmt: skip
-        if with_worker:
-            figures["running"] = running_lateness(service, settings, db, queues)
     finally:
         ticker.stop()
         queues_flush(queues)
@@ -228,33 +227,51 @@ def lateness(work: Path, seconds: float, jobs: int, with_worker: bool) -> dict:
     return figures
 
 
-def running_lateness(service: Service, settings: Settings, db: Database, queues: Queues) -> dict:
+def running_lateness(work: Path, fires: int = 20, every_seconds: int = 3) -> dict:
+    """Scheduled → running: one job every ``every_seconds`` on an idle embedded deployment
+    of its own (ticker and one worker thread, real kernels), as ``jupyter lab`` runs it.
+
+    The notebook ends well within the period, so each fire finds the worker idle with
+    its next kernel prepared (a job is due soon): what is measured is the ticker's wake-up,
+    the queue hand-off and the worker's pick-up, not a run waiting for another.
+    """
     from jupyter_sched.worker import Worker
 
-    worker = Worker(settings, db, concurrency=1)
+    settings = Settings(data_dir=work / "running", root_dir=REPO)
+    service = Service.open(settings)
+    ticker = Ticker(service.db, service.queues, settings)
+    service.on_change = ticker.wake
+    worker = Worker(settings, service.db, concurrency=1)
+    ticker.start()
     worker.start()
     try:
-        time.sleep(3)  # the worker's first kernel is ready
         job = service.create_job(
             OWNER,
             {"name": "idle worker", "notebook": "notebooks/hello.ipynb",
-             "trigger": {"kind": "interval", "every_seconds": 3}},
+             "trigger": {"kind": "interval", "every_seconds": every_seconds}},
         )  # fmt: skip
-        time.sleep(33)
-        service.pause_job(OWNER, job.id)
-        time.sleep(3)
-        with db.read() as session:
-            late = [
-                (started - scheduled).total_seconds()
-                for scheduled, started in session.execute(
-                    select(Run.scheduled_for, Run.started_at).where(
-                        Run.job_id == job.id, Run.started_at.is_not(None)
+        deadline = time.monotonic() + fires * every_seconds * 4 + 60
+        late: list[float] = []
+        while len(late) < fires and time.monotonic() < deadline:
+            time.sleep(1)
+            with service.db.read() as session:
+                late = [
+                    (started - scheduled).total_seconds()
+                    for scheduled, started in session.execute(
+                        select(Run.scheduled_for, Run.started_at).where(
+                            Run.job_id == job.id, Run.started_at.is_not(None)
+                        )
                     )
-                )
-            ]
+                ]
+        service.pause_job(OWNER, job.id)
     finally:
         worker.stop(grace_seconds=10)
-    return {"fires": len(late), "p50_s": percentile(late, 0.5), "p95_s": percentile(late, 0.95)}
+        ticker.stop()
+        service.db.dispose()
+    if not late:
+        raise RuntimeError("no run started: see the worker's log")
+    return {"fires": len(late), "p50_s": percentile(late, 0.5),
+            "p95_s": percentile(late, 0.95), "max_s": max(late)}  # fmt: skip
 
 
 def queues_flush(queues: Queues) -> None:
@@ -335,11 +352,14 @@ def main(argv: list[str] | None = None) -> int:
                               TARGETS["catch_up_ms_per_job"])  # fmt: skip
 
         if args.lateness_seconds > 0:
-            figures["lateness"] = late = lateness(
-                work, args.lateness_seconds, args.lateness_jobs, args.worker
-            )
+            figures["lateness"] = late = lateness(work, args.lateness_seconds, args.lateness_jobs)
             print(f"fire lateness: {late}")
             ok &= report_line("scheduled -> queued p95", late["queued"]["p95_s"], "s",
+                              TARGETS["lateness_p95_s"])  # fmt: skip
+        if args.worker:
+            figures["running_lateness"] = running = running_lateness(work)
+            print(f"fire lateness on an idle worker: {running}")
+            ok &= report_line("scheduled -> running p95", running["p95_s"], "s",
                               TARGETS["lateness_p95_s"])  # fmt: skip
         print(f"targets {'met' if ok else 'NOT all met'}")
         if args.json:
