@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from . import schedules, webhooks, workflows
 from .artifacts import RunFolder
 from .clock import utcnow
 from .config import Settings
-from .db import Database
+from .db import Database, updated
 from .errors import Conflict, InvalidInput
 from .handoff import NOTEBOOK_FIELDS, HandedNotebook
 from .lifecycle import request_cancel
@@ -258,13 +259,22 @@ class Service(ReportCalls, RunCalls):
         now: datetime,
         handed: HandedNotebook | None = None,
     ) -> _CheckedUpdate:
-        """Validate a change against the job as it is now, outside any write transaction."""
+        """Validate a change against the job as it is now, outside any write transaction:
+        the stored job with the changed fields put over it is checked as a new job would be,
+        the checks that read files or the graph only for what changed."""
         with self.db.read() as session:
-            current = _job_model(self._own_job(session, owner, job_id))
-        if expected_version is not None and expected_version != current.version:
+            job = self._own_job(session, owner, job_id)
+            # A column left empty (null) takes the field's default, as in a new job.
+            stored = {
+                name: value
+                for name in JobCreate.model_fields
+                if (value := getattr(job, name)) is not None
+            }
+            stored["trigger"] = stored_trigger(job.trigger, lenient=True)
+            version, job_owner = job.version, job.owner
+        if expected_version is not None and expected_version != version:
             raise Conflict(
-                f"version: the job changed meanwhile (now version {current.version})",
-                field="version",
+                f"version: the job changed meanwhile (now version {version})", field="version"
             )
         if "queue" in changes:
             # null: back to the default
@@ -274,26 +284,20 @@ class Service(ReportCalls, RunCalls):
                 "ipynb",
                 *sorted(set(changes["output_formats"]) - {"ipynb"}),
             ]
-        trigger = changes.pop("trigger", None)
-        merged = JobCreate.model_validate(
-            {
-                **current.model_dump(include=set(JobCreate.model_fields)),
-                **({"trigger": trigger} if trigger is not None else {}),
-                **changes,
-            }
-        )
-        changed = set(changes) | ({"trigger"} if trigger is not None else set())
+        merged = JobCreate.model_validate(stored | changes)
         # An admin's own copy of a path is not the owner's notebook
-        own_copy = handed if owner == current.owner else None
-        self._check_job(merged, now, changed, owner=current.owner, handed=own_copy)
-        path_checked = bool(NOTEBOOK_FIELDS & changed)
-        for name in ("notifications", "checks"):
-            if changes.get(name) is not None:
-                changes[name] = [item.model_dump(mode="json") for item in changes[name]]
+        own_copy = handed if owner == job_owner else None
+        self._check_job(merged, now, set(changes), owner=job_owner, handed=own_copy)
+        trigger = changes.pop("trigger", None)
         if trigger is not None:
             with self.db.read() as session:
                 workflows.check_upstreams(session, owner, job_id, _upstreams(trigger))
-        return _CheckedUpdate(current.version, changes, trigger, path_checked)
+            changes["trigger"] = trigger.model_dump(mode="json")
+            changes["trigger_kind"] = trigger.kind
+        for name in ("notifications", "checks"):
+            if changes.get(name) is not None:
+                changes[name] = [item.model_dump(mode="json") for item in changes[name]]
+        return _CheckedUpdate(version, changes, trigger, bool(NOTEBOOK_FIELDS & set(changes)))
 
     def _apply_update(
         self,
@@ -306,32 +310,36 @@ class Service(ReportCalls, RunCalls):
         """Write a checked change; ``None`` if the job changed since it was checked."""
         with self.db.write() as session:
             job = self._own_job(session, owner, job_id)
-            if job.version != update.version:
+            values = dict(update.changes)
+            if update.path_checked:
+                values["root_dir"] = self._root_of(job.owner)  # the path was checked against it
+            if update.trigger is not None:
+                # Again, under the lock (two short queries): another job's change may have
+                # deleted an upstream job or closed a cycle since the check.
+                workflows.lock_graph(session, owner)
+                workflows.check_upstreams(session, owner, job.id, _upstreams(update.trigger))
+                if job.status == "error":  # set aside for its old trigger: back in service
+                    values |= {"status": "active", "error": None}
+            # Compare-and-set on the version; the session's row takes the new values.
+            won = updated(
+                session,
+                sql_update(Job)
+                .where(Job.id == job.id, Job.version == update.version)
+                .values(values | {"version": update.version + 1, "updated_at": now})
+                .execution_options(synchronize_session="evaluate"),
+            )
+            if not won:
                 if expected_version is not None:
+                    session.refresh(job)
                     raise Conflict(
                         f"version: the job changed meanwhile (now version {job.version})",
                         field="version",
                     )
                 return None
-            if update.path_checked:
-                job.root_dir = self._root_of(job.owner)  # the path was checked against it
-            for name, value in update.changes.items():
-                setattr(job, name, value)
-            trigger = update.trigger
-            if trigger is not None:
-                # Again, under the lock (two short queries): another job's change may have
-                # deleted an upstream job or closed a cycle since the check.
-                workflows.lock_graph(session, owner)
-                workflows.check_upstreams(session, owner, job.id, _upstreams(trigger))
-                job.trigger = trigger.model_dump(mode="json")
-                job.trigger_kind = trigger.kind
+            if update.trigger is not None:
                 workflows.sync_dependencies(session, job)
-                if job.status == "error":  # set aside for its old trigger: back in service
-                    job.status, job.error = "active", None
-            if trigger is not None or {"start_at", "end_at", "max_runs"} & set(update.changes):
+            if update.trigger is not None or {"start_at", "end_at", "max_runs"} & set(values):
                 job.next_fire_at = job_next_fire(job, now) if job.status == "active" else None
-            job.version += 1
-            job.updated_at = now
             session.flush()
             return self._job_out(job, session)
 
