@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +25,7 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
+from .clock import utcnow
 from .kernels import Kernel, KernelSupply, kernel_process_group, kill_process_group
 from .notebooks import kernel_language, notebook_kernel
 from .owners import OwnerAccount
@@ -201,7 +201,7 @@ class Execution:
         """Append a timestamped line to the run's log."""
         f = self._log_file
         if f is not None and not f.closed:
-            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            stamp = utcnow().strftime("%H:%M:%S")
             f.write(f"[{stamp}] {text}\n")
             f.flush()
 

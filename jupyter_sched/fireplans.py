@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .schemas import IntervalTrigger
-from .triggers import job_next_fire, stored_trigger
+from .triggers import cached_trigger, job_next_fire
 
 #: Fires of one job run per pass.
 MAX_CATCH_UP = 1000
@@ -84,7 +84,7 @@ def plan_fires(job: Any, now: datetime, grace_seconds: float) -> Plan:
 
 
 def _interval(job: Any) -> tuple[timedelta, datetime] | None:
-    trigger = stored_trigger(job.trigger)
+    trigger = cached_trigger(job.trigger)
     if not isinstance(trigger, IntervalTrigger):
         return None
     every = timedelta(microseconds=round(trigger.every_seconds * 1_000_000))

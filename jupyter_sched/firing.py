@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from .artifacts import InputStore
 from .config import Settings
-from .db import UNAVAILABLE_ERRORS, Database
+from .db import UNAVAILABLE_ERRORS, Database, updated
 from .dispatch import enqueue_marked
 from .fireplans import Plan, plan_fires
 from .lifecycle import SERIAL_OVERLAPS, bulk_execute, insert_runs, run_values
@@ -296,6 +296,37 @@ def _write_plans(
         # The rows are read in this transaction, so this should not happen; if it does,
         # the per-job path finds which job another party moved.
         raise RuntimeError(f"advanced {advanced} of {len(plans)} jobs")
+    rows, batches, skipped_rows = _plan_rows(session, plans, now, inputs, hand_over, report)
+    if batches:
+        session.execute(insert(Batch), batches)
+    inserted = insert_runs(session, rows)
+    if batches:
+        _drop_unused_batches(session, batches, rows, inserted)
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["id"] not in inserted:
+            continue
+        if row["id"] in skipped_rows:
+            report.skipped.append(row["id"])
+            counts[row["job_id"]] = counts.get(row["job_id"], 0) + 1
+        else:
+            report.fired.append(row["id"])
+            if row["enqueued_at"] is not None:
+                report.ready.append(ReadyRun(row["id"], row["queue"], row["priority"]))
+    _count_skipped(session, counts, now)
+    return report
+
+
+def _plan_rows(
+    session: Session,
+    plans: Sequence[Plan],
+    now: datetime,
+    inputs: dict[tuple[str | None, str], str],
+    hand_over: bool,
+    report: FireReport,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
+    """The run rows (and sweep batches) that ``plans`` make: the fired runs, a skipped
+    record per missed or overlapping fire (their ids apart), runs to replace in ``report``."""
     active = _active_runs(
         session, [p.job.id for p in plans if p.job.overlap in ("skip", "replace")]
     )
@@ -331,24 +362,7 @@ def _write_plans(
                     row["enqueued_at"] = now
             rows += fired
             running = [*running, *(row["id"] for row in fired)]
-    if batches:
-        session.execute(insert(Batch), batches)
-    inserted = insert_runs(session, rows)
-    if batches:
-        _drop_unused_batches(session, batches, rows, inserted)
-    counts: dict[str, int] = {}
-    for row in rows:
-        if row["id"] not in inserted:
-            continue
-        if row["id"] in skipped_rows:
-            report.skipped.append(row["id"])
-            counts[row["job_id"]] = counts.get(row["job_id"], 0) + 1
-        else:
-            report.fired.append(row["id"])
-            if row["enqueued_at"] is not None:
-                report.ready.append(ReadyRun(row["id"], row["queue"], row["priority"]))
-    _count_skipped(session, counts, now)
-    return report
+    return rows, batches, skipped_rows
 
 
 def _has_room(job: Any, row: dict[str, Any]) -> bool:
@@ -450,7 +464,8 @@ def set_aside(
     Resuming the job or changing its trigger puts it back (see the service).
     """
     reason = f"the job cannot be fired: {stored_trigger_error(exc)}"[:2000]
-    changed = session.execute(
+    changed = updated(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.status == "active", Job.next_fire_at == due_at)
         .values(
@@ -460,7 +475,7 @@ def set_aside(
             version=Job.version + 1,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+        .execution_options(synchronize_session=False),
+    )
     if changed:
         log.warning("job %s set aside: %s", job_id, reason)

@@ -270,11 +270,41 @@ class DeliveryReport:
     abandoned: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """A notification due for an attempt, with what its message says."""
+
+    note_id: str
+    seen_due: datetime
+    target: dict[str, Any]
+    facts: dict[str, Any]
+    files: RunFiles
+
+
 def deliver_due(
     db: Database, settings: Settings, now: datetime, limit: int = 100
 ) -> DeliveryReport:
     """Try every notification whose attempt is due; record the outcome of each."""
     report = DeliveryReport()
+    for delivery in _due_deliveries(db, settings, now, limit):
+        # Take the notification for this attempt, so that two notifiers (two tickers on
+        # a hub) never send it twice; if this one dies, it is due again after the lease.
+        with db.write() as session:
+            taken = updated(
+                session,
+                update(Notification)
+                .where(
+                    Notification.id == delivery.note_id,
+                    Notification.next_attempt_at == delivery.seen_due,
+                )
+                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT)),
+            )
+        if taken:
+            _record_attempt(db, settings, delivery, _attempt(delivery, settings), now, report)
+    return report
+
+
+def _due_deliveries(db: Database, settings: Settings, now: datetime, limit: int) -> list[_Delivery]:
     with db.read() as session:
         due = session.scalars(
             select(Notification)
@@ -296,51 +326,54 @@ def deliver_due(
             files = RunFiles(
                 output=_artifact(settings, run.output_ref), html=_artifact(settings, run.html_ref)
             )
-            work.append((note.id, note.next_attempt_at, note.target, facts, files))
-    for note_id, seen_due, target, facts, files in work:
-        # Take the notification for this attempt, so that two notifiers (two tickers on
-        # a hub) never send it twice; if this one dies, it is due again after the lease.
-        with db.write() as session:
-            taken = updated(
-                session,
-                update(Notification)
-                .where(Notification.id == note_id, Notification.next_attempt_at == seen_due)
-                .values(next_attempt_at=now + timedelta(seconds=3 * DELIVERY_TIMEOUT)),
-            )
-        if not taken:
-            continue
-        error = None
-        try:
-            if target.get("kind") == "email":
-                send_email(target, facts, settings, files)
-            else:
-                send_webhook(target, facts)
-        except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        with db.write() as session:
-            row = session.get(Notification, note_id)
-            if row is None:
-                continue
-            note = row
-            note.attempts += 1
-            if error is None:
-                note.delivered_at = now
-                report.delivered.append(note_id)
-                continue
-            note.last_error = error
-            where = target.get("url") or ", ".join(target.get("to", []))
-            if note.attempts >= settings.notify_max_attempts:
-                note.failed_at = now
-                report.abandoned.append(note_id)
-                log.error("notification %s to %s abandoned after %d attempts: %s",
-                          note_id, where, note.attempts, error)  # fmt: skip
-            else:
-                delay = settings.notify_retry_seconds * 2 ** (note.attempts - 1)
-                note.next_attempt_at = now + timedelta(seconds=delay)
-                report.retried.append(note_id)
-                log.warning("notification %s to %s failed (attempt %d, next in %gs): %s",
-                            note_id, where, note.attempts, delay, error)  # fmt: skip
-    return report
+            work.append(_Delivery(note.id, note.next_attempt_at, note.target, facts, files))
+    return work
+
+
+def _attempt(delivery: _Delivery, settings: Settings) -> str | None:
+    """Send one notification; the error in words if it could not be delivered."""
+    try:
+        if delivery.target.get("kind") == "email":
+            send_email(delivery.target, delivery.facts, settings, delivery.files)
+        else:
+            send_webhook(delivery.target, delivery.facts)
+    except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _record_attempt(
+    db: Database,
+    settings: Settings,
+    delivery: _Delivery,
+    error: str | None,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    """Count the attempt: delivered, due again after a backoff, or abandoned."""
+    note_id = delivery.note_id
+    with db.write() as session:
+        note = session.get(Notification, note_id)
+        if note is None:
+            return
+        note.attempts += 1
+        if error is None:
+            note.delivered_at = now
+            report.delivered.append(note_id)
+            return
+        note.last_error = error
+        where = delivery.target.get("url") or ", ".join(delivery.target.get("to", []))
+        if note.attempts >= settings.notify_max_attempts:
+            note.failed_at = now
+            report.abandoned.append(note_id)
+            log.error("notification %s to %s abandoned after %d attempts: %s",
+                      note_id, where, note.attempts, error)  # fmt: skip
+        else:
+            delay = settings.notify_retry_seconds * 2 ** (note.attempts - 1)
+            note.next_attempt_at = now + timedelta(seconds=delay)
+            report.retried.append(note_id)
+            log.warning("notification %s to %s failed (attempt %d, next in %gs): %s",
+                        note_id, where, note.attempts, delay, error)  # fmt: skip
 
 
 def _artifact(settings: Settings, ref: str | None) -> Path | None:

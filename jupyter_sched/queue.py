@@ -20,11 +20,11 @@ import secrets
 import struct
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.exc import IntegrityError
 
+from .clock import utcnow
 from .config import ENV_SECRET, Settings, redact_url
 from .db import Database
 from .errors import SecretMismatch
@@ -63,9 +63,7 @@ def check_secret(db: Database, settings: Settings) -> None:
         probe = f"{nonce}:{_probe_digest(secret, nonce)}"
         try:
             with db.write() as session:
-                session.add(
-                    DeploymentValue(name=SECRET_PROBE, value=probe, created_at=datetime.now(UTC))
-                )
+                session.add(DeploymentValue(name=SECRET_PROBE, value=probe, created_at=utcnow()))
         except IntegrityError:  # another process recorded its probe first
             with db.read() as session:
                 stored = session.get(DeploymentValue, SECRET_PROBE)

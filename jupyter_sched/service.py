@@ -37,7 +37,6 @@ from .restmodels import Load
 from .runs import RunCalls
 from .schemas import (
     NOT_NULLABLE,
-    AfterTrigger,
     JobCreate,
     JobPage,
     JobUpdate,
@@ -49,15 +48,8 @@ from .schemas import (
 )
 from .schemas import Job as JobOut
 from .schemas import Run as RunOut
-from .storedtriggers import upstream_ids
-from .triggers import (
-    check_trigger,
-    describe_trigger,
-    job_next_fire,
-    next_fires,
-    schedule_error_text,
-    upstream_job_ids,
-)
+from .storedtriggers import describe_trigger, upstream_ids
+from .triggers import check_trigger, job_next_fire, next_fires, schedule_error_text
 
 #: The fields of a job that :meth:`Service._check_job` checks against the notebook,
 #: the clock and each other.
@@ -290,10 +282,10 @@ class Service(ReportCalls, RunCalls):
         self._check_job(merged, now, set(changes), owner=job_owner, handed=own_copy)
         trigger = changes.pop("trigger", None)
         if trigger is not None:
-            with self.db.read() as session:
-                workflows.check_upstreams(session, owner, job_id, _upstreams(trigger))
             changes["trigger"] = trigger.model_dump(mode="json")
             changes["trigger_kind"] = trigger.kind
+            with self.db.read() as session:
+                workflows.check_upstreams(session, owner, job_id, upstream_ids(changes["trigger"]))
         for name in ("notifications", "checks"):
             if changes.get(name) is not None:
                 changes[name] = [item.model_dump(mode="json") for item in changes[name]]
@@ -317,7 +309,7 @@ class Service(ReportCalls, RunCalls):
                 # Again, under the lock (two short queries): another job's change may have
                 # deleted an upstream job or closed a cycle since the check.
                 workflows.lock_graph(session, owner)
-                workflows.check_upstreams(session, owner, job.id, _upstreams(update.trigger))
+                workflows.check_upstreams(session, owner, job.id, upstream_ids(values["trigger"]))
                 if job.status == "error":  # set aside for its old trigger: back in service
                     values |= {"status": "active", "error": None}
             # Compare-and-set on the version; the session's row takes the new values.
@@ -453,11 +445,11 @@ class Service(ReportCalls, RunCalls):
             request.trigger, now, request.count, start_at=request.start_at, end_at=request.end_at
         )
         names: dict[str, str] = {}
-        upstreams = upstream_job_ids([request.trigger])
-        if owner is not None and upstreams:
+        stored = request.trigger.model_dump(mode="json")
+        if owner is not None and (upstreams := upstream_ids(stored)):
             with self.db.read() as session:
                 names = job_names(session, owner, upstreams)
-        return Preview(description=describe_trigger(request.trigger, names), next=fires)
+        return Preview(description=describe_trigger(stored, names), next=fires)
 
     def notebook_parameters(
         self, path: str, owner: str | None = None, *, handed: HandedNotebook | None = None
@@ -580,10 +572,6 @@ class _CheckedUpdate:
     trigger: Trigger | None
     #: Whether the notebook path was checked (against this server's root).
     path_checked: bool
-
-
-def _upstreams(trigger: Trigger) -> list[str]:
-    return trigger.jobs if isinstance(trigger, AfterTrigger) else []
 
 
 __all__ = ["Service"]

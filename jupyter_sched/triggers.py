@@ -1,8 +1,9 @@
-"""Triggers: when a job fires next, how its trigger reads, and whether a trigger is valid.
+"""Triggers: when a job fires next, and whether a trigger is valid.
 
 The cron and interval arithmetic (daylight-saving rules included) is in
 :mod:`jupyter_sched.schedules`; the pydantic shapes of triggers are in
-:mod:`jupyter_sched.schemas`. Everything here is a pure function of its arguments, with
+:mod:`jupyter_sched.schemas`; a stored trigger in words is in
+:mod:`jupyter_sched.storedtriggers`. Everything here is a pure function of its arguments, with
 ``now`` passed in.
 """
 
@@ -11,18 +12,17 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from . import schedules, storedtriggers
+from . import schedules
 from .errors import InvalidInput
 from .models import Job
 from .schemas import (
     TRIGGER_KINDS,
-    AfterTrigger,
     CronTrigger,
     IntervalTrigger,
     OnceTrigger,
@@ -32,13 +32,12 @@ from .schemas import stored_trigger as _parse_stored_trigger
 from .storedtriggers import describe_time
 
 __all__ = [
-    "check_trigger", "describe_time", "describe_trigger", "job_next_fire", "next_fire",
-    "next_fires", "schedule_error_text", "stored_trigger", "stored_trigger_error",
-    "upstream_job_ids",
+    "cached_trigger", "check_trigger", "describe_time", "job_next_fire", "next_fire",
+    "next_fires", "schedule_error_text", "stored_trigger_error",
 ]  # fmt: skip
 
 
-def stored_trigger(data: dict[str, Any]) -> Trigger:
+def cached_trigger(data: dict[str, Any]) -> Trigger:
     """A job's stored trigger, parsed once per distinct trigger (cached: ten thousand jobs
     on ``0 6 * * *`` cost one parse)."""
     try:
@@ -76,7 +75,7 @@ def next_fire(
     ``anchor`` is where interval schedules count from (the job's start or creation).
     """
     if isinstance(trigger, dict):
-        trigger = stored_trigger(trigger)
+        trigger = cached_trigger(trigger)
     if start_at is not None and after < start_at:
         after = start_at - timedelta(microseconds=1)
     fire: datetime | None
@@ -115,7 +114,7 @@ def iter_fires(
     """The fires of ``trigger`` strictly after ``after`` within the window, ascending:
     those :func:`next_fire` gives one by one, a cron schedule walked once."""
     if isinstance(trigger, dict):
-        trigger = stored_trigger(trigger)
+        trigger = cached_trigger(trigger)
     if not isinstance(trigger, CronTrigger):
         fire = next_fire(trigger, after, anchor=anchor, start_at=start_at, end_at=end_at)
         while fire is not None:
@@ -172,14 +171,3 @@ def stored_trigger_error(exc: Exception) -> str:
             parts = parts[1:]  # pydantic's tag of the union
         return f"{'.'.join(['trigger', *parts])}: {error['msg']}"
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
-def describe_trigger(trigger: Trigger, job_names: Mapping[str, str] | None = None) -> str:
-    """Plain-language description of a trigger, as every client shows it (the words of
-    its stored form, :func:`jupyter_sched.storedtriggers.describe_trigger`)."""
-    return storedtriggers.describe_trigger(trigger.model_dump(mode="json"), job_names)
-
-
-def upstream_job_ids(triggers: Iterable[Trigger]) -> set[str]:
-    """The jobs the ``after`` triggers among ``triggers`` follow (to look up their names)."""
-    return {job_id for t in triggers if isinstance(t, AfterTrigger) for job_id in t.jobs}

@@ -26,16 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select, update
 
-from .artifacts import (
-    HTML,
-    INPUT,
-    LOG,
-    OUTPUT,
-    PDF,
-    THUMBNAIL_PNG,
-    THUMBNAIL_SVG,
-    RunFolder,
-)
+from .artifacts import HTML, INPUT, LOG, OUTPUT, PDF, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
 from .clock import utcnow
 from .config import Settings
 from .consumer import WakingConsumer

@@ -106,5 +106,8 @@ def test_the_readme_maps_every_module() -> None:
     """A newcomer's map of the package: the README's "How it works" names each module."""
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## How it works", 1)[1].split("\n## ", 1)[0]
-    unmapped = [m for m in MODULES if not m.startswith("_") and f"`{m}.py`" not in section]
-    assert unmapped == [], f"add these modules to the README's How it works: {unmapped}"
+    lines = {line.split(":", 1)[0] for line in section.splitlines() if line.startswith("- `")}
+    unmapped = [m for m in MODULES if not m.startswith("_") and f"- `{m}.py`" not in lines]
+    assert unmapped == [], f"add a line for each of these modules to How it works: {unmapped}"
+    stale = sorted(line for line in lines if line[3:-4] not in MODULES)
+    assert stale == [], f"How it works names modules that do not exist: {stale}"

@@ -1,5 +1,6 @@
-"""Triggers in words and trigger checks (:mod:`jupyter_sched.triggers`); the fire-time
-arithmetic they rest on is tested in ``test_schedules.py``."""
+"""Triggers in words (:mod:`jupyter_sched.storedtriggers`) and trigger checks
+(:mod:`jupyter_sched.triggers`); the fire-time arithmetic they rest on is tested in
+``test_schedules.py``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import pytest
 
 from jupyter_sched.errors import InvalidInput
 from jupyter_sched.schemas import stored_trigger
-from jupyter_sched.triggers import check_trigger, describe_time, describe_trigger, next_fires
+from jupyter_sched.storedtriggers import describe_trigger
+from jupyter_sched.triggers import check_trigger, describe_time, next_fires
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def words(trigger: dict[str, Any], names: dict[str, str] | None = None) -> str:
-    return describe_trigger(stored_trigger(trigger), names)
+    return describe_trigger(stored_trigger(trigger).model_dump(mode="json"), names)
 
 
 @pytest.mark.parametrize(
