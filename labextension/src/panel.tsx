@@ -16,6 +16,7 @@ import {
   statusLabel
 } from './format';
 import { Gettext } from './i18n';
+import { JobErrorLine } from './joberror';
 import { Filters, SchedModel } from './model';
 import { RUN_STATUSES } from './statuses';
 import { batchProgressText } from './batchview';
@@ -334,15 +335,7 @@ function JobRow(props: {
         url={id => model.api.thumbnailUrl(id)}
         label={_('latest output of “%1”', job.name)}
       />
-      {job.status === 'error' && job.error && (
-        <div
-          className="jp-sched-row-sub jp-sched-row-error"
-          data-field="job-error"
-          title={job.error}
-        >
-          {job.error}
-        </div>
-      )}
+      <JobErrorLine job={job} />
       <div className="jp-sched-row-sub">
         <span data-field="trigger">{job.trigger_description}</span>
         {job.status === 'active' && job.next_fire_at && (
