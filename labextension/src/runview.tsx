@@ -301,7 +301,7 @@ function RunHeader(props: {
   );
 }
 
-/** Cancel (while in flight), run again, open the output, download its HTML. */
+/** Cancel (while in flight), run again, open the output, and the output's other actions. */
 function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.Element {
   const { run, on, _ } = props;
   const finished = FINAL.has(run.status);
@@ -333,6 +333,21 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
       >
         {_('Open output')}
       </button>
+      <OutputActions run={run} hasOutput={hasOutput} on={on} _={_} />
+    </div>
+  );
+}
+
+/** Compare with the job's previous run, download the HTML, open the PDF (those it has). */
+function OutputActions(props: {
+  run: Run;
+  hasOutput: boolean;
+  on: HeaderHandlers;
+  _: Gettext;
+}): JSX.Element {
+  const { run, hasOutput, on, _ } = props;
+  return (
+    <>
       {run.job_id && (
         <button
           className="jp-mod-styled jp-sched-button"
@@ -362,7 +377,7 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
           {_('Open PDF')}
         </button>
       )}
-    </div>
+    </>
   );
 }
 
