@@ -36,6 +36,13 @@ class RunStatus(StrEnum):
             cls, core_schema.literal_schema([status.value for status in cls])
         )
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        # The sets ride along as vendor extensions wherever the enum is inlined, so the
+        # panel (labextension/src/statuses.ts) is tested against this one declaration.
+        json_schema: dict[str, Any] = handler(schema)
+        return {**json_schema, **STATUS_SET_EXTENSIONS}
+
 
 # The sets hold plain strings (the members' values), so they serve as they are in SQL
 # (``Run.status.in_(FINAL_STATUSES)``) whatever the database driver does with enums.
@@ -60,6 +67,16 @@ CONDITION_STATUSES: dict[str, frozenset[str]] = {
     "success": frozenset({RunStatus.SUCCEEDED.value}),
     "failure": FAILURE_STATUSES,
     "completion": COMPLETED_STATUSES,
+}
+#: The sets as OpenAPI vendor extensions of the status enum, each in the order of
+#: :data:`RUN_STATUSES`: the panel's copies are checked against them.
+STATUS_SET_EXTENSIONS: dict[str, list[str]] = {
+    f"x-{name}": [status for status in RUN_STATUSES if status in members]
+    for name, members in (
+        ("final", FINAL_STATUSES),
+        ("failure", FAILURE_STATUSES),
+        ("retryable", RETRYABLE_STATUSES),
+    )
 }
 
 

@@ -3,9 +3,9 @@
 // from the dialog with the grid editor (the run count shown as the grid is typed, a value
 // the form refuses and a limit the server refuses shown under their fields), run it now,
 // watch its batch row progress live in the panel, open its summary table; backfill a
-// daily job from its view, and chart a recorded value over its runs. Screenshots go to
-// ui-tests/screenshots/ (`make screenshots` publishes them to docs/screenshots/); any
-// console error fails the test.
+// daily job from its view, chart a recorded value over its runs and see a run's values in
+// its view. Screenshots go to ui-tests/screenshots/ (`make screenshots` publishes them to
+// docs/screenshots/); any console error fails the test.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -228,7 +228,7 @@ function reports(theme) {
     );
 
     test(
-      'backfill a daily job from its view, then chart a recorded value over its runs',
+      'backfill a daily job from its view, chart a recorded value over its runs, open a run',
       { timeout: 400_000 },
       async () => {
         const created = await lab.api('jobs', {
@@ -311,6 +311,22 @@ function reports(theme) {
         assert.equal(await chart.locator('circle').count(), 3);
         await chart.scrollIntoViewIfNeeded();
         await page.screenshot({ path: screenshotPath(`job-values${suffix}.png`) });
+
+        // A run's view lists the values it recorded.
+        const runRow = view.locator('tr[data-run-id]').first();
+        const runId = await runRow.getAttribute('data-run-id');
+        await runRow.locator('td').nth(1).click();
+        const values = page.locator(
+          `.jp-sched-run-detail [data-run-id="${runId}"] [data-section="run-values"]`
+        );
+        await values.waitFor({ timeout: 10_000 });
+        const recorded = (await lab.api(`runs/${runId}`)).body.values;
+        assert.equal(recorded.rows, 70);
+        assert.equal(await values.locator('tr[data-value="rows"] td').innerText(), '70');
+        assert.equal(
+          await values.locator('tr[data-value="reported_for"] td').innerText(),
+          JSON.stringify(recorded.reported_for)
+        );
       }
     );
 

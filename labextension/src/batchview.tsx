@@ -2,7 +2,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { Batch, RunStatus, SchedAPI, Summary } from './api';
+import { Batch, RunStatus, SchedAPI, Summary, SummaryRow } from './api';
 import { StatusIcon } from './components';
 import { formatDuration, formatTime, statusLabel } from './format';
 import type { Gettext } from './i18n';
@@ -53,7 +53,7 @@ export class BatchView extends LiveView<Summary> {
       return this.loading();
     }
     const _ = this._;
-    const { batch, parameters, values, rows } = this.data;
+    const { batch } = this.data;
     const name = this.actions.jobNames()[this.jobId] ?? this.jobId;
     return (
       <div className="jp-sched-detail-body" data-batch-id={this.batchId}>
@@ -70,57 +70,83 @@ export class BatchView extends LiveView<Summary> {
           </div>
         </header>
         <section className="jp-sched-detail-section" data-section="summary">
-          <table className="jp-sched-table jp-sched-summary">
-            <thead>
-              <tr>
-                <th>#</th>
-                <th>{_('Status')}</th>
-                <th>{_('Scheduled for')}</th>
-                <th>{_('Duration')}</th>
-                {parameters.map(p => (
-                  <th key={`p-${p}`} data-parameter={p}>
-                    {p}
-                  </th>
-                ))}
-                {values.map(v => (
-                  <th key={`v-${v}`} data-value={v} className="jp-sched-summary-value">
-                    {v}
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(row => (
-                <tr
-                  key={row.run_id}
-                  data-run-id={row.run_id}
-                  data-status={row.status}
-                  onClick={() => this.actions.openRun(row.run_id)}
-                >
-                  <td>{row.batch_index + 1}</td>
-                  <td>
-                    <StatusIcon
-                      status={row.status as RunStatus}
-                      label={statusLabel(row.status as RunStatus, _)}
-                    />{' '}
-                    {statusLabel(row.status as RunStatus, _)}
-                  </td>
-                  <td>{row.scheduled_for ? formatTime(row.scheduled_for) : ''}</td>
-                  <td>{formatDuration(row.duration_seconds)}</td>
-                  {parameters.map(p => (
-                    <td key={`p-${p}`}>{cell(row.parameters[p])}</td>
-                  ))}
-                  {values.map(v => (
-                    <td key={`v-${v}`} className="jp-sched-summary-value">
-                      {cell(row.values[v])}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <SummaryTable summary={this.data} openRun={id => this.actions.openRun(id)} _={_} />
         </section>
       </div>
     );
   }
+}
+
+/** The batch's runs as rows: index, status, date, duration, then parameters and values. */
+function SummaryTable(props: {
+  summary: Summary;
+  openRun: (id: string) => void;
+  _: Gettext;
+}): JSX.Element {
+  const { summary, openRun, _ } = props;
+  const { parameters, values, rows } = summary;
+  return (
+    <table className="jp-sched-table jp-sched-summary">
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>{_('Status')}</th>
+          <th>{_('Scheduled for')}</th>
+          <th>{_('Duration')}</th>
+          {parameters.map(p => (
+            <th key={`p-${p}`} data-parameter={p}>
+              {p}
+            </th>
+          ))}
+          {values.map(v => (
+            <th key={`v-${v}`} data-value={v} className="jp-sched-summary-value">
+              {v}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(row => (
+          <SummaryTableRow
+            key={row.run_id}
+            row={row}
+            parameters={parameters}
+            values={values}
+            openRun={openRun}
+            _={_}
+          />
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** One run of the summary; a click opens it. */
+function SummaryTableRow(props: {
+  row: SummaryRow;
+  parameters: string[];
+  values: string[];
+  openRun: (id: string) => void;
+  _: Gettext;
+}): JSX.Element {
+  const { row, parameters, values, openRun, _ } = props;
+  const status = row.status as RunStatus;
+  return (
+    <tr data-run-id={row.run_id} data-status={row.status} onClick={() => openRun(row.run_id)}>
+      <td>{row.batch_index + 1}</td>
+      <td>
+        <StatusIcon status={status} label={statusLabel(status, _)} /> {statusLabel(status, _)}
+      </td>
+      <td>{row.scheduled_for ? formatTime(row.scheduled_for) : ''}</td>
+      <td>{formatDuration(row.duration_seconds)}</td>
+      {parameters.map(p => (
+        <td key={`p-${p}`}>{cell(row.parameters[p])}</td>
+      ))}
+      {values.map(v => (
+        <td key={`v-${v}`} className="jp-sched-summary-value">
+          {cell(row.values[v])}
+        </td>
+      ))}
+    </tr>
+  );
 }

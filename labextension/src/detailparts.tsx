@@ -50,10 +50,16 @@ export function ParametersTable(props: {
   );
 }
 
-/** A job's runs, newest first; a row opens its run. */
+/** What a run table asks the view to do. */
+interface RunTableActions {
+  openRun(id: string): void;
+  openCompare(a: string, b: string): void;
+}
+
+/** A job's runs, newest first; a row opens its run, two ticked rows compare. */
 export function RunTable(props: {
   runs: Run[];
-  actions: { openRun(id: string): void; openCompare(a: string, b: string): void };
+  actions: RunTableActions;
   /** The URL of a run's thumbnail. */
   thumbnailUrl: (id: string) => string;
   now: number;
@@ -73,24 +79,9 @@ export function RunTable(props: {
       </div>
     );
   }
-  // A before B: the older of the two picked runs first (ids sort by creation time).
-  const [a, b] = [...picked].sort();
   return (
     <>
-      <div className="jp-sched-compare-bar">
-        <button
-          type="button"
-          className="jp-mod-styled jp-Button"
-          data-action="compare"
-          disabled={picked.length !== 2}
-          onClick={() => actions.openCompare(a, b)}
-        >
-          {_('Compare selected runs')}
-        </button>
-        <span className="jp-sched-muted">
-          {picked.length === 2 ? '' : _('Tick two runs to compare them.')}
-        </span>
-      </div>
+      <CompareBar picked={picked} openCompare={actions.openCompare} _={_} />
       <table className="jp-sched-table jp-sched-runs">
         <thead>
           <tr>
@@ -107,46 +98,95 @@ export function RunTable(props: {
         </thead>
         <tbody>
           {runs.map(run => (
-            <tr
+            <RunTableRow
               key={run.id}
-              data-run-id={run.id}
-              data-status={run.status}
-              className="jp-sched-clickable"
-              tabIndex={0}
-              onClick={() => actions.openRun(run.id)}
-              onKeyDown={e => (e.key === 'Enter' ? actions.openRun(run.id) : undefined)}
-            >
-              <td onClick={e => e.stopPropagation()}>
-                <input
-                  type="checkbox"
-                  data-compare-pick={run.id}
-                  aria-label={_('Pick this run to compare')}
-                  checked={picked.includes(run.id)}
-                  onChange={e => pick(run.id, e.currentTarget.checked)}
-                  onKeyDown={e => e.stopPropagation()}
-                />
-              </td>
-              <td>
-                <StatusIcon status={run.status} label={statusLabel(run.status, _)} />{' '}
-                {statusLabel(run.status, _)}
-              </td>
-              <td title={formatTime(run.started_at ?? run.queued_at)}>
-                {formatRelative(run.started_at ?? run.queued_at, now, _)}
-              </td>
-              <td>{runTriggerLabel(run.trigger, _)}</td>
-              <td>
-                {run.status === 'running'
-                  ? formatProgress(run, _)
-                  : formatDuration(run.duration_seconds)}
-              </td>
-              <td>{run.attempt}</td>
-              <td className="jp-sched-thumbnail-cell">
-                <RunThumbnail run={run} url={thumbnailUrl} label={_('output of this run')} />
-              </td>
-            </tr>
+              run={run}
+              picked={picked.includes(run.id)}
+              pick={on => pick(run.id, on)}
+              openRun={actions.openRun}
+              thumbnailUrl={thumbnailUrl}
+              now={now}
+              _={_}
+            />
           ))}
         </tbody>
       </table>
     </>
+  );
+}
+
+/** The button that compares the two picked runs, and what to do before it works. */
+function CompareBar(props: {
+  picked: string[];
+  openCompare: RunTableActions['openCompare'];
+  _: Gettext;
+}): JSX.Element {
+  const { picked, openCompare, _ } = props;
+  // A before B: the older of the two picked runs first (ids sort by creation time).
+  const [a, b] = [...picked].sort();
+  return (
+    <div className="jp-sched-compare-bar">
+      <button
+        type="button"
+        className="jp-mod-styled jp-Button"
+        data-action="compare"
+        disabled={picked.length !== 2}
+        onClick={() => openCompare(a, b)}
+      >
+        {_('Compare selected runs')}
+      </button>
+      <span className="jp-sched-muted">
+        {picked.length === 2 ? '' : _('Tick two runs to compare them.')}
+      </span>
+    </div>
+  );
+}
+
+/** One run of the table: its pick box, status, start, trigger, duration, attempt, output. */
+function RunTableRow(props: {
+  run: Run;
+  picked: boolean;
+  pick: (on: boolean) => void;
+  openRun: RunTableActions['openRun'];
+  thumbnailUrl: (id: string) => string;
+  now: number;
+  _: Gettext;
+}): JSX.Element {
+  const { run, picked, pick, openRun, thumbnailUrl, now, _ } = props;
+  return (
+    <tr
+      data-run-id={run.id}
+      data-status={run.status}
+      className="jp-sched-clickable"
+      tabIndex={0}
+      onClick={() => openRun(run.id)}
+      onKeyDown={e => (e.key === 'Enter' ? openRun(run.id) : undefined)}
+    >
+      <td onClick={e => e.stopPropagation()}>
+        <input
+          type="checkbox"
+          data-compare-pick={run.id}
+          aria-label={_('Pick this run to compare')}
+          checked={picked}
+          onChange={e => pick(e.currentTarget.checked)}
+          onKeyDown={e => e.stopPropagation()}
+        />
+      </td>
+      <td>
+        <StatusIcon status={run.status} label={statusLabel(run.status, _)} />{' '}
+        {statusLabel(run.status, _)}
+      </td>
+      <td title={formatTime(run.started_at ?? run.queued_at)}>
+        {formatRelative(run.started_at ?? run.queued_at, now, _)}
+      </td>
+      <td>{runTriggerLabel(run.trigger, _)}</td>
+      <td>
+        {run.status === 'running' ? formatProgress(run, _) : formatDuration(run.duration_seconds)}
+      </td>
+      <td>{run.attempt}</td>
+      <td className="jp-sched-thumbnail-cell">
+        <RunThumbnail run={run} url={thumbnailUrl} label={_('output of this run')} />
+      </td>
+    </tr>
   );
 }

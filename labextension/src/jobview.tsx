@@ -18,6 +18,7 @@ import { CopyField, DurationChart } from './components';
 import { ParametersTable, RunTable, SettingRow } from './detailparts';
 import { formatDuration, formatRate, formatRelative, formatTime, jobStatusLabel } from './format';
 import type { Gettext } from './i18n';
+import { SetAsideBanner } from './joberror';
 import { DetailActions, LiveView, errorText } from './liveview';
 import { inFlight } from './polling';
 import { ValuesSection } from './valuechart';
@@ -260,14 +261,7 @@ function JobHeader(props: {
           {jobStatusLabel(job.status, _)}
         </span>
       </h1>
-      {job.status === 'error' && (
-        <div className="jp-sched-banner jp-sched-banner-error" role="alert" data-field="job-error">
-          {_(
-            'Set aside by the scheduler: %1. Resume the job or change its trigger to schedule it again.',
-            job.error ?? _('no reason given')
-          )}
-        </div>
-      )}
+      <SetAsideBanner job={job} _={_} />
       <div className="jp-sched-detail-sub">
         <a href="#" onClick={e => (e.preventDefault(), actions.openNotebook(job.notebook))}>
           {job.notebook}

@@ -16,6 +16,7 @@ import {
   statusLabel
 } from './format';
 import { Gettext } from './i18n';
+import { JobErrorLine } from './joberror';
 import { Filters, SchedModel } from './model';
 import { RUN_STATUSES } from './statuses';
 import { batchProgressText } from './batchview';
@@ -75,55 +76,72 @@ function PanelView(props: { model: SchedModel; actions: Actions; _: Gettext }): 
         <EmptyState actions={actions} _={_} />
       ) : (
         <>
-          <section className="jp-sched-section" aria-label={_('Jobs')}>
-            <h3 className="jp-sched-section-title">
-              {_('Jobs')} <span className="jp-sched-count">{model.jobs.length}</span>
-            </h3>
-            {model.jobs.length ? (
-              <ul className="jp-sched-list" data-list="jobs">
-                {model.jobs.map(job => (
-                  <JobRow key={job.id} job={job} model={model} actions={actions} now={now} _={_} />
-                ))}
-              </ul>
-            ) : (
-              <div className="jp-sched-muted">{_('No jobs match the filters.')}</div>
-            )}
-          </section>
-          <section className="jp-sched-section" aria-label={_('Recent runs')}>
-            <h3 className="jp-sched-section-title">
-              {_('Recent runs')} <span className="jp-sched-count">{model.runs.length}</span>
-            </h3>
-            {model.runs.length ? (
-              <ul className="jp-sched-list" data-list="runs">
-                {groupBatches(model.runs).map(item =>
-                  'batchId' in item ? (
-                    <BatchRow
-                      key={item.batchId}
-                      batchId={item.batchId}
-                      runs={item.runs}
-                      model={model}
-                      actions={actions}
-                      _={_}
-                    />
-                  ) : (
-                    <RunRow
-                      key={item.id}
-                      run={item}
-                      model={model}
-                      actions={actions}
-                      now={now}
-                      _={_}
-                    />
-                  )
-                )}
-              </ul>
-            ) : (
-              <div className="jp-sched-muted">{_('No runs match the filters.')}</div>
-            )}
-          </section>
+          <JobsSection model={model} actions={actions} now={now} _={_} />
+          <RunsSection model={model} actions={actions} now={now} _={_} />
         </>
       )}
     </div>
+  );
+}
+
+/** Props of the panel's parts that list jobs or runs. */
+interface ListProps {
+  model: SchedModel;
+  actions: Actions;
+  now: number;
+  _: Gettext;
+}
+
+/** The jobs that match the filters. */
+function JobsSection(props: ListProps): JSX.Element {
+  const { model, actions, now, _ } = props;
+  return (
+    <section className="jp-sched-section" aria-label={_('Jobs')}>
+      <h3 className="jp-sched-section-title">
+        {_('Jobs')} <span className="jp-sched-count">{model.jobs.length}</span>
+      </h3>
+      {model.jobs.length ? (
+        <ul className="jp-sched-list" data-list="jobs">
+          {model.jobs.map(job => (
+            <JobRow key={job.id} job={job} model={model} actions={actions} now={now} _={_} />
+          ))}
+        </ul>
+      ) : (
+        <div className="jp-sched-muted">{_('No jobs match the filters.')}</div>
+      )}
+    </section>
+  );
+}
+
+/** The recent runs that match the filters, a batch's runs as one row. */
+function RunsSection(props: ListProps): JSX.Element {
+  const { model, actions, now, _ } = props;
+  return (
+    <section className="jp-sched-section" aria-label={_('Recent runs')}>
+      <h3 className="jp-sched-section-title">
+        {_('Recent runs')} <span className="jp-sched-count">{model.runs.length}</span>
+      </h3>
+      {model.runs.length ? (
+        <ul className="jp-sched-list" data-list="runs">
+          {groupBatches(model.runs).map(item =>
+            'batchId' in item ? (
+              <BatchRow
+                key={item.batchId}
+                batchId={item.batchId}
+                runs={item.runs}
+                model={model}
+                actions={actions}
+                _={_}
+              />
+            ) : (
+              <RunRow key={item.id} run={item} model={model} actions={actions} now={now} _={_} />
+            )
+          )}
+        </ul>
+      ) : (
+        <div className="jp-sched-muted">{_('No runs match the filters.')}</div>
+      )}
+    </section>
   );
 }
 
@@ -179,60 +197,41 @@ function Banners(props: { model: SchedModel; now: number; _: Gettext }): JSX.Ele
   );
 }
 
+/** The filters of the lists: job status, run status, tag, and (admins) every user's. */
 function FilterBar(props: { model: SchedModel; _: Gettext }): JSX.Element {
   const { model, _ } = props;
   const { filters } = model;
   return (
     <div className="jp-sched-filters">
-      <label>
-        {_('Jobs')}
-        <select
-          className="jp-mod-styled"
-          aria-label={_('Filter jobs by status')}
-          data-filter="job-status"
-          value={filters.jobStatus}
-          onChange={e => model.setFilters({ jobStatus: e.target.value as Filters['jobStatus'] })}
-        >
-          <option value="">{_('all')}</option>
-          <option value="active">{_('active')}</option>
-          <option value="paused">{_('paused')}</option>
-          <option value="error">{_('error')}</option>
-        </select>
-      </label>
-      <label>
-        {_('Runs')}
-        <select
-          className="jp-mod-styled"
-          aria-label={_('Filter runs by status')}
-          data-filter="run-status"
-          value={filters.runStatus}
-          onChange={e => model.setFilters({ runStatus: e.target.value as Filters['runStatus'] })}
-        >
-          <option value="">{_('all')}</option>
-          {RUN_STATUSES.map(s => (
-            <option key={s} value={s}>
-              {statusLabel(s, _)}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        {_('Tag')}
-        <select
-          className="jp-mod-styled"
-          aria-label={_('Filter by tag')}
-          data-filter="tag"
-          value={filters.tag}
-          onChange={e => model.setFilters({ tag: e.target.value })}
-        >
-          <option value="">{_('any')}</option>
-          {model.tags.map(t => (
-            <option key={t} value={t}>
-              {t}
-            </option>
-          ))}
-        </select>
-      </label>
+      <FilterSelect
+        label={_('Jobs')}
+        description={_('Filter jobs by status')}
+        filter="job-status"
+        value={filters.jobStatus}
+        set={value => model.setFilters({ jobStatus: value as Filters['jobStatus'] })}
+        options={[
+          ['', _('all')],
+          ['active', _('active')],
+          ['paused', _('paused')],
+          ['error', _('error')]
+        ]}
+      />
+      <FilterSelect
+        label={_('Runs')}
+        description={_('Filter runs by status')}
+        filter="run-status"
+        value={filters.runStatus}
+        set={value => model.setFilters({ runStatus: value as Filters['runStatus'] })}
+        options={[['', _('all')], ...RUN_STATUSES.map(s => [s, statusLabel(s, _)] as const)]}
+      />
+      <FilterSelect
+        label={_('Tag')}
+        description={_('Filter by tag')}
+        filter="tag"
+        value={filters.tag}
+        set={tag => model.setFilters({ tag })}
+        options={[['', _('any')], ...model.tags.map(t => [t, t] as const)]}
+      />
       {model.caller?.admin && (
         <label title={_('You administer the scheduler: show every user’s jobs and runs')}>
           <input
@@ -245,6 +244,35 @@ function FilterBar(props: { model: SchedModel; _: Gettext }): JSX.Element {
         </label>
       )}
     </div>
+  );
+}
+
+/** One filter of the bar: a labelled choice among `options` (value, text). */
+function FilterSelect(props: {
+  label: string;
+  description: string;
+  filter: string;
+  value: string;
+  set: (value: string) => void;
+  options: readonly (readonly [string, string])[];
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}
+      <select
+        className="jp-mod-styled"
+        aria-label={props.description}
+        data-filter={props.filter}
+        value={props.value}
+        onChange={e => props.set(e.target.value)}
+      >
+        {props.options.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 
@@ -284,6 +312,8 @@ function EmptyState(props: { actions: Actions; _: Gettext }): JSX.Element {
   );
 }
 
+/** A job of the panel's list: its last run's status, name, state, success rate, notebook,
+ * latest output, error and schedule; a click opens it. */
 function JobRow(props: {
   job: Job;
   model: SchedModel;
@@ -334,25 +364,25 @@ function JobRow(props: {
         url={id => model.api.thumbnailUrl(id)}
         label={_('latest output of “%1”', job.name)}
       />
-      {job.status === 'error' && job.error && (
-        <div
-          className="jp-sched-row-sub jp-sched-row-error"
-          data-field="job-error"
-          title={job.error}
-        >
-          {job.error}
-        </div>
-      )}
-      <div className="jp-sched-row-sub">
-        <span data-field="trigger">{job.trigger_description}</span>
-        {job.status === 'active' && job.next_fire_at && (
-          <span title={formatTime(job.next_fire_at)}>
-            {' '}
-            · {_('next %1', formatRelative(job.next_fire_at, now, _))}
-          </span>
-        )}
-      </div>
+      <JobErrorLine job={job} />
+      <JobScheduleLine job={job} now={now} _={_} />
     </li>
+  );
+}
+
+/** A job row's trigger in words and, while the job is active, when it fires next. */
+function JobScheduleLine(props: { job: Job; now: number; _: Gettext }): JSX.Element {
+  const { job, now, _ } = props;
+  return (
+    <div className="jp-sched-row-sub">
+      <span data-field="trigger">{job.trigger_description}</span>
+      {job.status === 'active' && job.next_fire_at && (
+        <span title={formatTime(job.next_fire_at)}>
+          {' '}
+          · {_('next %1', formatRelative(job.next_fire_at, now, _))}
+        </span>
+      )}
+    </div>
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * The view of one run in the main area: its status and progress, error, timings, the runs
- * that caused it and its earlier attempts, parameters and the tail of its log.
+ * that caused it and its earlier attempts, parameters, recorded values and the tail of its
+ * log.
  */
 import { MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -14,6 +15,7 @@ import { formatDuration, formatProgress, formatTime, runTriggerLabel, statusLabe
 import type { Gettext } from './i18n';
 import { DetailActions, LiveView, errorText } from './liveview';
 import { inFlight } from './polling';
+import { RunValuesSection } from './runvalues';
 import { FINAL } from './statuses';
 
 interface RunData {
@@ -208,6 +210,7 @@ export class RunView extends LiveView<RunData> {
           <h2>{_('Parameters')}</h2>
           <ParametersTable values={run.parameters} _={_} />
         </section>
+        <RunValuesSection values={run.values} _={_} />
         <section className="jp-sched-detail-section" data-section="log">
           <h2>
             {_('Log')}
@@ -298,7 +301,7 @@ function RunHeader(props: {
   );
 }
 
-/** Cancel (while in flight), run again, open the output, download its HTML. */
+/** Cancel (while in flight), run again, open the output, and the output's other actions. */
 function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.Element {
   const { run, on, _ } = props;
   const finished = FINAL.has(run.status);
@@ -330,6 +333,21 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
       >
         {_('Open output')}
       </button>
+      <OutputActions run={run} hasOutput={hasOutput} on={on} _={_} />
+    </div>
+  );
+}
+
+/** Compare with the job's previous run, download the HTML, open the PDF (those it has). */
+function OutputActions(props: {
+  run: Run;
+  hasOutput: boolean;
+  on: HeaderHandlers;
+  _: Gettext;
+}): JSX.Element {
+  const { run, hasOutput, on, _ } = props;
+  return (
+    <>
       {run.job_id && (
         <button
           className="jp-mod-styled jp-sched-button"
@@ -359,7 +377,7 @@ function RunActions(props: { run: Run; on: HeaderHandlers; _: Gettext }): JSX.El
           {_('Open PDF')}
         </button>
       )}
-    </div>
+    </>
   );
 }
 

@@ -1,7 +1,9 @@
 /**
  * Run statuses, declared once: the union comes from the generated API types (the server's
  * `RunStatus`); the list and the sets the panel reasons with are spelled out here, and the
- * compiler refuses a list that misses a status of the union.
+ * compiler refuses a list that misses a status of the union. The server's OpenAPI document
+ * carries its sets (`x-final`, `x-failure`, `x-retryable` on the status enum, from
+ * jupyter_sched/statuses.py); a unit test holds these to them.
  */
 import type { components } from './api-types';
 

@@ -21,16 +21,25 @@ export function SweepEditor(props: {
   _: Gettext;
 }): JSX.Element {
   const { sweep, declared, errors, onChange, _ } = props;
-  const count = gridRunCount(sweep);
   const setRow = (index: number, row: SweepRow): void => {
     const rows = sweep.rows.map((r, i) => (i === index ? row : r));
     const stale = [`sweep.${sweep.rows[index].name.trim()}`, `sweep.${row.name.trim()}`];
     onChange({ ...sweep, rows }, ['sweep', ...stale]);
   };
-  // the scheduler's own parameters (the run's date) are not swept
-  const unused = declared.find(
-    p => !RESERVED.includes(p.name) && !sweep.rows.some(r => r.name.trim() === p.name)
-  );
+  const removeRow = (index: number): void =>
+    onChange({ ...sweep, rows: sweep.rows.filter((_r, i) => i !== index) }, [
+      'sweep',
+      `sweep.${sweep.rows[index].name.trim()}`
+    ]);
+  const addRow = (): void => {
+    // the scheduler's own parameters (the run's date) are not swept
+    const unused = declared.find(
+      p => !RESERVED.includes(p.name) && !sweep.rows.some(r => r.name.trim() === p.name)
+    );
+    onChange({ ...sweep, rows: [...sweep.rows, { name: unused?.name ?? '', values: '' }] }, [
+      'sweep'
+    ]);
+  };
   return (
     <fieldset className="jp-sched-fieldset jp-sched-sweep" data-section="sweep">
       <legend>{_('Parameter sweep')}</legend>
@@ -47,55 +56,71 @@ export function SweepEditor(props: {
           declared={declared}
           error={errors[`sweep.${row.name.trim()}`]}
           set={next => setRow(index, next)}
-          remove={() =>
-            onChange({ ...sweep, rows: sweep.rows.filter((_r, i) => i !== index) }, [
-              'sweep',
-              `sweep.${row.name.trim()}`
-            ])
-          }
+          remove={() => removeRow(index)}
           _={_}
         />
       ))}
-      <div className="jp-sched-sweep-footer">
-        <button
-          type="button"
-          className="jp-sched-button jp-mod-styled"
-          data-action="add-sweep-row"
-          onClick={() =>
-            onChange(
-              { ...sweep, rows: [...sweep.rows, { name: unused?.name ?? '', values: '' }] },
-              ['sweep']
-            )
-          }
-        >
-          {_('Add a parameter to sweep')}
-        </button>
-        <span className="jp-sched-sweep-count" data-run-count={count} aria-live="polite">
-          {count === 1 ? _('1 run per fire') : _('%1 runs per fire', count)}
-        </span>
-      </div>
+      <SweepFooter count={gridRunCount(sweep)} addRow={addRow} _={_} />
       {errors.sweep && (
         <div className="jp-sched-error" role="alert" data-error-for="sweep">
           {errors.sweep}
         </div>
       )}
       {sweep.rows.length || sweep.sets !== undefined ? (
-        <Field
-          label={_('At most at once')}
-          field="max_parallel"
+        <MaxParallelField
+          value={sweep.maxParallel}
           error={errors.max_parallel}
-          hint={_('Runs of one fire (or backfill) running side by side; empty: no limit.')}
-        >
-          <input
-            className="jp-mod-styled"
-            name="max_parallel"
-            inputMode="numeric"
-            value={sweep.maxParallel}
-            onChange={e => onChange({ ...sweep, maxParallel: e.target.value }, ['max_parallel'])}
-          />
-        </Field>
+          set={maxParallel => onChange({ ...sweep, maxParallel }, ['max_parallel'])}
+          _={_}
+        />
       ) : null}
     </fieldset>
+  );
+}
+
+/** Add a row to the grid; how many runs each fire makes, updated as the grid is typed. */
+function SweepFooter(props: { count: number; addRow: () => void; _: Gettext }): JSX.Element {
+  const { count, addRow, _ } = props;
+  return (
+    <div className="jp-sched-sweep-footer">
+      <button
+        type="button"
+        className="jp-sched-button jp-mod-styled"
+        data-action="add-sweep-row"
+        onClick={addRow}
+      >
+        {_('Add a parameter to sweep')}
+      </button>
+      <span className="jp-sched-sweep-count" data-run-count={count} aria-live="polite">
+        {count === 1 ? _('1 run per fire') : _('%1 runs per fire', count)}
+      </span>
+    </div>
+  );
+}
+
+/** How many runs of one fire (or backfill) run side by side. */
+function MaxParallelField(props: {
+  value: string;
+  error?: string;
+  set: (value: string) => void;
+  _: Gettext;
+}): JSX.Element {
+  const { value, error, set, _ } = props;
+  return (
+    <Field
+      label={_('At most at once')}
+      field="max_parallel"
+      error={error}
+      hint={_('Runs of one fire (or backfill) running side by side; empty: no limit.')}
+    >
+      <input
+        className="jp-mod-styled"
+        name="max_parallel"
+        inputMode="numeric"
+        value={value}
+        onChange={e => set(e.target.value)}
+      />
+    </Field>
   );
 }
 
@@ -119,33 +144,13 @@ function GridRow(props: {
       data-row={index}
     >
       <div className="jp-sched-sweep-inputs">
-        {declared.length ? (
-          <select
-            className="jp-mod-styled"
-            name={`sweep-name-${index}`}
-            aria-label={_('Parameter')}
-            value={row.name}
-            onChange={e => set({ ...row, name: e.target.value })}
-          >
-            {!declared.some(p => p.name === row.name) && (
-              <option value={row.name}>{row.name}</option>
-            )}
-            {declared.map(p => (
-              <option key={p.name} value={p.name}>
-                {p.name}
-              </option>
-            ))}
-          </select>
-        ) : (
-          <input
-            className="jp-mod-styled"
-            name={`sweep-name-${index}`}
-            aria-label={_('Parameter')}
-            placeholder={_('parameter')}
-            value={row.name}
-            onChange={e => set({ ...row, name: e.target.value })}
-          />
-        )}
+        <ParameterName
+          index={index}
+          name={row.name}
+          declared={declared}
+          set={name => set({ ...row, name })}
+          _={_}
+        />
         <input
           className="jp-mod-styled"
           name={`sweep-values-${index}`}
@@ -172,5 +177,44 @@ function GridRow(props: {
         </div>
       )}
     </div>
+  );
+}
+
+/** A grid row's parameter: one of those the notebook declares, else any name typed. */
+function ParameterName(props: {
+  index: number;
+  name: string;
+  declared: NotebookParameter[];
+  set: (name: string) => void;
+  _: Gettext;
+}): JSX.Element {
+  const { index, name, declared, set, _ } = props;
+  if (!declared.length) {
+    return (
+      <input
+        className="jp-mod-styled"
+        name={`sweep-name-${index}`}
+        aria-label={_('Parameter')}
+        placeholder={_('parameter')}
+        value={name}
+        onChange={e => set(e.target.value)}
+      />
+    );
+  }
+  return (
+    <select
+      className="jp-mod-styled"
+      name={`sweep-name-${index}`}
+      aria-label={_('Parameter')}
+      value={name}
+      onChange={e => set(e.target.value)}
+    >
+      {!declared.some(p => p.name === name) && <option value={name}>{name}</option>}
+      {declared.map(p => (
+        <option key={p.name} value={p.name}>
+          {p.name}
+        </option>
+      ))}
+    </select>
   );
 }

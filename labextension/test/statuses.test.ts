@@ -21,6 +21,17 @@ describe('run statuses', () => {
     );
   });
 
+  it('fall into the server’s sets (x-final, x-failure, x-retryable of the status enum)', () => {
+    for (const status of [
+      schemas.Run.properties.status,
+      schemas.RunListQuery.properties.status.anyOf[0]
+    ]) {
+      expect([...FINAL]).toEqual(status['x-final']);
+      expect([...FAILURE]).toEqual(status['x-failure']);
+      expect([...RETRYABLE]).toEqual(status['x-retryable']);
+    }
+  });
+
   it('end in failure or are retried only when final', () => {
     expect([...FAILURE].sort()).toEqual(['failed', 'lost', 'timed_out']);
     expect([...RETRYABLE].sort()).toEqual(['failed', 'lost', 'timed_out']);

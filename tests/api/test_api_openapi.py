@@ -17,7 +17,7 @@ import pytest
 from jupyter_server.base.handlers import APIHandler
 from tornado.routing import PathMatches, Rule
 
-from jupyter_sched import openapi
+from jupyter_sched import openapi, statuses
 from jupyter_sched.apihandler import SchedHandler
 from tests.servers import jupyter_server
 
@@ -108,6 +108,19 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def test_status_enum_carries_the_status_sets() -> None:
+    """Wherever the run-status enum appears, it carries the sets the panel reasons with,
+    as declared in :mod:`jupyter_sched.statuses` (the panel's unit test compares to them)."""
+    schemas = openapi.document("/")["components"]["schemas"]
+    enums = [schemas["Run"]["properties"]["status"]]
+    enums += schemas["RunListQuery"]["properties"]["status"]["anyOf"][:1]
+    for enum in enums:
+        assert enum["enum"] == list(statuses.RUN_STATUSES)
+        assert set(enum["x-final"]) == statuses.FINAL_STATUSES
+        assert set(enum["x-failure"]) == statuses.FAILURE_STATUSES
+        assert set(enum["x-retryable"]) == statuses.RETRYABLE_STATUSES
 
 
 async def test_responses_match_their_schemas(api: Api) -> None:
