@@ -115,13 +115,17 @@ async def test_bad_input_is_a_422_naming_the_field_and_makes_nothing(api: Api) -
         body = {"name": "bad", "notebook": REPORT, **fields}
         error = await api.error("POST", "jobs", body, status=422)
         assert error["field"] == field, (fields, error)
-    # numbers JSON cannot carry (a sweep value that overflows a float, NaN)
-    for raw in (
-        '{"name": "bad", "notebook": "report.ipynb", "sweep": [{"days": 1e400}]}',
-        '{"name": "bad", "notebook": "report.ipynb", "sweep": {"days": [NaN]}}',
-    ):
-        response = await api.request("POST", "jobs", raw=raw)
-        assert response.code in (400, 422), response.body
+    # numbers JSON cannot carry (a sweep value that overflows a float, NaN, Infinity)
+    head = '{"name": "bad", "notebook": "report.ipynb", '
+    for raw, field in (
+        (head + '"sweep": [{"days": 1e400}]}', "sweep.0.days"),
+        (head + '"sweep": [{"days": 1}, {"days": NaN}]}', "sweep.1.days"),
+        (head + '"sweep": {"days": [1, NaN]}}', "sweep.days.1"),
+        (head + '"checks": [{"value": "rows", "op": "<", "threshold": -Infinity}]}',
+         "checks.0.threshold"),
+    ):  # fmt: skip
+        error = await api.error("POST", "jobs", raw=raw, status=422)
+        assert error["field"] == field and "finite" in error["message"], (raw, error)
     error = await api.error("PATCH", f"jobs/{manual['id']}", {"sweep": [{"days": "x"}]}, status=422)
     assert error["field"] == "sweep.0.days"
     assert await counts(api) == before
