@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    FiniteFloat,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -70,7 +71,7 @@ class IntervalTrigger(Input):
     """Fires every ``every_seconds``, counted from the job's ``start_at`` or creation."""
 
     kind: Literal["interval"]
-    every_seconds: float = Field(ge=1, le=366 * 86400)
+    every_seconds: FiniteFloat = Field(ge=1, le=366 * 86400)
 
 
 class OnceTrigger(Input):
@@ -206,7 +207,7 @@ class _Target(Input):
     kind: str
     on: list[NotifyOn] = Field(default_factory=lambda: list[NotifyOn](["failure"]), min_length=1)
     #: With ``slow`` in ``on``: a run that takes longer than this is reported.
-    slower_than_seconds: float | None = Field(
+    slower_than_seconds: FiniteFloat | None = Field(
         default=None, gt=0, le=7 * 86400, validate_default=True
     )
     #: With ``value`` in ``on``: the recorded value, the operator and the threshold whose
@@ -261,10 +262,10 @@ class JobFields(Input):
     parameters: Parameters = Field(default_factory=dict)
     kernel: str | None = Field(default=None, max_length=255)
     retries: int = Field(default=0, ge=0, le=100)
-    retry_delay_seconds: float = Field(default=60.0, ge=0, le=7 * 86400)
-    retry_backoff: float = Field(default=2.0, ge=1.0, le=10.0)
-    retry_max_delay_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    retry_delay_seconds: FiniteFloat = Field(default=60.0, ge=0, le=7 * 86400)
+    retry_backoff: FiniteFloat = Field(default=2.0, ge=1.0, le=10.0)
+    retry_max_delay_seconds: FiniteFloat | None = Field(default=None, gt=0, le=7 * 86400)
+    timeout_seconds: FiniteFloat | None = Field(default=None, gt=0, le=7 * 86400)
     overlap: Overlap = "allow"
     misfire: Misfire = "run_once"
     output_formats: list[OutputFormat] = Field(
@@ -280,7 +281,7 @@ class JobFields(Input):
     priority: int = Field(default=0, ge=-100, le=100)
     queue: str | None = Field(default=None, max_length=64, pattern=r"^[\w.-]+$")
     notifications: list[NotificationTarget] = Field(default_factory=list, max_length=10)
-    retention_days: float | None = Field(default=None, gt=0, le=36500)
+    retention_days: FiniteFloat | None = Field(default=None, gt=0, le=36500)
     retention_runs: int | None = Field(default=None, ge=1, le=10**9)
     #: Each fire runs once per parameter set (see :data:`Sweep`); ``None``: once.
     sweep: Sweep | None = None
@@ -398,7 +399,7 @@ class RunNotebook(Input):
     notebook: str = Field(min_length=1, max_length=1024)
     parameters: Parameters = Field(default_factory=dict)
     kernel: str | None = Field(default=None, max_length=255)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    timeout_seconds: FiniteFloat | None = Field(default=None, gt=0, le=7 * 86400)
     output_formats: list[OutputFormat] = Field(default_factory=list, max_length=2)
 
 

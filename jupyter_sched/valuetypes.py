@@ -74,7 +74,7 @@ def _is_finite(value: Any) -> bool:
 def _finite(value: JsonValue) -> JsonValue:
     # JSON has no inf or NaN: 1e400 would reach the notebook as inf and come back as null.
     if not _is_finite(value):
-        raise ValueError("numbers must be finite (this one is too large for a float)")
+        raise ValueError("numbers must be finite (not NaN, Infinity or too large for a float)")
     return value
 
 

@@ -1,14 +1,16 @@
 """Email reports delivered to a real SMTP server (aiosmtpd) and read back: the rendered
-report inline, its chart as a CID image, inputs hidden on request, headers intact."""
+report inline, its chart as a CID image, inputs hidden on request, headers intact; and a
+value alert of a real run mailed by the ticker's notifier."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.policy
 import io
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,12 @@ from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from jupyter_sched.config import Settings
+from jupyter_sched.models import Notification
 from jupyter_sched.notify import RunFiles, email_message, send_email
+from jupyter_sched.service import Service
+from jupyter_sched.worker import Worker
+
+from .conftest import OWNER, wait_for_run, wait_until
 
 SECRET_INPUT = "secret_formula = 6 * 7"
 
@@ -45,15 +52,28 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, Settings]]:
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on 127.0.0.1: its inbox and port."""
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield inbox, Settings(data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=port)
+        yield inbox, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: tuple[Inbox, int], tmp_path: Path) -> tuple[Inbox, Settings]:
+    inbox, port = smtp_server
+    return inbox, Settings(data_dir=tmp_path, smtp_host="127.0.0.1", smtp_port=port)
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp_server: tuple[Inbox, int]) -> Settings:
+    """The deployment's settings (``tests/conftest.py``), sending mail to the test server."""
+    return dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=smtp_server[1])
 
 
 def chart_png() -> bytes:
@@ -176,3 +196,38 @@ def test_a_report_above_the_bound_falls_back_to_summary_and_links(tmp_path: Path
     text = message.get_content()
     assert "larger than this server sends by email" in text
     assert "https://hub/sched/api/runs/R1" in text
+
+
+def test_a_value_alert_mails_the_value_once(
+    service: Service,
+    smtp_server: tuple[Inbox, int],
+    start_worker: Callable[..., Worker],
+    ticker: Any,
+) -> None:
+    inbox, _ = smtp_server
+    start_worker()
+    alert = {"kind": "email", "to": ["ann@example.org"], "on": ["value"],
+             "value": "rows", "op": ">=", "threshold": 15}  # fmt: skip
+    quiet = {**alert, "to": ["bob@example.org"], "op": ">", "threshold": 20}  # 20 > 20: no
+    job = service.create_job(
+        OWNER,
+        {"name": "rows watch", "notebook": "tests/notebooks/report.ipynb",
+         "parameters": {"days": 2}, "notifications": [alert, quiet]},
+    )  # fmt: skip
+    run = wait_for_run(service, service.run_job(OWNER, job.id).id, timeout=240)
+    assert run.status == "succeeded" and run.values["rows"] == 20
+
+    def delivered() -> list[Notification]:
+        with service.db.read() as session:
+            notes = session.query(Notification).filter_by(run_id=run.id).all()
+            return notes if all(note.delivered_at for note in notes) else []
+
+    # the condition is judged when the run ends: one outbox row, for the alert that holds
+    wait_until(delivered, timeout=60, what="the value alert's delivery")
+    (note,) = delivered()
+    assert note.event == "value" and note.target["to"] == ["ann@example.org"]
+    assert [envelope.rcpt_tos for envelope in inbox.envelopes] == [["ann@example.org"]]
+    (message,) = inbox.messages
+    assert message["Subject"] == "jupyter-sched: rows watch: rows = 20 (>= 15)"
+    text = message.get_content()
+    assert "rows = 20 (>= 15)" in text and f"run: {run.id}" in text

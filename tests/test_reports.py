@@ -20,6 +20,7 @@ from jupyter_sched.dispatch import dispatch
 from jupyter_sched.errors import InvalidInput
 from jupyter_sched.lifecycle import new_run, request_cancel
 from jupyter_sched.models import Batch, Job, Run
+from jupyter_sched.schemas import Job as JobView
 from jupyter_sched.service import Service
 from jupyter_sched.ticker import fire_due_jobs
 from jupyter_sched.values import VALUE_MIME, extract_values, failed_check, holds
@@ -276,6 +277,53 @@ def test_a_sweep_runs_its_sets_then_its_follower_once_and_summarises_them(
     }
     assert {row["status"] for row in table} == {"succeeded"}
     assert table[0]["value.region"] == table[0]["region"]  # a value named like a parameter
+
+
+TRIVIAL = "tests/notebooks/trivial.ipynb"
+
+
+def test_a_batch_is_followed_on_failure_and_on_completion_once_as_its_outcomes_say(
+    service: Service, start_worker: Callable[..., Worker], ticker: Any
+) -> None:
+    start_worker(concurrency=3)
+    # The check fails the set with days=3 (30 rows) only; the other sweep always passes.
+    check = {"value": "rows", "op": "<", "threshold": 25}
+    sweeps: dict[str, JobView] = {}
+    for name, days in (("one fails", [1, 2, 3]), ("all pass", [1, 2])):
+        spec = {"notebook": REPORT, "sweep": {"days": days}, "max_parallel": 3, "checks": [check]}
+        sweeps[name] = service.create_job(OWNER, {"name": name, **spec})
+    followers: dict[tuple[str, str], str] = {}
+    for name, sweep in sweeps.items():
+        for condition in ("failure", "completion", "success"):
+            trigger = {"kind": "after", "jobs": [sweep.id], "condition": condition}
+            spec = {"name": f"{condition} of {name}", "notebook": TRIVIAL, "trigger": trigger}
+            followers[name, condition] = service.create_job(OWNER, spec).id
+    batches = {name: service.run_job(OWNER, sweep.id).batch_id for name, sweep in sweeps.items()}
+    for batch_id in batches.values():
+        assert batch_id is not None
+        wait_batch_done(service, batch_id)
+    statuses = {
+        name: sorted((r.parameters["days"], r.status) for r in runs_of(service, sweep.id))
+        for name, sweep in sweeps.items()
+    }
+    assert statuses == {
+        "one fails": [(1, "succeeded"), (2, "succeeded"), (3, "failed")],
+        "all pass": [(1, "succeeded"), (2, "succeeded")],
+    }
+    expected = {("one fails", "failure"), ("one fails", "completion"),
+                ("all pass", "completion"), ("all pass", "success")}  # fmt: skip
+    for key in expected:
+        made = runs_of(service, followers[key])
+        # once per batch, made in the transaction that ended the batch's last run
+        assert len(made) == 1, (key, made)
+        assert made[0].trigger == "dependency"
+        assert made[0].chain_id == f"batch:{batches[key[0]]}"
+        assert wait_for_run(service, made[0].id).status == "succeeded", key
+    # all the batches' runs are final: a follower not made by now never will be
+    for key in set(followers) - expected:
+        assert runs_of(service, followers[key]) == [], key
+    # and the followers' own ends made no second run of any of them
+    assert all(len(runs_of(service, followers[key])) == 1 for key in expected)
 
 
 def test_sweep_refusals_name_the_set_and_field_and_make_nothing(service: Service) -> None:

@@ -385,6 +385,43 @@ def test_notifications_carry_names_and_errors_as_text(
     assert mail["Bcc"] is None and mail["To"] == "ops@example.org"
 
 
+def test_slack_and_teams_messages_link_the_thumbnail_of_a_run_that_has_one(
+    service: Service, start_worker: Callable[..., Worker], inbox: str
+) -> None:
+    start_worker()
+    public = "https://jupyter.example/user/a/"
+    settings = service.settings.replace(public_url=public)
+    chats = [{"kind": "webhook", "url": inbox, "format": f, "on": ["success"]}
+             for f in ("slack", "teams")]  # fmt: skip
+    chart = job(service, "chart", "notebooks/sales_report.ipynb", notifications=chats)
+    plain = job(service, "plain", HELLO, notifications=chats)
+    runs = {
+        name: wait_for_run(service, service.run_job(OWNER, job_id).id, timeout=240)
+        for name, job_id in (("chart", chart), ("plain", plain))
+    }
+    assert [(r.status, r.has_thumbnail) for r in runs.values()] == [
+        ("succeeded", True),
+        ("succeeded", False),
+    ]
+    report = deliver_due(service.db, settings, datetime.now(UTC))
+    assert len(report.delivered) == 4, report
+
+    def messages(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        mine = [m for m in Inbox.received if name in m.get("text", "")]
+        slack, teams = sorted(mine, key=lambda body: "@type" in body)
+        return slack, teams
+
+    api = f"{public}sched/api/runs"
+    slack, teams = messages("chart")
+    thumbnail = f"{api}/{runs['chart'].id}/thumbnail"
+    assert f"\n<{thumbnail}|chart>\n" in slack["text"]
+    assert teams["sections"] == [{"images": [{"image": thumbnail, "title": "chart"}]}]
+    slack, teams = messages("plain")
+    assert "thumbnail" not in slack["text"] and slack["text"].count("<") == 1
+    assert slack["text"].endswith(f"<{api}/{runs['plain'].id}/output|output notebook>")
+    assert "sections" not in teams and "thumbnail" not in json.dumps(teams)
+
+
 def test_job_retention_overrides_the_deployment(service: Service) -> None:
     keep3 = job(service, "keep 3", retention_runs=3)
     other = job(service, "keeps all")

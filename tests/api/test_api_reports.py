@@ -8,6 +8,8 @@ import csv
 import io
 from typing import Any
 
+import pytest
+
 from .conftest import Api
 
 REPORT = "report.ipynb"
@@ -115,13 +117,17 @@ async def test_bad_input_is_a_422_naming_the_field_and_makes_nothing(api: Api) -
         body = {"name": "bad", "notebook": REPORT, **fields}
         error = await api.error("POST", "jobs", body, status=422)
         assert error["field"] == field, (fields, error)
-    # numbers JSON cannot carry (a sweep value that overflows a float, NaN)
-    for raw in (
-        '{"name": "bad", "notebook": "report.ipynb", "sweep": [{"days": 1e400}]}',
-        '{"name": "bad", "notebook": "report.ipynb", "sweep": {"days": [NaN]}}',
-    ):
-        response = await api.request("POST", "jobs", raw=raw)
-        assert response.code in (400, 422), response.body
+    # numbers JSON cannot carry (a sweep value that overflows a float, NaN, Infinity)
+    head = '{"name": "bad", "notebook": "report.ipynb", '
+    for raw, field in (
+        (head + '"sweep": [{"days": 1e400}]}', "sweep.0.days"),
+        (head + '"sweep": [{"days": 1}, {"days": NaN}]}', "sweep.1.days"),
+        (head + '"sweep": {"days": [1, NaN]}}', "sweep.days.1"),
+        (head + '"checks": [{"value": "rows", "op": "<", "threshold": -Infinity}]}',
+         "checks.0.threshold"),
+    ):  # fmt: skip
+        error = await api.error("POST", "jobs", raw=raw, status=422)
+        assert error["field"] == field and "finite" in error["message"], (raw, error)
     error = await api.error("PATCH", f"jobs/{manual['id']}", {"sweep": [{"days": "x"}]}, status=422)
     assert error["field"] == "sweep.0.days"
     assert await counts(api) == before
@@ -145,3 +151,64 @@ async def test_value_alerts_and_checks_are_kept_on_the_job(api: Api) -> None:
     assert job["notifications"][0] | alert == job["notifications"][0]
     changed = await api.json("PATCH", f"jobs/{job['id']}", {"checks": [], "max_parallel": 4})
     assert changed["checks"] == [] and changed["max_parallel"] == 4
+
+
+class TestSummaryOfTheLatestRuns:
+    """``GET jobs/{id}/summary`` without ``batch``: the job's newest runs, executed."""
+
+    @pytest.fixture
+    def sched_config(self, sched_config: dict[str, Any]) -> dict[str, Any]:
+        return {**sched_config, "embedded_workers": True}
+
+    async def test_the_newest_runs_with_their_values(self, api: Api) -> None:
+        job = await api.json(
+            "POST", "jobs", {"name": "report", "notebook": REPORT, "parameters": {"days": 1}},
+            status=201,
+        )  # fmt: skip
+        made = []
+        for days in (1, 2, 3):
+            body = {"parameters": {"days": days, "region": f"R{days}"}}
+            made.append(await api.json("POST", f"jobs/{job['id']}/run", body, status=201))
+        for run in made:
+            assert (await api.wait_run(run["id"], timeout=240))["status"] == "succeeded"
+
+        summary = await api.json("GET", f"jobs/{job['id']}/summary", params={"limit": 2})
+        assert summary["job_id"] == job["id"] and summary["batch"] is None
+        assert summary["parameters"] == ["days", "region"]
+        assert summary["values"] == ["region", "reported_for", "rows"]
+        rows = summary["rows"]  # the newest two, oldest first
+        assert [row["run_id"] for row in rows] == [made[1]["id"], made[2]["id"]]
+        # (the notebook's scheduled_for is a parameter too, but the row's own column)
+        assert [(row["parameters"]["days"], row["parameters"]["region"]) for row in rows] == [
+            (2, "R2"),
+            (3, "R3"),
+        ]
+        assert [row["values"]["reported_for"] for row in rows] == [
+            row["parameters"]["scheduled_for"] for row in rows
+        ]
+        assert [(row["values"]["rows"], row["values"]["region"]) for row in rows] == [
+            (20, "R2"),
+            (30, "R3"),
+        ]
+        assert {row["status"] for row in rows} == {"succeeded"}
+        assert all(row["duration_seconds"] > 0 for row in rows)
+        everything = await api.json("GET", f"jobs/{job['id']}/summary")
+        assert [row["run_id"] for row in everything["rows"]] == [run["id"] for run in made]
+
+        response = await api.request(
+            "GET", f"jobs/{job['id']}/summary", params={"limit": 2, "format": "csv"}
+        )
+        assert response.code == 200 and response.headers["Content-Type"].startswith("text/csv")
+        disposition = response.headers["Content-Disposition"]
+        assert disposition == f'attachment; filename="summary-{job["id"].lower()}.csv"'
+        table = list(csv.DictReader(io.StringIO(response.body.decode())))
+        assert [(row["run_id"], row["days"], row["rows"]) for row in table] == [
+            (made[1]["id"], "2", "20"),
+            (made[2]["id"], "3", "30"),
+        ]
+        # a value named like a parameter gets its own column beside the parameter's
+        assert [(row["region"], row["value.region"]) for row in table] == [
+            ("R2", "R2"),
+            ("R3", "R3"),
+        ]
+        assert {row["status"] for row in table} == {"succeeded"}
