@@ -8,6 +8,7 @@ models (the same field names as the REST API), and read the exit code (:class:`E
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -341,17 +342,29 @@ class Progress:
         if self._bar is None:
             from tqdm import tqdm
 
+            # A terminal that reports no size (0 × 0: some pseudo-terminals) would get
+            # nothing from tqdm, which draws within the size it reads: 80 × 24 then.
+            sized = _terminal_columns(self.stream) > 0
             self._bar = tqdm(
                 total=max(total, 1),
                 file=self.stream,
                 bar_format="{desc} |{bar:24}| {elapsed}",
-                dynamic_ncols=True,
+                dynamic_ncols=sized,
+                ncols=None if sized else 80,
+                nrows=None if sized else 24,
                 leave=False,
             )
         self._bar.total = max(total, 1)
         self._bar.n = cell if total else 0
         self._bar.set_description_str(f"{state:<9} {where}".rstrip(), refresh=False)
         self._bar.refresh()
+
+
+def _terminal_columns(stream: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return 0
 
 
 def failing_cell(run: Run, output: Path | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -80,6 +81,43 @@ def test_run_local_with_typed_parameters(tmp_path: Path) -> None:
     lines = re.findall(r"^\[\d\d:\d\d\] (.+)$", result.stderr, re.M)
     assert lines[0] == "queued" and lines[-1] == f"succeeded: cell {cells} of {cells}", lines
     assert all(m.group(1) == str(cells) for m in re.finditer(r"cell \d+ of (\d+)", result.stderr))
+
+
+def test_run_on_a_terminal_draws_a_progress_bar(tmp_path: Path) -> None:
+    """On a terminal, ``jupyter sched run`` redraws one line in place: a bar, the state,
+    the cell of the user's notebook and the time elapsed (the plain lines are for logs)."""
+    controller, terminal = pty.openpty()
+    env = {
+        **os.environ,
+        "JUPYTER_SCHED_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_SCHED_ROOT_DIR": str(REPO),
+        "COLUMNS": "100",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_sched.cli", "run", "tests/notebooks/types.ipynb",
+         "--local"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=terminal, text=True,
+    )  # fmt: skip
+    os.close(terminal)
+    drawn = b""
+    while True:  # until the command closes its end of the terminal (it exited)
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: no process holds the terminal any more
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    stdout, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, stdout
+    assert "status: succeeded" in stdout
+    screen = drawn.decode("utf-8", errors="replace")
+    cells = len(nbformat.read(REPO / "tests/notebooks/types.ipynb", as_version=4).cells)
+    # Redrawn in place (carriage returns), not a line per change as in a log.
+    assert "\r" in screen and not re.search(r"^\[\d\d:\d\d\] ", screen, re.M), screen
+    assert re.search(r"queued +\|.{24}\| \d\d:\d\d", screen), screen
+    assert re.search(rf"succeeded cell {cells} of {cells} \|█{{24}}\| \d\d:\d\d", screen), screen
 
 
 def test_parameter_names_and_numbers_are_checked(tmp_path: Path) -> None:
