@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from jupyter_sched.clock import utcnow
 from jupyter_sched.config import Settings
@@ -199,11 +200,18 @@ def test_a_run_taken_from_the_queue_during_an_outage_runs_once_it_answers(
         except BaseException as exc:
             errors.append(exc)
 
+    refused: list[BaseException] = []  # the worker's attempts the database did not answer
+    event.listen(
+        worker.db.engine, "handle_error", lambda ctx: refused.append(ctx.original_exception)
+    )
     own_pg.kill()
     thread = threading.Thread(target=consume)
     thread.start()
     try:
-        time.sleep(2.0)  # the claim meets the outage
+        # The claim met the outage, and was tried again: the worker's only use of its
+        # database here is this claim.
+        wait_until(lambda: len(refused) >= 2 or not thread.is_alive(), 60, "the claim tried twice")
+        assert not worker.db.availability.available
         assert errors == [] and thread.is_alive()  # it waits; it did not drop the run
     finally:
         own_pg.start()
