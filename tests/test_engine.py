@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from jupyter_sched.config import Settings
 from jupyter_sched.models import Run as RunRow
 from jupyter_sched.service import Service
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run
+from .conftest import OWNER, wait_for_run, wait_for_worker_process
 
 TYPED = {"s": "hello", "i": 42, "f": 2.5, "l": [1, "two", 3.0], "d": {"k": [1, 2], "n": None}}
 
@@ -176,6 +182,59 @@ def test_kernel_sees_no_scheduler_settings(
         assert "found: []" in text
         # the notebook runs in its own folder, as when opened in Lab
         assert f"cwd: {service.settings.root_dir / 'tests' / 'notebooks'}" in text
+
+
+#: The capabilities that let a process read a non-dumpable process's /proc/<pid>/environ
+#: whatever its uid (measured on Linux 6.18: any one of them suffices).
+_BYPASS_HIDING = "-sys_ptrace,-sys_admin,-perfmon"
+
+
+def _as_ordinary_process(argv: list[str]) -> list[str]:
+    """``argv`` run as a process of this uid without the capabilities that see through
+    :func:`~jupyter_sched.owners.hide_process` (which root has): what a worker and its
+    kernels are where they run as an ordinary user."""
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("dropping root's capabilities needs setpriv (util-linux)")
+    return [setpriv, "--bounding-set", _BYPASS_HIDING, *argv]
+
+
+def test_a_standalone_workers_kernel_cannot_read_its_credentials(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`jupyter sched worker` has the deployment's credentials in its environment; a kernel
+    it starts (same uid) can read neither its parent's /proc/<pid>/environ nor any other."""
+    marker = f"credential-{uuid.uuid4().hex}"
+    deployment = settings.replace(secret=marker, smtp_password=marker)
+    service = Service.open(deployment)
+    env = {**os.environ, **deployment.worker_environ()}
+    assert env["JUPYTER_SCHED_SECRET"] == env["JUPYTER_SCHED_SMTP_PASSWORD"] == marker
+    log = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "jupyter_sched.cli", "-v", "worker", "-c", "1"]
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            _as_ordinary_process(command), env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    # The kernel could read the marker where a process of its uid does not hide it.
+    decoy = subprocess.Popen(_as_ordinary_process(["sleep", "600"]), env={"DECOY": marker})
+    try:
+        wait_for_worker_process(service, worker, log)
+        notebook = "tests/notebooks/proc_environ.ipynb"
+        run = wait_for_run(service, service.run_notebook(OWNER, notebook, {"marker": marker}).id)
+    finally:
+        for proc in (worker, decoy):
+            proc.kill()
+            proc.wait(30)
+        service.db.dispose()
+    assert run.status == "succeeded", run.error
+    text = outputs_text(nbformat.read(service.run_output(OWNER, run.id), as_version=4))
+    seen = json.loads(text.split("PROC ", 1)[1].splitlines()[0])
+    assert seen["parent"] == worker.pid  # the kernel's parent is the worker
+    assert seen["parent_read"] == "PermissionError", seen
+    assert decoy.pid in seen["readable"] and worker.pid not in seen["readable"]
+    assert seen["found"] == [decoy.pid], seen
 
 
 def test_log_can_be_followed_while_the_run_runs(service: Service, worker: Worker) -> None:
