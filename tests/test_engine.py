@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from jupyter_sched.config import Settings
 from jupyter_sched.models import Run as RunRow
+from jupyter_sched.schemas import Run
 from jupyter_sched.service import Service
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run, wait_for_worker_process
+from .conftest import OWNER, wait_for_run, wait_for_worker_process, wait_until
 
 TYPED = {"s": "hello", "i": 42, "f": 2.5, "l": [1, "two", 3.0], "d": {"k": [1, 2], "n": None}}
 
@@ -108,14 +108,15 @@ def test_retries_follow_the_backoff(service: Service, worker: Worker, tmp_path: 
     )
     first = service.run_job(OWNER, job.id)
     runs = [wait_for_run(service, first.id)]
-    while runs[-1].status != "succeeded":
-        page = service.list_runs(OWNER, job_id=job.id)
-        retry = next((r for r in page.runs if r.retry_of == runs[-1].id), None)
-        if retry is None:
-            import time
 
-            time.sleep(0.1)
-            continue
+    def retry_of(run_id: str) -> Run | None:
+        page = service.list_runs(OWNER, job_id=job.id)
+        return next((r for r in page.runs if r.retry_of == run_id), None)
+
+    while runs[-1].status != "succeeded" and len(runs) < 3:
+        wait_until(lambda: retry_of(runs[-1].id), 30, "the retry")
+        retry = retry_of(runs[-1].id)
+        assert retry is not None
         runs.append(wait_for_run(service, retry.id))
     assert [r.status for r in runs] == ["failed", "failed", "succeeded"]
     assert [r.attempt for r in runs] == [1, 2, 3]
@@ -238,15 +239,20 @@ def test_a_standalone_workers_kernel_cannot_read_its_credentials(
 
 
 def test_log_can_be_followed_while_the_run_runs(service: Service, worker: Worker) -> None:
-    run = service.run_notebook(OWNER, "notebooks/slow_etl.ipynb", {"steps": 4, "step_seconds": 0.5})
+    # Two seconds a step: the run goes on for seconds after its log shows step 2, time
+    # enough for this thread to look at its status even on a loaded machine.
+    run = service.run_notebook(OWNER, "notebooks/slow_etl.ipynb", {"steps": 4, "step_seconds": 2})
     text, offset = "", 0
-    deadline = time.monotonic() + 30
-    while "step 2/4" not in text and time.monotonic() < deadline:
+
+    def step_two_logged() -> bool:
+        nonlocal text, offset
         chunk, offset = service.run_log(OWNER, run.id, offset)
         text += chunk
-        time.sleep(0.1)
-    assert "step 2/4" in text
-    assert service.get_run(OWNER, run.id).status == "running"
+        return "step 2/4" in text
+
+    wait_until(step_two_logged, 60, "step 2 in the log")
+    assert "step 4/4" not in text  # read while the notebook ran ...
+    assert service.get_run(OWNER, run.id).status == "running"  # ... and it runs on
     assert wait_for_run(service, run.id).status == "succeeded"
     rest, _ = service.run_log(OWNER, run.id, offset)
     assert "step 4/4" in text + rest

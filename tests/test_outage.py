@@ -121,6 +121,8 @@ def test_runs_that_end_during_an_outage_succeed_once(
             60,
             "the short notebooks ended during the outage",
         )
+        # The outage lasts OUTAGE_SECONDS at least: its length is the scenario (heartbeats
+        # older than two leases when it ends), not a wait for something to happen.
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - killed)))
         during = {name: p.size() for name, p in processes.items()}
         own_pg.start()
@@ -271,7 +273,9 @@ def test_after_an_outage_the_reaper_waits_for_heartbeats_to_resume(
     ticker.start()
     try:
         own_pg.kill()
-        time.sleep(2 * settings.lease_seconds)  # every heartbeat is now older than a lease
+        # The outage outlasts a lease (every heartbeat is now older than one): its length
+        # is the scenario, not a wait for an event.
+        time.sleep(2 * settings.lease_seconds)
         own_pg.start()
         ticks = ticker.ticks
         wait_until(lambda: ticker.ticks >= ticks + 3, 30, "ticks after the outage")
