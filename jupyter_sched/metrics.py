@@ -94,6 +94,8 @@ class RunObserver:
         self._final: set[str] = set()
         self._queues: set[str] = set()
         self._baseline = False
+        #: Polls done (how a test or a probe knows the metrics were refreshed).
+        self.polls = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -124,6 +126,7 @@ class RunObserver:
         self._final &= in_window
         self._baseline = True
         self._refresh_gauges(now)
+        self.polls += 1
 
     def _observe(self, row: Any, *, count: bool) -> None:
         if row.id in self._final:

@@ -76,6 +76,12 @@ class WorkerProcess:
         return self.proc.pid if self.proc else None
 
     @property
+    def watched_pids(self) -> set[int]:
+        """The worker's descendants as the watchdog last listed them: what it kills should
+        the worker die without cleaning up."""
+        return {process.pid for process in self._descendants}
+
+    @property
     def status(self) -> str:
         if self._stop.is_set():
             return "stopped"

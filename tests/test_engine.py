@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
-import time
+import os
+import shutil
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from jupyter_sched.config import Settings
 from jupyter_sched.models import Run as RunRow
+from jupyter_sched.schemas import Run
 from jupyter_sched.service import Service
 from jupyter_sched.worker import Worker
 
-from .conftest import OWNER, wait_for_run
+from .conftest import OWNER, wait_for_run, wait_for_worker_process, wait_until
 
 TYPED = {"s": "hello", "i": 42, "f": 2.5, "l": [1, "two", 3.0], "d": {"k": [1, 2], "n": None}}
 
@@ -102,14 +108,15 @@ def test_retries_follow_the_backoff(service: Service, worker: Worker, tmp_path: 
     )
     first = service.run_job(OWNER, job.id)
     runs = [wait_for_run(service, first.id)]
-    while runs[-1].status != "succeeded":
-        page = service.list_runs(OWNER, job_id=job.id)
-        retry = next((r for r in page.runs if r.retry_of == runs[-1].id), None)
-        if retry is None:
-            import time
 
-            time.sleep(0.1)
-            continue
+    def retry_of(run_id: str) -> Run | None:
+        page = service.list_runs(OWNER, job_id=job.id)
+        return next((r for r in page.runs if r.retry_of == run_id), None)
+
+    while runs[-1].status != "succeeded" and len(runs) < 3:
+        wait_until(lambda: retry_of(runs[-1].id), 30, "the retry")
+        retry = retry_of(runs[-1].id)
+        assert retry is not None
         runs.append(wait_for_run(service, retry.id))
     assert [r.status for r in runs] == ["failed", "failed", "succeeded"]
     assert [r.attempt for r in runs] == [1, 2, 3]
@@ -178,16 +185,74 @@ def test_kernel_sees_no_scheduler_settings(
         assert f"cwd: {service.settings.root_dir / 'tests' / 'notebooks'}" in text
 
 
+#: The capabilities that let a process read a non-dumpable process's /proc/<pid>/environ
+#: whatever its uid (measured on Linux 6.18: any one of them suffices).
+_BYPASS_HIDING = "-sys_ptrace,-sys_admin,-perfmon"
+
+
+def _as_ordinary_process(argv: list[str]) -> list[str]:
+    """``argv`` run as a process of this uid without the capabilities that see through
+    :func:`~jupyter_sched.owners.hide_process` (which root has): what a worker and its
+    kernels are where they run as an ordinary user."""
+    if os.geteuid() != 0:
+        return argv
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("dropping root's capabilities needs setpriv (util-linux)")
+    return [setpriv, "--bounding-set", _BYPASS_HIDING, *argv]
+
+
+def test_a_standalone_workers_kernel_cannot_read_its_credentials(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`jupyter sched worker` has the deployment's credentials in its environment; a kernel
+    it starts (same uid) can read neither its parent's /proc/<pid>/environ nor any other."""
+    marker = f"credential-{uuid.uuid4().hex}"
+    deployment = settings.replace(secret=marker, smtp_password=marker)
+    service = Service.open(deployment)
+    env = {**os.environ, **deployment.worker_environ()}
+    assert env["JUPYTER_SCHED_SECRET"] == env["JUPYTER_SCHED_SMTP_PASSWORD"] == marker
+    log = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "jupyter_sched.cli", "-v", "worker", "-c", "1"]
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            _as_ordinary_process(command), env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    # The kernel could read the marker where a process of its uid does not hide it.
+    decoy = subprocess.Popen(_as_ordinary_process(["sleep", "600"]), env={"DECOY": marker})
+    try:
+        wait_for_worker_process(service, worker, log)
+        notebook = "tests/notebooks/proc_environ.ipynb"
+        run = wait_for_run(service, service.run_notebook(OWNER, notebook, {"marker": marker}).id)
+    finally:
+        for proc in (worker, decoy):
+            proc.kill()
+            proc.wait(30)
+        service.db.dispose()
+    assert run.status == "succeeded", run.error
+    text = outputs_text(nbformat.read(service.run_output(OWNER, run.id), as_version=4))
+    seen = json.loads(text.split("PROC ", 1)[1].splitlines()[0])
+    assert seen["parent"] == worker.pid  # the kernel's parent is the worker
+    assert seen["parent_read"] == "PermissionError", seen
+    assert decoy.pid in seen["readable"] and worker.pid not in seen["readable"]
+    assert seen["found"] == [decoy.pid], seen
+
+
 def test_log_can_be_followed_while_the_run_runs(service: Service, worker: Worker) -> None:
-    run = service.run_notebook(OWNER, "notebooks/slow_etl.ipynb", {"steps": 4, "step_seconds": 0.5})
+    # Two seconds a step: the run goes on for seconds after its log shows step 2, time
+    # enough for this thread to look at its status even on a loaded machine.
+    run = service.run_notebook(OWNER, "notebooks/slow_etl.ipynb", {"steps": 4, "step_seconds": 2})
     text, offset = "", 0
-    deadline = time.monotonic() + 30
-    while "step 2/4" not in text and time.monotonic() < deadline:
+
+    def step_two_logged() -> bool:
+        nonlocal text, offset
         chunk, offset = service.run_log(OWNER, run.id, offset)
         text += chunk
-        time.sleep(0.1)
-    assert "step 2/4" in text
-    assert service.get_run(OWNER, run.id).status == "running"
+        return "step 2/4" in text
+
+    wait_until(step_two_logged, 60, "step 2 in the log")
+    assert "step 4/4" not in text  # read while the notebook ran ...
+    assert service.get_run(OWNER, run.id).status == "running"  # ... and it runs on
     assert wait_for_run(service, run.id).status == "succeeded"
     rest, _ = service.run_log(OWNER, run.id, offset)
     assert "step 4/4" in text + rest

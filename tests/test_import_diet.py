@@ -41,7 +41,15 @@ sched_app = next(iter(sched))
 assert sched_app.ready.wait(60), "the scheduler did not start"
 sched_app.service.list_jobs("alice")
 sched_app.service.preview({"trigger": {"kind": "interval", "every_seconds": 60}})
-time.sleep(2)  # a few ticks of the ticker and a refresh of the metrics
+# A few ticks of the ticker and a refresh of the metrics (waited for: a loaded machine may
+# take longer than an idle one to get there).
+deadline = time.monotonic() + 240
+def done():
+    ticker, observer = sched_app.ticker, sched_app.observer
+    return ticker is not None and ticker.ticks >= 3 and observer is not None and observer.polls
+while not done():
+    assert time.monotonic() < deadline, "no ticks or no metrics refresh"
+    time.sleep(0.05)
 sched_app.stop_scheduler()
 print(json.dumps(sorted(sys.modules)))
 """

@@ -9,8 +9,10 @@ fires and runs are reaped and dispatched; a run whose preparation raises anythin
 from __future__ import annotations
 
 import json
+import pwd
 import shutil
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,31 @@ def test_a_run_whose_snapshot_cannot_be_written_fails_at_once_and_its_retry_runs
     retry = next(r for r in service.list_runs(OWNER, job_id=job_id).runs if r.id != run.id)
     assert retry.attempt == 2
     assert wait_for_run(service, retry.id).status == "succeeded"
+
+
+def test_a_run_whose_owner_has_no_account_on_the_workers_machine_fails_clearly(
+    service: Service, ticker: Any
+) -> None:
+    """On a hub, workers run each run as its owner's Unix user; an owner the worker's
+    machine has no account for (a user of the hub only) fails the run with that reason."""
+    owner = f"nosuchuser-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(owner)
+    # Made by a scheduler that does not run as owners (the hub's machine knows the user) ...
+    run = service.run_notebook(owner, NOTEBOOK, {"x": 2})
+    # ... and taken by a worker that runs each run as its owner.
+    as_owners = Worker(service.settings.replace(run_as_owner=True), service.db)
+    as_owners.start()
+    try:
+        done = wait_for_run(service, run.id, timeout=60, owner=owner)
+    finally:
+        as_owners.stop(grace_seconds=0)
+
+    assert done.status == "failed", done
+    assert done.error is not None and done.error.ename == "NoSuchOwner"
+    assert done.error.evalue.startswith(f"the run's owner {owner!r} has no Unix account")
+    assert done.error.evalue.endswith("runs execute as their owner")
+    assert done.worker_id == as_owners.id and done.started_at is not None
+    log, _ = service.run_log(owner, run.id)
+    assert f"cannot run: {done.error.evalue}" in log
+    assert service.list_runs(owner, status="running").runs == []

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from jupyter_sched.clock import utcnow
 from jupyter_sched.config import Settings
@@ -120,6 +121,8 @@ def test_runs_that_end_during_an_outage_succeed_once(
             60,
             "the short notebooks ended during the outage",
         )
+        # The outage lasts OUTAGE_SECONDS at least: its length is the scenario (heartbeats
+        # older than two leases when it ends), not a wait for something to happen.
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - killed)))
         during = {name: p.size() for name, p in processes.items()}
         own_pg.start()
@@ -199,11 +202,18 @@ def test_a_run_taken_from_the_queue_during_an_outage_runs_once_it_answers(
         except BaseException as exc:
             errors.append(exc)
 
+    refused: list[BaseException] = []  # the worker's attempts the database did not answer
+    event.listen(
+        worker.db.engine, "handle_error", lambda ctx: refused.append(ctx.original_exception)
+    )
     own_pg.kill()
     thread = threading.Thread(target=consume)
     thread.start()
     try:
-        time.sleep(2.0)  # the claim meets the outage
+        # The claim met the outage, and was tried again: the worker's only use of its
+        # database here is this claim.
+        wait_until(lambda: len(refused) >= 2 or not thread.is_alive(), 60, "the claim tried twice")
+        assert not worker.db.availability.available
         assert errors == [] and thread.is_alive()  # it waits; it did not drop the run
     finally:
         own_pg.start()
@@ -263,7 +273,9 @@ def test_after_an_outage_the_reaper_waits_for_heartbeats_to_resume(
     ticker.start()
     try:
         own_pg.kill()
-        time.sleep(2 * settings.lease_seconds)  # every heartbeat is now older than a lease
+        # The outage outlasts a lease (every heartbeat is now older than one): its length
+        # is the scenario, not a wait for an event.
+        time.sleep(2 * settings.lease_seconds)
         own_pg.start()
         ticks = ticker.ticks
         wait_until(lambda: ticker.ticks >= ticks + 3, 30, "ticks after the outage")

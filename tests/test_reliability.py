@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -116,15 +116,20 @@ def test_killed_worker_run_is_lost_then_retried_elsewhere(
     kernel = os.getpgid(child)  # the kernel leads the process group its cells run in
     marker.unlink()
     victim.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
+    victim.wait(10)
     lease = service.settings.lease_seconds
+    # Deadlines for a hang, not speed figures: what is checked is who ended it and why.
     to_lost = wait_until(lambda: run_status(service, run.id) == "lost", 2 * lease, "run lost")
-    gone = wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 5, "processes gone")
+    gone = wait_until(lambda: not pid_alive(child) and not pid_alive(kernel), 30, "processes gone")
     print(f"figure: lost {to_lost:.2f}s after SIGKILL (lease {lease}s); gone in {gone:.2f}s")
-    assert to_lost <= 2 * lease, f"lost after {to_lost:.2f}s (lease {lease}s)"
-    assert gone < 5, f"kernel and cell child gone {time.monotonic() - killed_at:.2f}s after kill"
     lost = service.get_run(OWNER, run.id)
+    # The reaper ended it, with its reason, once the lease had run out since the last beat.
     assert lost.error and lost.error.ename == "WorkerLost"
+    assert lost.error.evalue == f"no heartbeat from the run's worker for {lease:g} s"
+    with service.db.read() as session:
+        last_beat = session.scalar(select(Run.heartbeat_at).where(Run.id == run.id))
+    assert last_beat is not None and lost.finished_at is not None
+    assert lost.finished_at - last_beat >= timedelta(seconds=lease), (last_beat, lost)
 
     rescuer = processes.worker(service)
     wait_until(lambda: retry_of(service, run.id), 5, "retry created")
@@ -177,8 +182,14 @@ def test_killed_consumer_takes_no_more_work(
     victim.wait(5)
     assert not pid_alive(victim.pid)
     runs = [service.run_notebook(OWNER, HELLO, {"name": str(i)}) for i in range(3)]
-    time.sleep(1.0)
+    # Time for anything left of the dead worker to take them: the ticker passed over them
+    # again and again, reconciling the queue (past its reconcile_seconds) more than once.
+    ticks = ticker.ticks
+    wait_until(lambda: ticker.ticks >= ticks + 30, 30, "thirty ticks with the runs queued")
     assert all(run_status(service, r.id) == "queued" for r in runs)
+    # Their messages wait in the queue, untaken (and none was handed over twice).
+    assert service.queues["default"].pending_ids() == {r.id for r in runs}
+    assert service.queues["default"].depth() == len(runs)
     processes.worker(service)
     for run in runs:
         done = wait_for_run(service, run.id)
@@ -214,7 +225,11 @@ def test_cancel_queued_run_never_starts(service: Service) -> None:
     start_worker = Worker(service.settings, service.db)
     start_worker.start()
     try:
-        time.sleep(1.0)  # the queue still delivers the id; the claim refuses it
+        # The queue still delivers the id and the claim refuses it: a run queued after it
+        # is taken (one thread, in order) only once the worker has dealt with it.
+        later = service.run_notebook(OWNER, HELLO, {"name": "later"})
+        assert wait_for_run(service, later.id).status == "succeeded"
+        assert service.queues["default"].depth() == 0
         after = service.get_run(OWNER, run.id)
         assert after.status == "cancelled" and after.started_at is None
     finally:

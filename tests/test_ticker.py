@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -217,16 +216,14 @@ def test_cron_with_seconds_fires_every_fire_once(service: Service, worker: Worke
 
 
 def test_ticker_thread_wakes_on_change(service: Service, settings: Settings) -> None:
-    ticker = Ticker(service.db, service.queues, settings.replace(tick_seconds=30))
+    # A period far longer than any deadline below: a tick after the change is the wake.
+    ticker = Ticker(service.db, service.queues, settings.replace(tick_seconds=3600))
     service.on_change = ticker.wake
     ticker.start()
     try:
-        time.sleep(0.2)
+        wait_until(lambda: ticker.ticks >= 1, 30, "the first tick, at start")
         before = ticker.ticks
         interval_job(service, every=60)
-        deadline = time.monotonic() + 2
-        while ticker.ticks == before and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert ticker.ticks > before
+        wait_until(lambda: ticker.ticks > before, 30, "a tick on the change")
     finally:
         ticker.stop()

@@ -4,14 +4,14 @@ server started during an outage that connects by itself when the database appear
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from jupyter_sched.app import SchedApp
 from tests.conftest import durable_database
@@ -23,6 +23,8 @@ pytestmark = pytest.mark.postgres
 
 OUTAGE_STARTS = "history database is unavailable"
 OUTAGE_ENDS = "history database is available again"
+#: The server's threads that reach the database without a request (names jupyter-sched-*).
+BACKGROUND = ("ticker", "metrics")
 
 
 class Records(logging.Handler):
@@ -72,6 +74,12 @@ class TestDatabaseOutage:
         self, api: Api, sched_app: SchedApp, own_pg: PostgresServer, records: Records
     ) -> None:
         job = await api.json("POST", "jobs", {"name": "a", "notebook": "trivial.ipynb"}, status=201)
+        failed_in: list[str] = []  # the server's threads whose database calls went unanswered
+
+        def failed(_: Any) -> None:
+            failed_in.append(threading.current_thread().name)
+
+        event.listen(sched_app.service.db.engine, "handle_error", failed)
         start = len(records.records)
         own_pg.kill()
 
@@ -88,12 +96,16 @@ class TestDatabaseOutage:
         assert (health["status"], health["database"], health["load"]) == (
             "degraded", "unavailable", None,
         )  # fmt: skip
-        # A panel polling, a probe probing; the ticker and metrics keep trying meanwhile.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+
+        async def everyone_kept_trying() -> bool:
+            # A panel polling, a probe probing, until the ticker and the metrics have tried
+            # again and again too (each logging nothing more: checked below).
             await unavailable(api, "GET", "jobs")
             await unavailable(api, "GET", "health")
-            await asyncio.sleep(0.25)
+            return all(failed_in.count(f"jupyter-sched-{name}") >= 3 for name in BACKGROUND)
+
+        await eventually(everyone_kept_trying, timeout=30, interval=0.25)
+        event.remove(sched_app.service.db.engine, "handle_error", failed)
         during = len(records.records)
         own_pg.start()
 

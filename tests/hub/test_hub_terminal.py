@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +220,31 @@ def test_database_connections_by_process_when_idle(
 
     database = sqlalchemy.engine.make_url(sched_deployment.settings["JUPYTER_SCHED_DB_URL"])
     engine = sqlalchemy.create_engine(hub_postgres.url, poolclass=sqlalchemy.pool.NullPool)
-    time.sleep(10)  # idle: no request, no run; the service ticks, the workers heartbeat
+    worker_pids = {proc.pid for proc in workers}
+    activity = sqlalchemy.text(
+        "SELECT application_name, client_port, state_change >= :since "
+        "FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+    )
     with engine.connect() as connection:
-        rows = connection.execute(
-            sqlalchemy.text(
-                "SELECT application_name, client_port FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": database.database},
-        ).all()
+        since = connection.scalar(sqlalchemy.text("SELECT now()"))
+        connection.rollback()
+        seen: list[Any] = []
+
+        def idle_while_everyone_used_its_connections() -> bool:
+            """Idle, no request and no run, long enough for the service to have ticked and
+            each worker to have heartbeated (every lease / 3) on the connections it keeps."""
+            rows = connection.execute(activity, {"since": since, "name": database.database})
+            seen[:] = rows.all()
+            connection.rollback()  # the next look takes a new snapshot of the statistics
+            used = [(app, port) for app, port, since_then in seen if since_then]
+            if not any(app == "jupyter-sched service" for app, _ in used):
+                return False
+            owners = _processes_by_local_port()
+            return worker_pids <= {owners.get(port) for app, port in used}
+
+        wait_until(idle_while_everyone_used_its_connections, 60, "ticks and heartbeats")
     engine.dispose()
+    rows = [(application, port) for application, port, _ in seen]
     owners = _processes_by_local_port()
     counts: dict[str, int] = {}
     for application, port in rows:
@@ -247,7 +261,6 @@ def test_database_connections_by_process_when_idle(
         "jupyter-sched service",
         "jupyter-sched worker",
     }, rows
-    worker_pids = {proc.pid for proc in workers}
     assert {owners.get(port) for app, port in rows if app == "jupyter-sched worker"} <= worker_pids
 
 
