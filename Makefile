@@ -67,19 +67,15 @@ pytest: $(STAMP) labextension
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-## labtest: unit tests of the panel's TypeScript, the browser story and the outputs browser
-## test (thumbnails, compare, PDF), and the release: sdist
-## and wheel from `python -m build`, the wheel in a new virtualenv without Node.js, then
-## the Binder set-up in that virtualenv
+## labtest: unit tests of the panel's TypeScript, the browser story, the outputs browser
+## test (thumbnails, compare, PDF), the reports browser test (sweeps, batches, backfill),
+## and the release: sdist and wheel from `python -m build`, the wheel in a new virtualenv
+## without Node.js, then the Binder set-up in another new virtualenv
 labtest: labextension
 	$(JLPM) test
-	@# The browser story is timing-sensitive on a loaded machine (a run can finish between
-	@# two panel refreshes); one retry of the whole story, reported, before failing.
-	$(JLPM) test:ui || { echo "browser story failed; running it once more"; $(JLPM) test:ui; }
-	$(JLPM) test:ui:outputs || { echo "outputs browser test failed; running it once more"; \
-	  $(JLPM) test:ui:outputs; }
-	$(JLPM) test:ui:reports || { echo "reports browser test failed; running it once more"; \
-	  $(JLPM) test:ui:reports; }
+	$(JLPM) test:ui
+	$(JLPM) test:ui:outputs
+	$(JLPM) test:ui:reports
 	$(JLPM) test:release
 
 ## screenshots: copy the browser tests' screenshots (ui-tests/screenshots/) to docs/

@@ -5,9 +5,9 @@
 //     Node.js: `jupyter labextension list` shows the panel, a browser sees it, and a
 //     PostgreSQL URL without the `postgres` extra gets one line naming the extra, from the
 //     CLI and from the server.
-//  3. Binder: the same virtualenv gets what binder/ describes, in repo2docker's order
-//     (requirements.txt, postBuild, start), and Lab then shows the job `start` scheduled
-//     with its first run succeeded, which the CLI sees too.
+//  3. Binder: a second fresh virtualenv gets what binder/ describes, in repo2docker's
+//     order (requirements.txt, postBuild, start), and Lab then shows the job `start`
+//     scheduled with its first run succeeded, which the CLI sees too.
 // $SCHED_DIST (a folder with a built sdist and wheel) skips the build; the build uses
 // the development virtualenv's build backend (`--no-isolation`), `make dist` a new one.
 import assert from 'node:assert/strict';
@@ -236,21 +236,27 @@ describe('the wheel in a new virtualenv, without Node.js', () => {
   });
 });
 
-describe('Binder: binder/ installed into the same virtualenv, as repo2docker does', () => {
+describe('Binder: binder/ installed into a fresh virtualenv, as repo2docker does', () => {
   let env;
+  let binderBin;
 
   before(
     () => {
+      // A virtualenv of its own (nothing of the wheel's), as a Binder image starts from.
+      const binderVenv = join(tmp, 'binder-venv');
+      execFileSync(hostPython, ['-m', 'venv', binderVenv]);
+      binderBin = join(binderVenv, 'bin');
       // Binder's user has the repository as home; here a home of its own, the repository
       // as working directory (requirements.txt installs `.`), and Node.js on the PATH as
       // repo2docker's images have.
       env = venvEnv(
         { HOME: join(tmp, 'binder-home'), JUPYTER_PLATFORM_DIRS: '1' },
-        `${bin}:${process.env.PATH}`
+        `${binderBin}:${process.env.PATH}`
       );
       mkdirSync(env.HOME, { recursive: true });
+      const requirements = join(REPO, 'binder', 'requirements.txt');
       const steps = [
-        [python, ['-m', 'pip', 'install', '-q', '-r', join(REPO, 'binder', 'requirements.txt')]],
+        [join(binderBin, 'python'), ['-m', 'pip', 'install', '-q', '-r', requirements]],
         [join(REPO, 'binder', 'postBuild'), []],
         [join(REPO, 'binder', 'start'), ['true']]
       ];
@@ -266,7 +272,7 @@ describe('Binder: binder/ installed into the same virtualenv, as repo2docker doe
     { timeout: 300_000 },
     async () => {
       const lab = await startLab({
-        python,
+        python: join(binderBin, 'python'),
         labextension: 'installed',
         enableServerExtension: false,
         root: REPO,
@@ -291,7 +297,9 @@ describe('Binder: binder/ installed into the same virtualenv, as repo2docker doe
         await lab.stop();
       }
       // The command line sees the same scheduler as the server.
-      const listed = run(join(bin, 'jupyter'), ['sched', 'runs', 'list', '--json'], { env });
+      const listed = run(join(binderBin, 'jupyter'), ['sched', 'runs', 'list', '--json'], {
+        env
+      });
       assert.equal(listed.code, 0, listed.stderr);
       const runs = JSON.parse(listed.stdout).runs;
       assert.ok(
