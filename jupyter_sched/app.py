@@ -43,7 +43,6 @@ from .db import retry_while_unavailable
 from .errors import CannotStart, Unavailable
 from .forward import forward_handlers
 from .handlers import handlers, unavailable_handlers
-from .metrics import RunObserver
 from .restmodels import Health
 from .service import Service
 from .supervisor import WorkerProcess, worker_env
@@ -87,6 +86,7 @@ _SETTINGS_NAMESPACE = _setting_traits()
 SETTING_TRAITS = tuple(name for name in _SETTINGS_NAMESPACE if not name.startswith("_"))
 
 if TYPE_CHECKING:
+    from .metrics import RunObserver
 
     class SettingTraits:
         """The traitlets of the settings (their names are in ``SETTING_TRAITS``)."""
@@ -307,6 +307,11 @@ class SchedApp(SettingTraits, ExtensionApp):
                 # Also when the server exits without stopping its extensions (a start-up error).
                 atexit.register(self.stop_scheduler)
             if self.metrics_seconds > 0:
+                # Imported here: importing registers the scheduler's series with
+                # jupyter_server's /metrics, which only a server that runs the scheduler
+                # should show (a hub user's server would show a deployment of zeros).
+                from .metrics import RunObserver
+
                 self.observer = RunObserver(self.service, self.metrics_seconds)
                 self.observer.start()
         self.log.info(

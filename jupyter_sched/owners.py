@@ -81,7 +81,9 @@ def owner_account(name: str) -> OwnerAccount:
             f"the run's owner {name!r} has no Unix account on this worker's machine "
             f"({os.uname().nodename}); runs execute as their owner"
         ) from None
-    groups = tuple(sorted(set(os.getgrouplist(name, entry.pw_gid)) - {entry.pw_gid}))
+    # Its primary group too, as initgroups(3) sets them for a login and as the hub's
+    # spawner does for the user's server: a run sees the groups its owner's Lab kernel sees.
+    groups = tuple(sorted(set(os.getgrouplist(name, entry.pw_gid))))
     return OwnerAccount(
         name=name,
         uid=entry.pw_uid,

@@ -54,6 +54,20 @@ sched_app.stop_scheduler()
 print(json.dumps(sorted(sys.modules)))
 """
 
+#: A hub user's server: the extension forwards the API to the service and runs nothing.
+FORWARDING_SERVER = """
+import json, sys
+import prometheus_client
+from jupyter_server.serverapp import ServerApp
+
+app = ServerApp.instance()
+app.initialize(argv=sys.argv[1:], new_httpserver=False)
+assert app.extension_manager.extension_apps["jupyter_sched"], "the extension did not load"
+series = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
+assert "jupyter_sched_" not in series, series
+print(json.dumps(sorted(sys.modules)))
+"""
+
 #: Starts an embedded (SQLite) queue's worker, which takes a message off the queue.
 EMBEDDED_WORKER = """
 import json, sys, time
@@ -166,6 +180,20 @@ def test_a_server_migrates_a_new_database_without_importing_alembic(tmp_path: Pa
         assert db.is_current()
     finally:
         db.dispose()
+
+
+def test_a_forwarding_server_shows_none_of_the_schedulers_metrics(tmp_path: Path) -> None:
+    # On a hub the deployment's metrics are the service's; a user's server that showed the
+    # scheduler's series (all zeros, live workers 0) would mislead a scrape of it.
+    modules = fresh_modules(
+        tmp_path,
+        FORWARDING_SERVER,
+        f"--ServerApp.root_dir={tmp_path}",
+        "--SchedApp.service_url=http://127.0.0.1:9/services/sched/",
+        "--ServerApp.open_browser=False",
+    )
+    assert "jupyter_sched.forward" in modules
+    assert "jupyter_sched.metrics" not in modules
 
 
 def test_the_embedded_worker_imports_no_redis_nor_psycopg(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ The tests create Unix users and switch to them, so they need root; elsewhere the
 
 from __future__ import annotations
 
+import functools
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -38,6 +40,7 @@ from tests.servers import (
 from .accounts import HubTestSession, close_session, open_session
 from .environment import HubEnvironment, ensure_hub_environment
 from .hub import Hub, HubClient, start_hub
+from .units import DEPLOY, read_unit, unit_launch
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONFIG = REPO / "deploy" / "jupyterhub_config.py"
@@ -113,6 +116,12 @@ def sched_deployment(
         "JUPYTER_SCHED_RUN_AS_OWNER": "true",
         "JUPYTER_SCHED_USER_ROOT_DIR": "~{owner}",
         "JUPYTER_SCHED_TICK_SECONDS": "0.5",
+        # Notifications by email: no test sends one, so no server listens there; the
+        # password is one more credential no user's code may find.
+        "JUPYTER_SCHED_SMTP_HOST": HOST,
+        "JUPYTER_SCHED_SMTP_PORT": str(find_free_port()),
+        "JUPYTER_SCHED_SMTP_USER": "sched-mailer",
+        "JUPYTER_SCHED_SMTP_PASSWORD": secrets.token_hex(16),
     }
     env_file = hub_session.directory / "sched.env"
     env_file.touch(mode=0o600)
@@ -192,29 +201,36 @@ def hub_redis() -> Iterator[RedisServer]:
 def workers(
     hub: Hub, hub_environment: HubEnvironment, sched_deployment: SchedDeployment
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Two workers, run by the admin as root with the deployment's settings."""
-    env = {
-        "PATH": f"{hub_environment.bin}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": str(hub.directory),
-        **sched_deployment.settings,
+    """Two workers started as systemd starts ``deploy/jupyter-sched-worker@.service``
+    (its ``ExecStart``, ``User=``, ``Environment=``, ``EnvironmentFile=``,
+    ``WorkingDirectory=`` and ``UMask=``), only the installation's paths being the test's:
+    the unit an admin copies is the one tested. Their output goes to the session folder
+    (systemd's journal)."""
+    unit = read_unit(DEPLOY / "jupyter-sched-worker@.service")
+    paths = {
+        "/opt/jupyterhub": str(hub_environment.venv),
+        "/etc/jupyter-sched/sched.env": str(sched_deployment.env_file),
+        "/var/lib/jupyter-sched": str(sched_deployment.data_dir),
     }
     procs = []
-    for index in range(2):
-        with open(hub.directory / f"worker-{index}.log", "ab") as log:
+    for instance in ("1", "2"):
+        launch = unit_launch(unit, paths, instance)
+        assert launch.user == "root" == pwd.getpwuid(os.geteuid()).pw_name
+        with open(hub.directory / f"worker-{instance}.log", "ab") as log:
             procs.append(
                 subprocess.Popen(
-                    [str(hub_environment.bin / "jupyter-sched"), "-v", "worker", "-c", "1"],
-                    env=env,
-                    cwd=hub.directory,
+                    launch.argv,
+                    env=launch.env,
+                    cwd=launch.cwd,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=functools.partial(os.umask, launch.umask),
                 )
             )
     yield procs
-    for proc in procs:
+    for proc in procs:  # KillMode=mixed: SIGTERM to the main process first
         proc.terminate()
     for proc in procs:
         try:

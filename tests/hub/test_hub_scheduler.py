@@ -10,9 +10,11 @@ created once, then observed with every server stopped).
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
 import os
 import pwd
+import re
 import subprocess
 import time
 import uuid
@@ -28,7 +30,9 @@ from tornado.websocket import websocket_connect
 
 from .accounts import HubTestSession
 from .conftest import HUB_PEOPLE, SchedDeployment
+from .environment import HubEnvironment
 from .hub import Hub, HubClient
+from .units import DEPLOY, exec_start, read_unit
 
 SERVICE = "sched"
 #: Runs alice's job must make while no user server runs.
@@ -42,7 +46,8 @@ REPORT_CELLS = [
     ("label = 'hub'", ["parameters"]),
     (
         "import json, os\n"
-        "print('FACTS ' + json.dumps({'uid': os.getuid(), 'home': os.environ.get('HOME'),\n"
+        "print('FACTS ' + json.dumps({'uid': os.getuid(), 'gid': os.getgid(),\n"
+        "    'home': os.environ.get('HOME'),\n"
         "    'cwd': os.getcwd(), 'data': open('data.txt').read().strip(),\n"
         "    'groups': sorted(os.getgroups())}))",
         [],
@@ -67,22 +72,19 @@ for path in glob.glob("/proc/[0-9]*/environ") + glob.glob("/proc/[0-9]*/cmdline"
         readable += 1
     except OSError:
         pass
+files_read = {}
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            scan(f.read(1 << 20).decode(errors="replace"))
+        return 1
+    except OSError:
+        return 0
 for top in search_dirs:
-    if os.path.isfile(top) or not os.path.isdir(top):
-        try:
-            with open(top, "rb") as f:
-                scan(f.read(1 << 20).decode(errors="replace"))
-            readable += 1
-        except OSError:
-            pass
+    files_read[top] = 0 if os.path.isdir(top) else read(top)
     for folder, _, names in os.walk(top):
-        for name in names:
-            try:
-                with open(os.path.join(folder, name), "rb") as f:
-                    scan(f.read(1 << 20).decode(errors="replace"))
-                readable += 1
-            except OSError:
-                pass
+        files_read[top] += sum(read(os.path.join(folder, name)) for name in names)
+readable += sum(files_read.values())
 opened = []
 for name in ("", "output.ipynb", "run.log", "input.ipynb"):
     path = os.path.join(other_run_dir, name) if other_run_dir else ""
@@ -97,11 +99,45 @@ for name in ("", "output.ipynb", "run.log", "input.ipynb"):
     except OSError:
         pass
 print("PROBE " + json.dumps({"candidates": sorted(candidates), "readable": readable,
-                             "opened": opened, "uid": os.getuid()}))
+                             "files_read": files_read, "opened": opened, "uid": os.getuid()}))
 """
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _credentials(deployment: SchedDeployment, postgres: Any, redis: Any) -> list[str]:
+    """Every secret of the deployment: PostgreSQL's and Redis's passwords, the signing
+    secret, the SMTP password."""
+    return [
+        postgres.password,
+        redis.password,
+        deployment.settings["JUPYTER_SCHED_SECRET"],
+        deployment.settings["JUPYTER_SCHED_SMTP_PASSWORD"],
+    ]
+
+
+def _search_roots(deployment: SchedDeployment, hub: Hub, environment: HubEnvironment) -> list[str]:
+    """Where an admin's configuration and the scheduler's files live, for the probe to
+    walk: the data folder (the workers' working directory), the settings file, the hub's
+    state folder (its database, cookie secret, configuration, the workers' logs), the
+    installation's and the system's Jupyter configuration, root's Jupyter folders, and the
+    places ``deploy/`` and docs/admin/hub.md name (``/etc/jupyter-sched``,
+    ``/var/lib/jupyter-sched``, ``/srv/jupyterhub``) should this machine have them."""
+    return [
+        str(deployment.data_dir),
+        str(deployment.env_file),
+        str(hub.directory),
+        str(environment.venv / "etc" / "jupyter"),
+        str(environment.venv / "share" / "jupyter"),
+        "/etc/jupyter-sched",
+        "/var/lib/jupyter-sched",
+        "/srv/jupyterhub",
+        "/etc/jupyter",
+        "/usr/local/etc/jupyter",
+        "/root/.jupyter",
+        "/root/.local/share/jupyter",
+    ]
 
 
 def _notebook(cells: list[tuple[str, list[str]]]) -> nbformat.NotebookNode:
@@ -260,6 +296,12 @@ def test_users_server_holds_no_database_connection_and_forwards(
     assert [key for key in environ if key.startswith("JUPYTER_SCHED_")] == [
         "JUPYTER_SCHED_SERVICE_URL"
     ]
+    # The deployment's metrics are the service's (/services/sched/metrics): her server's
+    # /metrics has jupyter_server's own and none of the scheduler's, not even zeros.
+    metrics = hub_client.server_request(name, "metrics", user_tokens["alice"])
+    assert metrics.status_code == 200, metrics.text
+    assert "http_request_duration_seconds" in metrics.text
+    assert "jupyter_sched_" not in metrics.text
     listed = hub_client.server_request(name, "sched/api/jobs", user_tokens["alice"])
     assert listed.status_code == 200, listed.text
     assert [job["id"] for job in listed.json()["jobs"]] == [alice_job["id"]]
@@ -299,12 +341,51 @@ def test_jobs_fire_as_their_owner_with_every_server_stopped(
         assert output.status_code == 200, output.text
         facts = _printed(output.json(), FACTS)
         assert facts["uid"] == alice.pw_uid
+        assert facts["gid"] == alice.pw_gid
+        # her supplementary groups too (the hub's users group among them), not root's
+        assert facts["groups"] == sorted(set(os.getgrouplist(alice.pw_name, alice.pw_gid)))
+        assert grp.getgrnam(hub_session.users_group).gr_gid in facts["groups"]
         assert facts["home"] == alice.pw_dir
         assert facts["cwd"] == os.path.join(alice.pw_dir, "reports")
         assert facts["data"] == "alice's data"
         folder = sched_deployment.data_dir / "runs" / run["id"]
         assert folder.stat().st_uid == alice.pw_uid
         assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_the_hub_runs_the_service_as_its_systemd_unit_would(
+    hub: Hub, hub_environment: HubEnvironment, sched_deployment: SchedDeployment
+) -> None:
+    """``deploy/jupyter-sched-service.service`` (the service run by systemd, as an external
+    hub service) starts the command the hub starts, and its comment names the variables
+    (``service.env``) that the hub gives a service it runs, beside ``sched.env``'s."""
+    unit_path = DEPLOY / "jupyter-sched-service.service"
+    unit = read_unit(unit_path)
+    expected = exec_start(unit, {"/opt/jupyterhub": str(hub_environment.venv)})
+    children = psutil.Process(hub.process.pid).children(recursive=True)
+    running = [p for p in children if _cmdline(p)[1:] == expected]
+    assert len(running) == 1, (expected, [_cmdline(p) for p in children])
+    environ = running[0].environ()
+    named = set(re.findall(r"^#\s+(JUPYTERHUB_[A-Z_]+)=", unit_path.read_text(), re.MULTILINE))
+    assert named == {
+        "JUPYTERHUB_SERVICE_NAME",
+        "JUPYTERHUB_API_TOKEN",
+        "JUPYTERHUB_API_URL",
+        "JUPYTERHUB_SERVICE_URL",
+        "JUPYTERHUB_SERVICE_PREFIX",
+    }
+    assert named <= set(environ)
+    assert environ["JUPYTERHUB_SERVICE_NAME"] == SERVICE
+    assert unit["Service"]["User"] == ["root"] and running[0].uids().real == 0
+    assert unit["Service"]["EnvironmentFile"][0] == "/etc/jupyter-sched/sched.env"
+    assert {k: environ.get(k) for k in sched_deployment.settings} == sched_deployment.settings
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()  # type: ignore[no-any-return]
+    except psutil.Error:  # gone meanwhile (a kernel of a run that ended)
+        return []
 
 
 def _queued_after(run: dict[str, Any], monotonic_mark: float) -> bool:
@@ -321,6 +402,8 @@ def test_bob_sees_nothing_of_alices_and_carol_sees_everyone(
     alice_job: dict[str, Any],
     probe: str,
     sched_deployment: SchedDeployment,
+    hub: Hub,
+    hub_environment: HubEnvironment,
 ) -> None:
     alice_runs = clients["alice"].json("GET", f"runs?job_id={alice_job['id']}")["runs"]
     run_id = alice_runs[0]["id"]
@@ -346,7 +429,7 @@ def test_bob_sees_nothing_of_alices_and_carol_sees_everyone(
             "trigger": {"kind": "manual"},
             "parameters": {
                 "other_run_dir": str(sched_deployment.data_dir / "runs" / run_id),
-                "search_dirs": [str(sched_deployment.data_dir), str(sched_deployment.env_file)],
+                "search_dirs": _search_roots(sched_deployment, hub, hub_environment),
             },
         },
     )
@@ -366,6 +449,7 @@ def test_no_credential_is_in_reach_of_a_users_notebook(
     clients: dict[str, ServiceClient],
     probe: str,
     sched_deployment: SchedDeployment,
+    hub_environment: HubEnvironment,
     hub_redis: Any,
     hub_postgres: Any,
 ) -> None:
@@ -376,14 +460,18 @@ def test_no_credential_is_in_reach_of_a_users_notebook(
     output = bob.json("GET", f"runs/{runs[0]['id']}/output")
     found = _printed(output, PROBE)
     assert found["readable"] > 10  # it did read other processes' /proc entries
-    credentials = [
-        hub_postgres.password,
-        hub_redis.password,
-        sched_deployment.settings["JUPYTER_SCHED_SECRET"],
-    ]
+    _walked(found, hub_environment)
+    credentials = _credentials(sched_deployment, hub_postgres, hub_redis)
     leaks = [c for c in found["candidates"] for secret in credentials if secret in c]
     assert leaks == []
     assert not any(secret in json.dumps(output) for secret in credentials)
+
+
+def _walked(found: dict[str, Any], environment: HubEnvironment) -> None:
+    """The probe walked its folders: it read the world-readable Jupyter files of the
+    installation (and, the other tests show, no credential anywhere it read)."""
+    print("files the probe could read, by folder:", json.dumps(found["files_read"], indent=1))
+    assert found["files_read"][str(environment.venv / "share" / "jupyter")] > 0
 
 
 def test_lockdown_of_the_service(clients: dict[str, ServiceClient], hub: Hub) -> None:
@@ -460,6 +548,7 @@ def test_bobs_interactive_kernel_finds_no_credential_either(
     accounts: dict[str, str],
     user_tokens: dict[str, str],
     sched_deployment: SchedDeployment,
+    hub_environment: HubEnvironment,
     hub_redis: Any,
     hub_postgres: Any,
 ) -> None:
@@ -468,20 +557,15 @@ def test_bobs_interactive_kernel_finds_no_credential_either(
     token = user_tokens["bob"]
     kernel = hub_client.server_request(name, "api/kernels", token, method="POST", json={})
     assert kernel.status_code == 201, kernel.text
-    setup = (
-        f"search_dirs = {[str(sched_deployment.data_dir), str(sched_deployment.env_file)]!r}\n"
-        "other_run_dir = ''\n"
-    )
+    roots = _search_roots(sched_deployment, hub_client.hub, hub_environment)
+    setup = f"search_dirs = {roots!r}\nother_run_dir = ''\n"
     url = f"{hub_client.url}/user/{name}/api/kernels/{kernel.json()['id']}/channels"
     printed = asyncio.run(_execute(url.replace("http", "ws", 1), token, setup + PROBE_SOURCE))
     found = json.loads(printed[len(PROBE) :])
     assert found["uid"] == pwd.getpwnam(name).pw_uid
     assert found["readable"] > 10
-    credentials = [
-        hub_postgres.password,
-        hub_redis.password,
-        sched_deployment.settings["JUPYTER_SCHED_SECRET"],
-    ]
+    _walked(found, hub_environment)
+    credentials = _credentials(sched_deployment, hub_postgres, hub_redis)
     assert [c for c in found["candidates"] for secret in credentials if secret in c] == []
     hub_client.server_request(name, f"api/kernels/{kernel.json()['id']}", token, method="DELETE")
     hub_client.stop_server(name)
