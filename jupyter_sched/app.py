@@ -38,8 +38,10 @@ from traitlets.config import Configurable
 
 from . import __version__
 from .access import AdminName
+from .clock import utcnow
 from .config import ENV_USER, Settings, default_owner, redact_url, setting_help
 from .db import retry_while_unavailable
+from .dispatch import work_expected
 from .errors import CannotStart, Unavailable
 from .forward import forward_handlers
 from .handlers import handlers, unavailable_handlers
@@ -149,6 +151,15 @@ class SchedApp(SettingTraits, ExtensionApp):
         config=True,
         help="""On server stop, how long running runs get to finish before the embedded
         worker aborts them (they end `lost` and are retried when their job allows).""",
+    )
+    worker_idle_exit_seconds = Float(
+        60.0,
+        min=0.0,
+        config=True,
+        help="""With the embedded queue, the embedded worker exits after this long with no
+        run and no job due within two minutes, and the server starts it again when work
+        comes (a run enqueued or a job due soon; the first run after such a pause pays
+        the worker's start, about a second). 0: it runs as long as the server.""",
     )
     worker_restart_max_delay_seconds = Float(
         60.0,
@@ -302,6 +313,7 @@ class SchedApp(SettingTraits, ExtensionApp):
                     self.log,
                     stop_timeout=self.worker_stop_grace_seconds + 20.0,
                     max_delay=self.worker_restart_max_delay_seconds,
+                    **self._idle_exit(settings),
                 )
                 self.worker.start()
                 # Also when the server exits without stopping its extensions (a start-up error).
@@ -334,12 +346,26 @@ class SchedApp(SettingTraits, ExtensionApp):
             # The hub's scheduler service: its /metrics (the whole deployment's) for admins.
             self.handlers.extend(metrics_handlers())
 
+    def _idles(self) -> bool:
+        """Whether the embedded worker exits when idle: on the embedded queue, whose
+        wake-ups reach this server (a Redis queue may be fed from anywhere)."""
+        return self.worker_idle_exit_seconds > 0 and not getattr(self, "redis_url")  # noqa: B009
+
+    def _idle_exit(self, settings: Settings) -> dict[str, Any]:
+        """The supervisor's means to start an idle-exited worker again."""
+        if not self._idles():
+            return {}
+        db = self.service.db
+        return {"demand": lambda: work_expected(db, utcnow()), "wake_data_dir": settings.data_dir}
+
     def worker_argv(self) -> list[str]:
         """The command of the embedded worker."""
         argv = [sys.executable, "-m", "jupyter_sched.cli", "worker", "--exit-with-parent"]
         argv += ["--parent-pid", str(os.getpid()), "--settings-from-stdin"]
         argv += ["-c", str(self.worker_concurrency)]
         argv += ["--grace", str(self.worker_stop_grace_seconds)]
+        if self._idles():
+            argv += ["--exit-when-idle", str(self.worker_idle_exit_seconds)]
         for queue in self.worker_queues:
             argv += ["-q", queue]
         return argv
@@ -406,7 +432,7 @@ class SchedApp(SettingTraits, ExtensionApp):
             if self.worker is not None
             else "stopped"
         )
-        ok = load is not None and ticker != "stopped" and worker in ("running", "disabled")
+        ok = load is not None and ticker != "stopped" and worker in ("running", "idle", "disabled")
         return Health(
             status="ok" if ok else "degraded",
             version=__version__,

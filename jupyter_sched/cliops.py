@@ -86,6 +86,14 @@ def waiting_deployment(ctx: click.Context) -> Service:
     help="With --exit-with-parent: the process to outlive no longer than (default: the parent).",
 )
 @click.option(
+    "--exit-when-idle",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Exit (code 0) after this long with no run and none due within two minutes: how "
+    "a server's embedded worker leaves an idle scheduler light (the server starts it again "
+    "when work comes).",
+)
+@click.option(
     "--settings-from-stdin",
     is_flag=True,
     help="Read the deployment's JUPYTER_SCHED_* settings as a JSON object on standard input "
@@ -100,6 +108,7 @@ def worker(
     grace: float,
     exit_with_parent: bool,
     parent_pid: int | None,
+    exit_when_idle: float | None,
     settings_from_stdin: bool,
 ) -> None:
     """Execute runs from the queue until stopped (SIGTERM/SIGINT stop gracefully)."""
@@ -113,9 +122,9 @@ def worker(
         ctx.obj["settings"] = Settings.from_env({**os.environ, **given})
     service = waiting_deployment(ctx)
     queues = list(queues) or [service.settings.default_queue]
-    Worker(service.settings, service.db, queues, concurrency).run_forever(
-        grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid
-    )
+    Worker(
+        service.settings, service.db, queues, concurrency, idle_exit_seconds=exit_when_idle
+    ).run_forever(grace, exit_with_parent=exit_with_parent, parent_pid=parent_pid)
 
 
 @click.command(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: Runs handed to the queue per transaction (and per round trip to the queue).
 DISPATCH_BATCH = 1000
+#: A job due within this many seconds counts as work expected: workers prepare kernels,
+#: and an embedded worker that exited idle is started again.
+DUE_SOON_SECONDS = 120.0
 
 
 def dispatch(
@@ -242,3 +245,29 @@ def reconcile(db: Database, queues: Queues, now: datetime, *, older_than: float)
         )
     log.warning("%d queued run(s) had no queue message; dispatching them again", len(missing))
     return dispatch(db, queues, now, run_ids=missing)
+
+
+def earliest_fire(db: Database) -> datetime | None:
+    """When the next active job is due (aware UTC), if any."""
+    with db.read() as session:
+        due = session.scalar(
+            select(func.min(Job.next_fire_at)).where(
+                Job.status == "active", Job.next_fire_at.is_not(None)
+            )
+        )
+    if due is not None and due.tzinfo is None:  # SQLite keeps no zone
+        due = due.replace(tzinfo=UTC)
+    return due
+
+
+def work_expected(db: Database, now: datetime) -> bool:
+    """Whether a worker is needed soon: a run is queued or running, or a job is due
+    within :data:`DUE_SOON_SECONDS`."""
+    with db.read() as session:
+        pending = session.scalar(
+            select(Run.id).where(Run.status.in_(("queued", "running"))).limit(1)
+        )
+    if pending is not None:
+        return True
+    due = earliest_fire(db)
+    return due is not None and (due - now).total_seconds() <= DUE_SOON_SECONDS

@@ -135,6 +135,7 @@ class Health(BaseModel):
     version: str
     database: Literal["ok", "unavailable"]
     ticker: Literal["running", "stopped", "disabled"]
-    embedded_worker: Literal["running", "restarting", "stopped", "disabled"]
+    #: ``idle``: it exited after a while with nothing to do; work starts it again.
+    embedded_worker: Literal["running", "idle", "restarting", "stopped", "disabled"]
     embedded_worker_restarts: int
     load: Load | None

@@ -1,5 +1,10 @@
 """The embedded worker's supervisor: a ``jupyter sched worker`` subprocess that the server
 starts with itself, restarts with backoff when it dies, and stops with itself.
+
+An idle scheduler stays light: the worker exits by itself (code 0) after a while with no
+run and none expected, and the supervisor starts it again when work comes: a run is
+enqueued or hinted (a datagram on the wake-up folder, from any process), or a periodic
+look finds a run waiting or a job due soon.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from logging import Logger
+from pathlib import Path
 
 import psutil
 
 from .config import CREDENTIAL_VARIABLES, ENV_PREFIX, Settings
+from .wakeup import Doorbell
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -43,6 +51,10 @@ class WorkerProcess:
     WATCH_SECONDS = 0.5
     #: A worker that lived this long resets the restart delay.
     STABLE_SECONDS = 60.0
+    #: How often, while the worker is away idle, the supervisor asks whether work waits.
+    DEMAND_SECONDS = 2.0
+    #: A wake-up this recent when the worker exits idle starts it again at once.
+    RECENT_WAKE_SECONDS = 10.0
 
     def __init__(
         self,
@@ -52,7 +64,12 @@ class WorkerProcess:
         *,
         stop_timeout: float = 30.0,
         max_delay: float = 60.0,
+        demand: Callable[[], bool] | None = None,
+        wake_data_dir: Path | None = None,
     ) -> None:
+        """``demand`` says whether work waits or is due soon (asked while the worker is
+        away idle); ``wake_data_dir`` is the embedded queue's data dir, whose wake-ups
+        start the worker again at once."""
         self.argv = argv
         self.env = {
             k: v
@@ -70,6 +87,15 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.demand = demand
+        #: The worker exited idle; started again on demand.
+        self.idle = False
+        self._woken_at = 0.0
+        self._doorbell = (
+            Doorbell(wake_data_dir, on_prepare=self.wake, on_wake=self.wake)
+            if wake_data_dir is not None
+            else None
+        )
 
     @property
     def pid(self) -> int | None:
@@ -85,11 +111,29 @@ class WorkerProcess:
     def status(self) -> str:
         if self._stop.is_set():
             return "stopped"
+        if self.idle:
+            return "idle"
         if self.proc is not None and self.proc.poll() is None:
             return "running"
         return "restarting"
 
+    def wake(self) -> None:
+        """Work came (or is about to): start the worker if it exited idle."""
+        self._woken_at = time.monotonic()
+        self._start_if_idle()
+
+    def _start_if_idle(self) -> None:
+        if not self.idle:
+            return
+        with self._lock:
+            if self.idle and not self._stop.is_set():
+                self.idle = False
+                self._spawn()
+                self.log.info("jupyter-sched: embedded worker started again for work")
+
     def start(self) -> None:
+        if self._doorbell is not None:
+            self._doorbell.open()
         with self._lock:
             self._spawn()
         self._thread = threading.Thread(
@@ -116,6 +160,12 @@ class WorkerProcess:
         delay = 1.0
         last_scan = 0.0
         while not self._stop.wait(self.WATCH_SECONDS):
+            if self.idle:
+                if time.monotonic() - last_scan >= self.DEMAND_SECONDS:
+                    last_scan = time.monotonic()
+                    if self._work_waits():
+                        self._start_if_idle()
+                continue
             proc = self.proc
             assert proc is not None
             code = proc.poll()
@@ -123,6 +173,14 @@ class WorkerProcess:
                 if time.monotonic() - last_scan >= 2.0:
                     self._scan(proc.pid)
                     last_scan = time.monotonic()
+                continue
+            if code == 0 and self.demand is not None:
+                self._kill_leftovers()
+                with self._lock:
+                    self.idle = True
+                self.log.info("jupyter-sched: embedded worker idle; it stops until work comes")
+                if time.monotonic() - self._woken_at < self.RECENT_WAKE_SECONDS:
+                    self._start_if_idle()  # work may have come while it was leaving
                 continue
             lived = time.monotonic() - self._started_at
             if lived >= self.STABLE_SECONDS:
@@ -141,6 +199,14 @@ class WorkerProcess:
                     return
                 self._spawn()
                 self.restarts += 1
+
+    def _work_waits(self) -> bool:
+        assert self.demand is not None
+        try:
+            return self.demand()
+        except Exception:  # the database is away: the next look may tell
+            self.log.debug("jupyter-sched: cannot tell whether work waits", exc_info=True)
+            return False
 
     def _scan(self, pid: int) -> None:
         with contextlib.suppress(psutil.Error):
@@ -165,6 +231,8 @@ class WorkerProcess:
     def stop(self) -> None:
         """SIGTERM (the worker aborts its runs and kernels), wait, then SIGKILL."""
         self._stop.set()
+        if self._doorbell is not None:
+            self._doorbell.close()
         with self._lock:
             proc = self.proc
         if self._thread is not None:

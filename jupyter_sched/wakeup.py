@@ -78,11 +78,18 @@ def ring(data_dir: Path, message: bytes) -> None:
 
 class Doorbell:
     """The receiving end in a worker process: one event per queue, set when work for it
-    was enqueued, and a callback for the hint that a run is expected."""
+    was enqueued, and a callback for the hint that a run is expected (``on_wake``, if
+    given, also hears of enqueued work: a server whose embedded worker exited idle)."""
 
-    def __init__(self, data_dir: Path, on_prepare: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        on_prepare: Callable[[], None],
+        on_wake: Callable[[], None] | None = None,
+    ) -> None:
         self.folder = wake_dir(data_dir)
         self.on_prepare = on_prepare
+        self.on_wake = on_wake
         self.path: Path | None = None
         self._events: dict[str, threading.Event] = {}
         self._sock: socket.socket | None = None
@@ -124,6 +131,8 @@ class Doorbell:
                 return  # closed
             if message.startswith(WAKE):
                 self.event(message[len(WAKE) :].decode(errors="replace")).set()
+                if self.on_wake is not None:
+                    self.on_wake()
             elif message == PREPARE:
                 self.on_prepare()
                 self.wake_all()

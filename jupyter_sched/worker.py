@@ -24,14 +24,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
+from .activerun import ActiveRun
 from .artifacts import HTML, INPUT, LOG, OUTPUT, PDF, THUMBNAIL_PNG, THUMBNAIL_SVG, RunFolder
 from .clock import utcnow
 from .config import Settings
 from .consumer import WakingConsumer
 from .db import Database, retry_while_unavailable
-from .dispatch import dispatch
+from .dispatch import DUE_SOON_SECONDS, dispatch, earliest_fire
 from .errors import SecretMismatch, Unavailable
 from .kernels import KernelSupply
 from .lifecycle import claim, finish
@@ -46,7 +47,7 @@ from .wakeup import Doorbell
 if TYPE_CHECKING:
     # Imported with the first run: papermill and nbformat (through jsonschema's format
     # checks) take seconds and tens of megabytes, which an idle worker does not need.
-    from .executor import Execution
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -54,49 +55,8 @@ T = TypeVar("T")
 
 #: The kernel kept started for the next run of each consumer thread.
 PRESTART_KERNEL = "python3"
-#: A job due within this many seconds makes the worker prepare kernels.
-DUE_SOON_SECONDS = 120.0
 #: Longest sleep between polls of the embedded queue when wake-ups work (the fallback).
 WOKEN_POLL_MAX_SECONDS = 5.0
-
-
-class ActiveRun:
-    """A run this worker holds, as the watcher sees it: from its claim until its outcome
-    is written (its execution is set while the notebook runs)."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.execution: Execution | None = None
-        self.deadline: float | None = None
-        #: The notebook has ended; only the outcome remains to be written.
-        self.ended = False
-        self.progress: tuple[int, int] = (0, 0)
-        self.progress_written: tuple[int, int] = (0, 0)
-        self._abort_reason: str | None = None
-        self._lock = threading.Lock()
-
-    def attach(self, execution: Execution, deadline: float | None) -> None:
-        """The execution of the run is about to start (stopped at once if asked before)."""
-        with self._lock:
-            self.execution, self.deadline = execution, deadline
-            reason = self._abort_reason
-        if reason is not None:
-            execution.abort(reason)
-
-    def abort(self, reason: str) -> None:
-        """Stop the execution, now or as soon as it is attached; nothing once it ended."""
-        with self._lock:
-            if self.ended:
-                return
-            self._abort_reason = self._abort_reason or reason
-            execution = self.execution
-        if execution is not None:
-            execution.abort(reason)
-
-    def end(self) -> None:
-        """The notebook has ended: only its outcome remains to be written."""
-        with self._lock:
-            self.ended = True
 
 
 class Worker:
@@ -109,6 +69,7 @@ class Worker:
         queues: Iterable[str] = ("default",),
         concurrency: int = 1,
         worker_id: str | None = None,
+        idle_exit_seconds: float | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -121,8 +82,14 @@ class Worker:
         )
         #: Wake-ups of the consumer threads on the embedded queue (Redis blocks instead).
         self.doorbell = (
-            None if settings.redis_url else Doorbell(settings.data_dir, self.kernels.expect)
+            None if settings.redis_url else Doorbell(settings.data_dir, self._on_prepare_hint)
         )
+        #: Stop by itself after this long with no run, none expected (the embedded worker:
+        #: its server starts it again when work comes); None: run until stopped.
+        self.idle_exit_seconds = idle_exit_seconds
+        self._busy_at = time.monotonic()
+        #: Set when the worker has been idle for ``idle_exit_seconds``.
+        self.went_idle = threading.Event()
         self.active: dict[str, ActiveRun] = {}
         self._active_lock = threading.Lock()
         self._stop = threading.Event()
@@ -420,8 +387,9 @@ class Worker:
                 self.watch_once(now, heartbeat=beat)
                 if beat:
                     last_heartbeat = time.monotonic()
-                    if idle and self.kernels.prestart_name:
+                    if idle and (self.kernels.prestart_name or self.idle_exit_seconds):
                         self._expect_due_jobs(now)
+                self._note_idleness()
             except Unavailable:
                 # Logged once by the database. Try again at the heartbeat's pace: often
                 # enough to resume well within a lease once it answers.
@@ -437,21 +405,30 @@ class Worker:
 
     def _expect_due_jobs(self, now: datetime) -> None:
         """Prepare kernels when a job is due within :data:`DUE_SOON_SECONDS`."""
-        with self.db.read() as session:
-            due = session.scalar(
-                select(func.min(Job.next_fire_at)).where(
-                    Job.status == "active", Job.next_fire_at.is_not(None)
-                )
-            )
+        due = earliest_fire(self.db)
         if due is None:
             return
-        if due.tzinfo is None:
-            due = due.replace(tzinfo=now.tzinfo)
         lead = (due - now).total_seconds()
         if lead <= DUE_SOON_SECONDS:
+            self._busy_at = time.monotonic()  # a run is expected: no idle exit
+            if not self.kernels.prestart_name:
+                return
             self.kernels.expect(max(lead, 0.0) + self.kernels.expect_seconds)
             if self.doorbell is not None:
                 self.doorbell.wake_all()  # the threads prepare their kernels now
+
+    def _on_prepare_hint(self) -> None:
+        """Someone is about to ask for a run (a user in the scheduling dialog)."""
+        self._busy_at = time.monotonic()
+        self.kernels.expect()
+
+    def _note_idleness(self) -> None:
+        """Record whether the worker holds a run; flag it idle after ``idle_exit_seconds``
+        without one and without one expected."""
+        if self.active:
+            self._busy_at = time.monotonic()
+        elif self.idle_exit_seconds and time.monotonic() - self._busy_at >= self.idle_exit_seconds:
+            self.went_idle.set()
 
     def _on_idle(self) -> None:
         """A consumer thread has nothing to do: tend its prepared kernel."""
@@ -577,6 +554,11 @@ class Worker:
             while not stopping.wait(1.0) and self.refused is None:
                 if exit_with_parent and (os.getppid() != parent or not _alive(parent)):
                     log.warning("parent process died; stopping")
+                    break
+                if self.went_idle.is_set():
+                    log.info("worker %s idle for %g s; exiting", self.id, self.idle_exit_seconds)
+                    # A run taken meanwhile ends as it would have: nothing is aborted.
+                    grace_seconds = float("inf")
                     break
                 for consumer in self._consumers:
                     consumer.check_worker_health()

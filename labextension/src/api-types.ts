@@ -808,7 +808,7 @@ export type components = {
        * Embedded Worker
        * @enum {string}
        */
-      embedded_worker: 'running' | 'restarting' | 'stopped' | 'disabled';
+      embedded_worker: 'running' | 'idle' | 'restarting' | 'stopped' | 'disabled';
       /** Embedded Worker Restarts */
       embedded_worker_restarts: number;
       load: components['schemas']['Load'] | null;

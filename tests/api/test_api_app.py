@@ -94,6 +94,49 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
+class TestIdleEmbeddedWorker:
+    @pytest.fixture
+    def sched_config(self, sched_config: dict[str, Any]) -> dict[str, Any]:
+        return {**sched_config, "embedded_workers": True, "worker_idle_exit_seconds": 1.0}
+
+    async def test_an_idle_worker_exits_and_work_starts_it_again(
+        self, api: Api, sched_app: SchedApp
+    ) -> None:
+        worker = sched_app.worker
+        assert worker is not None
+        first_pid = worker.pid
+        assert first_pid is not None
+        first = psutil.Process(first_pid)
+
+        async def idle() -> bool:
+            health = json.loads((await api.request("GET", "health")).body)
+            return bool(health["embedded_worker"] == "idle" and health["status"] == "ok")
+
+        # Nothing to do: the worker leaves by itself (no restart counted), health stays ok.
+        await eventually(idle, timeout=60)
+        assert not first.is_running() and worker.restarts == 0
+        # A run asked for through the API starts it again, and the run succeeds.
+        job = await api.json(
+            "POST", "jobs", {"name": "wake", "notebook": "trivial.ipynb"}, status=201
+        )
+        run = await api.json("POST", f"jobs/{job['id']}/run", status=201)
+        assert (await api.wait_run(run["id"]))["status"] == "succeeded"
+        assert worker.pid not in (None, first_pid) and worker.restarts == 0
+        # Idle again; a run enqueued by another process (the CLI) starts it too.
+        await eventually(idle, timeout=60)
+        settings = sched_app.service.settings
+        env = {**worker_env(settings), "JUPYTER_SCHED_USER": job["owner"]}
+        cli = subprocess.run(
+            [sys.executable, "-m", "jupyter_sched.cli", "jobs", "run", job["id"]],
+            env=env, cwd=settings.root_dir, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        runs = (await api.json("GET", f"runs?job_id={job['id']}"))["runs"]
+        latest = max(runs, key=lambda r: r["queued_at"])
+        assert latest["id"] != run["id"]
+        assert (await api.wait_run(latest["id"]))["status"] == "succeeded"
+
+
 class TestEmbeddedWorker:
     @pytest.fixture
     def sched_config(self, sched_config: dict[str, Any]) -> dict[str, Any]:
