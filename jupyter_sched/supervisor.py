@@ -111,9 +111,10 @@ class WorkerProcess:
     def status(self) -> str:
         if self._stop.is_set():
             return "stopped"
-        if self.idle:
-            return "idle"
-        if self.proc is not None and self.proc.poll() is None:
+        code = self.proc.poll() if self.proc is not None else None
+        if self.idle or (code == 0 and self.demand is not None):
+            return "idle"  # also between its exit and the watchdog's next look
+        if self.proc is not None and code is None:
             return "running"
         return "restarting"
 
@@ -175,7 +176,7 @@ class WorkerProcess:
                     last_scan = time.monotonic()
                 continue
             if code == 0 and self.demand is not None:
-                self._kill_leftovers()
+                self._kill_leftovers(quiet=True)  # kernels it was still tearing down
                 with self._lock:
                     self.idle = True
                 self.log.info("jupyter-sched: embedded worker idle; it stops until work comes")
@@ -212,8 +213,9 @@ class WorkerProcess:
         with contextlib.suppress(psutil.Error):
             self._descendants = psutil.Process(pid).children(recursive=True)
 
-    def _kill_leftovers(self) -> None:
-        """Kill what the worker started and left running (its kernels' process groups)."""
+    def _kill_leftovers(self, *, quiet: bool = False) -> None:
+        """Kill what the worker started and left running (its kernels' process groups);
+        ``quiet`` after an exit of its own, where that is no news."""
         own_group = os.getpgrp()
         for process in self._descendants:
             try:
@@ -223,7 +225,8 @@ class WorkerProcess:
                 if group != own_group:
                     os.killpg(group, signal.SIGKILL)
                 process.kill()
-                self.log.warning("jupyter-sched: killed leftover process %d", process.pid)
+                if not quiet:
+                    self.log.warning("jupyter-sched: killed leftover process %d", process.pid)
             except (psutil.Error, ProcessLookupError, PermissionError):
                 continue
         self._descendants = []

@@ -424,8 +424,9 @@ class Worker:
 
     def _note_idleness(self) -> None:
         """Record whether the worker holds a run; flag it idle after ``idle_exit_seconds``
-        without one and without one expected."""
-        if self.active:
+        without one and without one expected (a job due soon, a run in the last minutes:
+        the kernels it keeps ready are worth keeping then)."""
+        if self.active or (self.kernels.prestart_name and self.kernels.expected):
             self._busy_at = time.monotonic()
         elif self.idle_exit_seconds and time.monotonic() - self._busy_at >= self.idle_exit_seconds:
             self.went_idle.set()

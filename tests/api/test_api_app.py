@@ -97,7 +97,9 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 class TestIdleEmbeddedWorker:
     @pytest.fixture
     def sched_config(self, sched_config: dict[str, Any]) -> dict[str, Any]:
-        return {**sched_config, "embedded_workers": True, "worker_idle_exit_seconds": 1.0}
+        # No kernels kept ready after a run (they would keep the worker for minutes).
+        return {**sched_config, "embedded_workers": True, "worker_idle_exit_seconds": 1.0,
+                "prestart_kernels": False}  # fmt: skip
 
     async def test_an_idle_worker_exits_and_work_starts_it_again(
         self, api: Api, sched_app: SchedApp
